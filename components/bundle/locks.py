@@ -1,0 +1,113 @@
+"""The lock files that name every file an air-gapped install needs.
+
+`offline-images/images.lock` lists snaps (with their assertions) and image tarballs; `charts/charts.lock`
+lists chart archives. Each entry has a version, the file's path relative to the lock's folder, its sha256
+and the features that need it. `scripts/bundle.py` fills file names and checksums on a connected machine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+IMAGE_LOCK = "images.lock"
+CHART_LOCK = "charts.lock"
+
+
+class LockError(ValueError):
+    """A lock file that cannot be read or is malformed."""
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    kind: str  # snap | assertion | image | chart
+    name: str  # snap name, image reference or chart name
+    version: str
+    path: str  # relative to the lock's folder
+    sha256: Optional[str]
+    features: tuple[str, ...]
+    lock: str  # which lock file lists it, for messages
+    refs: tuple[str, ...] = ()  # image references a tarball holds
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name} {self.version}".strip()
+
+
+@dataclass(frozen=True)
+class Lock:
+    snaps: tuple[LockedFile, ...] = ()
+    images: tuple[LockedFile, ...] = ()
+    charts: tuple[LockedFile, ...] = ()
+    channels: dict = field(default_factory=dict)  # snap file path -> channel
+
+    def snap_files_for(self, channel: str) -> list[LockedFile]:
+        """Snap and assertion files, base snaps first, for the microk8s channel asked for."""
+        chosen = [f for f in self.snaps if self.channels.get(f.path) in (None, channel)]
+        return sorted(chosen, key=lambda f: (f.name == "microk8s", f.name, f.kind != "assertion"))
+
+    def image_for(self, ref: str) -> Optional[LockedFile]:
+        return next((f for f in self.images if ref in f.refs), None)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise LockError(f"{path}: lock file is missing") from None
+    except yaml.YAMLError as error:
+        raise LockError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise LockError(f"{path}: expected a mapping with 'version: 1'")
+    return data
+
+
+def _entry(path: Path, section: str, index: int, raw: dict, required: tuple[str, ...]) -> dict:
+    where = f"{path}: {section}[{index}]"
+    if not isinstance(raw, dict):
+        raise LockError(f"{where}: must be a mapping")
+    for key in required:
+        if not raw.get(key):
+            raise LockError(f"{where}: '{key}' is required")
+    for key in ("sha256", "assertionSha256"):
+        value = raw.get(key)
+        if value is not None and not SHA256_RE.match(str(value)):
+            raise LockError(f"{where}: '{key}' must be 64 lowercase hex digits or null")
+    features = raw.get("features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise LockError(f"{where}: 'features' must be a list of names")
+    return raw
+
+
+def load_lock(offline_dir: Path, charts_dir: Path) -> Lock:
+    images_path, charts_path = offline_dir / IMAGE_LOCK, charts_dir / CHART_LOCK
+    images_data, charts_data = _read_yaml(images_path), _read_yaml(charts_path)
+    snaps, channels, images, charts = [], {}, [], []
+    for i, raw in enumerate(images_data.get("snaps") or []):
+        raw = _entry(images_path, "snaps", i, raw, ("name", "channel", "file", "assertion"))
+        features = tuple(raw.get("features") or ())
+        version = f"{raw['channel']} rev {raw.get('revision') or '?'}"
+        for kind, file_key, sum_key in (("snap", "file", "sha256"), ("assertion", "assertion", "assertionSha256")):
+            item = LockedFile(kind, raw["name"], version, raw[file_key], raw.get(sum_key), features, IMAGE_LOCK)
+            snaps.append(item)
+            if raw["name"] == "microk8s":
+                channels[item.path] = raw["channel"]
+    for i, raw in enumerate(images_data.get("images") or []):
+        raw = _entry(images_path, "images", i, raw, ("ref", "file"))
+        refs = tuple([raw["ref"]] + list(raw.get("alsoTagged") or []))
+        tag = raw["ref"].rsplit(":", 1)[-1] if ":" in raw["ref"].rsplit("/", 1)[-1] else "latest"
+        images.append(
+            LockedFile("image", raw["ref"], tag, raw["file"], raw.get("sha256"),
+                       tuple(raw.get("features") or ()), IMAGE_LOCK, refs)
+        )
+    for i, raw in enumerate(charts_data.get("charts") or []):
+        raw = _entry(charts_path, "charts", i, raw, ("name", "version", "file"))
+        charts.append(
+            LockedFile("chart", raw["name"], str(raw["version"]), raw["file"], raw.get("sha256"),
+                       tuple(raw.get("features") or ()), CHART_LOCK)
+        )
+    return Lock(tuple(snaps), tuple(images), tuple(charts), channels)

@@ -1,0 +1,187 @@
+"""`MicroK8sCluster`: addons on the control plane, workers joined with one stable token, node labels,
+the kubeconfig (a secret) and the Kubernetes provider every later component uses.
+
+Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) ->
+leave (removal only, best effort on the worker) -> drain (control plane: uncordon now, drain on removal)
+-> labels. Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
+MicroK8s when reachable, then is removed from the cluster on the control plane.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+
+from . import hostscripts as scripts
+from .host import Host
+from .settings import Settings
+from .settings.cluster import Node
+from .settings.validators import duration_seconds
+from .transport import LOG_NONE, LOG_STDERR, NodeTarget
+
+TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600
+# 32 hex characters: the length MicroK8s requires of a join token. Created once, so it never changes.
+TOKEN_COMMAND = "od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    settings: Settings
+    hosts: dict[str, Host]
+    control_plane_address: str
+
+
+class MicroK8sCluster(pulumi.ComponentResource):
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("jhub:cluster:MicroK8sCluster", "cluster", None, opts)
+        self._args = args
+        settings = args.settings
+        self.cp = settings.control_plane
+        self.cp_host = args.hosts[self.cp.name]
+        self.cp_target = self.cp_host.target
+
+        self.token = command.local.Command(
+            "cluster-join-token",
+            create=TOKEN_COMMAND,
+            add_previous_output_in_env=False,
+            logging=command.local.Logging(LOG_NONE),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        self.addons = self._on_cp(f"{self.cp.name}-addons", scripts.command("addons", {
+            "JHUB_ADDONS": scripts.lines(settings.microk8s.addon_lines),
+            "JHUB_CALICO_AUTODETECT": "kubernetes-internal-ip",
+        }, timeout_s=duration_seconds(settings.ssh.command_timeout)), after=self.cp_host.ready)
+        self.nodes_ready: dict[str, pulumi.Resource] = {
+            self.cp.name: self._labels(self.cp, after=[self.addons])
+        }
+        for worker in settings.workers:
+            self.nodes_ready[worker.name] = self._create_worker(worker)
+
+        kubeconfig = self._on_cp(
+            f"{self.cp.name}-kubeconfig",
+            scripts.command("kubeconfig", {"JHUB_SERVER_ADDRESS": args.control_plane_address},
+                            timeout_s=120),
+            after=[self.addons],
+            logging=LOG_NONE,
+            secret_stdout=True,
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
+        self.provider = k8s.Provider(
+            "microk8s",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=settings.cluster_id,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.addons, kubeconfig]),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _on_cp(self, name: str, create: str, *, after=(), delete: Optional[str] = None,
+               stdin=None, logging: str = LOG_STDERR, secret_stdout: bool = False,
+               triggers=None, replace_first: bool = False):
+        """A step run on the control plane; `name` starts with the node it concerns."""
+        return self.cp_target.run(
+            name,
+            create=create,
+            delete=delete,
+            stdin=stdin,
+            logging=logging,
+            secret_stdout=secret_stdout,
+            triggers=triggers,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(after), delete_before_replace=replace_first
+            ),
+        )
+
+    def _labels(self, node: Node, *, after) -> pulumi.Resource:
+        env = {
+            "JHUB_NODE_NAME": node.name,
+            "JHUB_LABELS": scripts.lines(f"{k}={v}" for k, v in sorted(node.labels.items())),
+        }
+        return self._on_cp(f"{node.name}-labels", scripts.command("labels", env, timeout_s=120), after=after)
+
+    def _create_worker(self, worker: Node) -> pulumi.Resource:
+        settings = self._args.settings
+        host = self._args.hosts[worker.name]
+        token = self.token.stdout
+        # The worker's address on the cluster network, as its own address step found it.
+        admit_env = host.address.apply(lambda address: {
+            "JHUB_NODE_NAME": worker.name,
+            "JHUB_NODE_ADDRESS": address,
+            "JHUB_TOKEN_TTL": str(TOKEN_TTL_SECONDS),
+        })
+        admit = self._on_cp(
+            f"{worker.name}-admit",
+            admit_env.apply(lambda env: scripts.command("admit", env, args=["add"], timeout_s=300)),
+            delete=admit_env.apply(
+                lambda env: scripts.command("admit", env, args=["remove"], timeout_s=300)),
+            stdin=token,
+            after=[self.addons, *host.ready],
+            replace_first=True,
+        )
+        cluster = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address,
+                   "JHUB_CLUSTER_ID": settings.cluster_id}
+        join = host.target.run(
+            f"{worker.name}-join",
+            create=scripts.command("join", {
+                **cluster,
+                "JHUB_RESET": "1" if worker.reset else "0",
+                "JHUB_JOIN_TIMEOUT": str(duration_seconds(settings.microk8s.join_timeout)),
+            }, timeout_s=duration_seconds(settings.microk8s.join_timeout) + 120),
+            stdin=token,
+            logging=LOG_STDERR,
+            triggers=[settings.cluster_id, self._args.control_plane_address],
+            opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, *host.ready],
+                                        delete_before_replace=True),
+        )
+        leave_steps = [scripts.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600)]
+        if settings.microk8s.remove_on_destroy:
+            leave_steps.append(scripts.command("uninstall", {"JHUB_PURGE": "1"}, timeout_s=900))
+        leave = host.target.best_effort(
+            f"{worker.name}-leave",
+            delete=" && ".join(f"( {step} )" for step in leave_steps),
+            opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
+        )
+        drain_env = {
+            "JHUB_NODE_NAME": worker.name,
+            "JHUB_DRAIN_TIMEOUT": str(duration_seconds(settings.microk8s.drain_timeout)),
+        }
+        drain = self._on_cp(
+            f"{worker.name}-drain",
+            scripts.command("drain", drain_env, args=["uncordon"], timeout_s=300),
+            delete=scripts.command(
+                "drain", drain_env, args=["drain"],
+                timeout_s=duration_seconds(settings.microk8s.drain_timeout) + 120,
+            ),
+            after=[leave],
+        )
+        return self._labels(worker, after=[drain])
+
+
+def control_plane_address(cp: Node) -> str:
+    """Where workers and the kubeconfig reach the API: the configured address, else the SSH host."""
+    if cp.address:
+        return cp.address
+    if cp.is_local:
+        return "127.0.0.1"
+    return cp.host
+
+
+def hosts_entries(settings: Settings, node: Node) -> tuple[str, ...]:
+    """Names a node must resolve: itself and the control plane (workers are added on the control
+    plane by their own admit step, so adding a worker never changes another node's inputs)."""
+    entries = {}
+    for other in (node, settings.control_plane):
+        address = other.address or (None if other.is_local else other.host)
+        if address and re.match(r"^[0-9a-fA-F.:]+$", address):
+            entries[other.name] = address
+    return tuple(f"{address} {name}" for name, address in sorted(entries.items()))

@@ -1,0 +1,73 @@
+"""The whole program: settings, preflight, hosts, cluster, outputs. `__main__.py` only calls `run()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from .bundle.locks import load_lock
+from .bundle.needs import needed_images, needed_snaps
+from .bundle.preflight import offline_dirs, preflight
+from .cluster import ClusterArgs, MicroK8sCluster, control_plane_address, hosts_entries
+from .host import Host, HostArgs
+from .settings import ConfigSource, Settings, load_settings
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    hosts: dict[str, Host]
+    cluster: MicroK8sCluster
+
+
+def build(settings: Settings) -> Deployment:
+    """Register every resource for validated settings (after the offline preflight passed)."""
+    images_dir, charts_dir = offline_dirs(settings)
+    lock = load_lock(images_dir, charts_dir)
+    preflight(settings, lock)
+    air_gapped = settings.offline.air_gapped
+    snaps = tuple(needed_snaps(settings, lock)) if air_gapped else ()
+    images = tuple(needed_images(settings, lock)) if air_gapped else ()
+    cp_address = control_plane_address(settings.control_plane)
+
+    hosts: dict[str, Host] = {}
+    for node in sorted(settings.nodes, key=lambda n: n.name):  # list order never matters
+        hosts[node.name] = Host(HostArgs(
+            node=node,
+            settings=settings,
+            control_plane_address=cp_address,
+            hosts_entries=hosts_entries(settings, node),
+            snaps=snaps,
+            images=images,
+            images_dir=images_dir,
+        ))
+    cluster = MicroK8sCluster(ClusterArgs(settings=settings, hosts=hosts, control_plane_address=cp_address))
+    return Deployment(settings=settings, hosts=hosts, cluster=cluster)
+
+
+def export_outputs(deployment: Deployment) -> None:
+    settings = deployment.settings
+    pulumi.export("controlPlaneAddress", control_plane_address(settings.control_plane))
+    inventory = {
+        node.name: pulumi.Output.all(deployment.hosts[node.name].facts,
+                                     deployment.hosts[node.name].address).apply(
+            lambda parts, node=node: {
+                "role": node.role,
+                "host": node.host,
+                "address": parts[1],
+                "labels": dict(node.labels),
+                "facts": parts[0],
+            })
+        for node in sorted(settings.nodes, key=lambda n: n.name)
+    }
+    pulumi.export("nodes", inventory)
+    pulumi.export("kubeconfig", deployment.cluster.kubeconfig)
+
+
+def run(source: Optional[ConfigSource] = None) -> Deployment:
+    settings = load_settings(source)
+    deployment = build(settings)
+    export_outputs(deployment)
+    return deployment

@@ -1,0 +1,189 @@
+"""Config sections for the hosts and the MicroK8s cluster: `jhub:nodes`, `jhub:ssh`, `jhub:microk8s`."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from . import validators as check
+from .base import Secret, StrictModel
+
+SSH_HOST_KEY_RE = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521"
+    r"|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}$"
+)
+
+
+class SshFields(StrictModel):
+    """Connection fields that `jhub:ssh` sets for all nodes and a node entry may override."""
+
+    user: Optional[str] = Field(default=None, min_length=1, max_length=32)
+    port: Optional[int] = Field(default=None, ge=1, le=65535)
+    private_key: Optional[Secret] = None
+    private_key_file: Optional[str] = None
+    password: Optional[Secret] = None
+    host_key: Optional[str] = None
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^[a-z_][a-z0-9_.-]*\$?$", value):
+            raise ValueError(f'must be a Unix user name, got "{value}"')
+        return value
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not SSH_HOST_KEY_RE.match(value):
+            raise ValueError(
+                'must be a public host key such as "ssh-ed25519 AAAAC3Nz..." '
+                "(see README: ssh-keyscan -t ed25519 <host>)"
+            )
+        return value
+
+
+class SshSettings(SshFields):
+    """`jhub:ssh`: how to reach every node that is not `host: local`."""
+
+    user: str = Field(default="ubuntu", min_length=1, max_length=32)
+    port: int = Field(default=22, ge=1, le=65535)
+    agent_socket: Optional[str] = None
+    connect_timeout: int = Field(default=15, ge=1, le=600)
+    dial_attempts: int = Field(default=10, ge=1, le=1000)
+    command_timeout: str = "30m"
+
+    @field_validator("command_timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        check.duration_seconds(value, minimum=10)
+        return value
+
+
+class Node(SshFields):
+    """One entry of `jhub:nodes`. Resources of a node are named by `name`, never by list position."""
+
+    name: str
+    host: str
+    role: Literal["control-plane", "worker"] = "worker"
+    labels: dict[str, str] = Field(default_factory=dict)
+    address: Optional[str] = None
+    interface: Optional[str] = None
+    reset: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check.node_name(value)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check.host(value)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else check.ip_address(value)
+
+    @field_validator("interface")
+    @classmethod
+    def _interface(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else check.interface(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            check.label_key(key)
+            check.label_value(key, value)
+            if key.startswith(("kubernetes.io/", "k8s.io/")) or ".kubernetes.io/" in key:
+                if not key.startswith("node-role.kubernetes.io/"):
+                    raise ValueError(f'label "{key}" is in a namespace the kubelet owns; choose your own prefix')
+        return dict(sorted(labels.items()))
+
+    @property
+    def is_local(self) -> bool:
+        return self.host == "local"
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == "control-plane"
+
+
+KNOWN_ADDONS = (
+    "cert-manager", "cis-hardening", "dashboard", "dns", "gpu", "ha-cluster", "helm", "helm3",
+    "host-access", "hostpath-storage", "ingress", "kube-ovn", "mayastor", "metallb", "metrics-server",
+    "minio", "nvidia", "observability", "prometheus", "rbac", "registry", "rook-ceph", "storage",
+)
+CHANNEL_RE = re.compile(r"^(\d+)\.(\d+)(-strict|-eksd)?/(stable|candidate|beta|edge)$")
+
+
+class MicroK8sSettings(StrictModel):
+    """`jhub:microk8s`: the MicroK8s channel, addons and cluster-wide host behaviour."""
+
+    channel: str = "1.32/stable"
+    addons: list[str] = Field(default_factory=lambda: ["dns", "hostpath-storage", "helm3", "rbac"])
+    dns_servers: list[str] = Field(default_factory=list)
+    remove_on_destroy: bool = False
+    drain_timeout: str = "5m"
+    wait_ready_timeout: str = "10m"
+    join_timeout: str = "10m"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        match = CHANNEL_RE.match(value)
+        if not match:
+            raise ValueError(
+                'must be "<major>.<minor>/<risk>" such as "1.32/stable" '
+                f'(a pinned track keeps every node on one version), got "{value}"'
+            )
+        if (int(match.group(1)), int(match.group(2))) < (1, 28):
+            raise ValueError(f'must be 1.28 or newer, got "{value}"')
+        return value
+
+    @field_validator("addons")
+    @classmethod
+    def _addons(cls, addons: list[str]) -> list[str]:
+        import difflib
+
+        seen = set()
+        for entry in addons:
+            name = entry.split(":", 1)[0]
+            if name not in KNOWN_ADDONS:
+                close = difflib.get_close_matches(name, KNOWN_ADDONS, n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                raise ValueError(f'unknown MicroK8s addon "{name}"{hint}')
+            if name in seen:
+                raise ValueError(f'addon "{name}" is listed twice')
+            seen.add(name)
+        return addons
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _dns(cls, servers: list[str]) -> list[str]:
+        return [check.ip_address(s) for s in servers]
+
+    @field_validator("drain_timeout", "wait_ready_timeout", "join_timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        check.duration_seconds(value, minimum=10)
+        return value
+
+    @model_validator(mode="after")
+    def _dns_args(self) -> "MicroK8sSettings":
+        if self.dns_servers and any(a.startswith("dns:") for a in self.addons):
+            raise ValueError('give upstream DNS servers either in "dnsServers" or as "dns:<servers>", not both')
+        return self
+
+    @property
+    def addon_lines(self) -> list[str]:
+        """Addons as `microk8s enable` arguments, with the dns upstreams folded in."""
+        lines = []
+        for addon in self.addons:
+            if addon == "dns" and self.dns_servers:
+                addon = "dns:" + ",".join(self.dns_servers)
+            lines.append(addon)
+        return lines

@@ -1,0 +1,178 @@
+"""Run the whole Pulumi program under mocks, from real stack files, and record what it registers.
+
+Each run gets a fresh context (Pulumi keeps its globals in ContextVars) and a fresh event loop, so many
+runs fit in one test process. The recording monitor keeps every registration with its raw inputs, in
+which Pulumi secrets are still wrapped, so tests can tell secret values from plain ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import wait_for_rpcs
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
+SECRET_MARK = rpc._special_secret_sig
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict  # secrets still wrapped
+    dependencies: list[str]
+    delete_before_replace: bool
+    additional_secret_outputs: list[str]
+    custom: bool
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration] = field(default_factory=list)
+    error: Optional[BaseException] = None
+    outputs: dict = field(default_factory=dict)
+    secret_outputs: set = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+    def resources(self) -> list[Registration]:
+        """Everything but the stack itself."""
+        return [r for r in self.registrations if r.type != "pulumi:pulumi:Stack"]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ in ("command:local:Command", "command:remote:Command"):
+            state.setdefault("stdout", _fake_stdout(args.name))
+            state.setdefault("stderr", "")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+def _fake_stdout(name: str) -> str:
+    if name.endswith("-facts"):
+        return json.dumps({"hostname": name[: -len("-facts")], "cpus": 8, "gpus": []})
+    if name.endswith("-address"):
+        return "10.0.0.99\n"
+    if name == "cluster-join-token":
+        return "0123456789abcdef0123456789abcdef"
+    if name.endswith("-kubeconfig"):
+        return "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {token: KUBECONFIG-SECRET}}]\n"
+    return ""
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks, run: ProgramRun):
+        super().__init__(mocks)
+        self.run = run
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        self.run.registrations.append(Registration(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            parent=request.parent,
+            inputs=rpc.deserialize_properties(request.object, keep_internal=False),
+            dependencies=list(request.dependencies),
+            delete_before_replace=request.deleteBeforeReplace,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            custom=request.custom,
+        ))
+        return response
+
+
+def stack_config(stack_file: Path, overrides: Optional[dict[str, Any]] = None) -> dict[str, str]:
+    """A stack file's `config:` as the runtime sees it: objects as JSON text, scalars as text."""
+    data = yaml.safe_load(Path(stack_file).read_text()) or {}
+    values = dict(data.get("config") or {})
+    values.update(overrides or {})
+    result = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            raise ValueError(f"{stack_file}: {key} is encrypted; pass a test value in overrides")
+        result[key] = value if isinstance(value, str) else json.dumps(value)
+    return result
+
+
+def run_program(
+    config: dict[str, str],
+    *,
+    secret_keys: tuple[str, ...] = (),
+    stack: str = "dev",
+    preview: bool = False,
+    program: Path = ROOT / "__main__.py",
+) -> ProgramRun:
+    return contextvars.Context().run(_run, config, secret_keys, stack, preview, program)
+
+
+def _run(config, secret_keys, stack, preview, program) -> ProgramRun:
+    result = ProgramRun()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = _Mocks()
+    pulumi.runtime.set_mocks(mocks, project="jhub", stack=stack, preview=preview,
+                             monitor=_RecordingMonitor(mocks, result))
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    try:
+        runpy.run_path(str(program), run_name="__main__")
+    except Exception as error:  # the program's own error, e.g. a ConfigError
+        result.error = error
+    try:
+        loop.run_until_complete(wait_for_rpcs())
+        root = pulumi.runtime.settings.get_root_resource()
+        for name, value in (getattr(root, "outputs", None) or {}).items():
+            output = pulumi.Output.from_input(value)
+            result.outputs[name] = loop.run_until_complete(output.future())
+            if loop.run_until_complete(output.is_secret()):
+                result.secret_outputs.add(name)
+    except Exception as error:
+        result.error = result.error or error
+    finally:
+        loop.close()
+    return result
+
+
+def is_secret_wrapper(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
+
+
+def plain_strings(value: Any, path: str = ""):
+    """Every (path, string) outside secret wrappers."""
+    if is_secret_wrapper(value):
+        return
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from plain_strings(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from plain_strings(item, f"{path}[{index}]")
