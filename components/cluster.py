@@ -112,7 +112,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
     def _create_worker(self, worker: Node) -> pulumi.Resource:
         settings = self._args.settings
         host = self._args.hosts[worker.name]
-        token = self.token.stdout
+        token = pulumi.Output.secret(self.token.stdout)
         # The worker's address on the cluster network, as its own address step found it.
         admit_env = host.address.apply(lambda address: {
             "JHUB_NODE_NAME": worker.name,

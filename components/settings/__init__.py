@@ -17,6 +17,7 @@ import pulumi
 from pydantic import BaseModel, SecretStr
 
 from .base import NAMESPACE, ConfigError, key_path, parse
+from .checks import CROSS_CHECKS
 from .cluster import MicroK8sSettings, Node, SshSettings
 from .nodes import check_nodes
 from .offline import OfflineSettings
@@ -135,6 +136,7 @@ def load_settings(
     stack: Optional[str] = None,
     project_dir: Path = PROJECT_DIR,
     extra_checks: tuple[Callable[["Settings"], list[str]], ...] = (),
+    check_files: bool = True,
 ) -> Settings:
     source = source or ConfigSource()
     problems: list[str] = []
@@ -153,7 +155,8 @@ def load_settings(
             continue
         problems += _check_secrets_are_secret(source, key, parsed[key])
     if not problems:
-        problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir)
+        problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir if check_files else None)
+        problems += [p for check in CROSS_CHECKS for p in check(parsed)]
     if problems:
         raise ConfigError(problems)
     settings = Settings(

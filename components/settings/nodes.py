@@ -14,7 +14,8 @@ def _where(index: int, field: str = "") -> str:
     return key_path("nodes", (index,) + ((field,) if field else ()))
 
 
-def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path) -> list[str]:
+def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None) -> list[str]:
+    """`project_dir` None skips the key-file checks (tools that never connect, like the bundler)."""
     problems: list[str] = []
     if not nodes:
         return [f"{key_path('nodes')}: must list at least one node"]
@@ -76,7 +77,9 @@ def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path) -> list[
     return problems
 
 
-def _readable(project_dir: Path, path: str) -> bool:
+def _readable(project_dir: Path | None, path: str) -> bool:
+    if project_dir is None:
+        return True
     resolved = Path(path).expanduser()
     if not resolved.is_absolute():
         resolved = project_dir / resolved

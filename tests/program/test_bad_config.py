@@ -98,6 +98,10 @@ CASES = [
     ("offline-upstream", config() | {"jhub:offline": json.dumps(
         {"mode": "online", "registryMirror": "https://h", "registryUpstreams": {"docker.io": "v2/x"}})},
      (), "jhub:offline.registryUpstreams:", 'start with "/"'),
+    ("air-gapped-internet-addon", config(microk8s={"addons": ["dns", "gpu"], "dnsServers": ["10.0.0.2"]})
+     | {"jhub:offline": json.dumps({"mode": "air-gapped"})}, (), "jhub:microk8s.addons[1]:", "air-gapped"),
+    ("air-gapped-dns-upstream", config() | {"jhub:offline": json.dumps({"mode": "air-gapped"})}, (),
+     "jhub:microk8s.dnsServers:", "8.8.8.8"),
     ("unknown-top-key", config() | {"jhub:nodez": "[]"}, (), "jhub:nodez:", 'did you mean "jhub:nodes"'),
     ("not-yet-gpu", config(gpu={"operator": True}), (), "jhub:gpu:", "not deployed by this version"),
 ]

@@ -1,0 +1,50 @@
+"""Checks that span config sections. Each returns problem lines that start with the key path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import key_path
+
+# Addons whose enable script downloads from the internet (helm repositories, manifests); on an
+# air-gapped site they would hang or fail half-way, so they are refused up front.
+NEEDS_INTERNET = {
+    "gpu": "use jhub:gpu.operator instead (the GPU Operator from the offline bundle)",
+    "nvidia": "use jhub:gpu.operator instead (the GPU Operator from the offline bundle)",
+    "observability": "it installs Helm charts from the internet",
+    "prometheus": "it installs Helm charts from the internet",
+    "dashboard": "its images are not in the offline bundle",
+    "kube-ovn": "its images are not in the offline bundle",
+    "mayastor": "its images are not in the offline bundle",
+    "minio": "it downloads its plugin from the internet",
+    "rook-ceph": "it installs Helm charts from the internet",
+    "registry": "its images are not in the offline bundle",
+    "storage": "it is the deprecated name of hostpath-storage",
+    "cis-hardening": "it downloads kube-bench from the internet",
+}
+
+
+def check_offline_addons(sections: dict[str, Any]) -> list[str]:
+    offline, microk8s = sections["offline"], sections["microk8s"]
+    if not offline.air_gapped:
+        return []
+    problems = []
+    for index, entry in enumerate(microk8s.addons):
+        name = entry.split(":", 1)[0]
+        if name in NEEDS_INTERNET:
+            problems.append(
+                f'{key_path("microk8s", ("addons", index))}: addon "{name}" cannot be enabled on an '
+                f"air-gapped site: {NEEDS_INTERNET[name]}"
+            )
+    if "dns" in [a.split(":", 1)[0] for a in microk8s.addons] and not microk8s.dns_servers and not any(
+        a.startswith("dns:") for a in microk8s.addons
+    ):
+        # Without an upstream the dns addon may forward to 8.8.8.8, which an air-gapped site cannot reach.
+        problems.append(
+            f"{key_path('microk8s', ('dnsServers',))}: is required on an air-gapped site with the dns addon: "
+            "name the site's DNS servers (CoreDNS would otherwise forward to 8.8.8.8)"
+        )
+    return problems
+
+
+CROSS_CHECKS = [check_offline_addons]

@@ -1,0 +1,157 @@
+"""The whole program under Pulumi mocks, from real stack files: the resource graph a `pulumi up` builds."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from tests.support.program import ROOT, plain_strings, run_program, stack_config
+
+DEV = ROOT / "Pulumi.dev.yaml"
+THREE = ROOT / "tests" / "stacks" / "Pulumi.three.yaml"
+KEY_TEXT = (ROOT / "tests" / "stacks" / "test_ed25519").read_text()
+
+
+def three_nodes(extra=(), order=None, **overrides):
+    data = yaml.safe_load(THREE.read_text())["config"]
+    nodes = data["jhub:nodes"] + list(extra)
+    if order is not None:
+        nodes = [nodes[i] for i in order]
+    return stack_config(THREE, {"jhub:nodes": nodes, **overrides})
+
+
+def ok(run):
+    assert run.error is None, f"program failed: {run.error}"
+    return run
+
+
+def inputs_by_urn(run) -> dict[str, str]:
+    return {r.urn: json.dumps(r.inputs, sort_keys=True) for r in run.resources()}
+
+
+def test_dev_stack_is_one_local_control_plane():
+    run = ok(run_program(stack_config(DEV)))
+    hosts = run.of_type("jhub:hosts:Host")
+    assert [h.name for h in hosts] == ["jhub-dev"]
+    assert run.of_type("command:remote:Command") == [], "host: local must not use SSH"
+    names = {r.name for r in run.of_type("command:local:Command")}
+    assert {"jhub-dev-facts", "jhub-dev-prepare", "jhub-dev-install", "jhub-dev-address",
+            "jhub-dev-addons", "jhub-dev-kubeconfig", "jhub-dev-labels"} <= names
+    assert not any(n.endswith("-join") for n in names)
+    assert run.outputs["controlPlaneAddress"] == "127.0.0.1"
+    assert "jhub-dev" in run.outputs["nodes"]
+
+
+def test_three_nodes_graph():
+    run = ok(run_program(three_nodes()))
+    assert sorted(h.name for h in run.of_type("jhub:hosts:Host")) == ["gpu01", "gpu02", "gpu03"]
+    joins = sorted(r.name for r in run.resources() if r.name.endswith("-join"))
+    assert joins == ["gpu02-join", "gpu03-join"], "one join per worker, none for the control plane"
+    for worker in ("gpu02", "gpu03"):
+        for step in ("admit", "leave", "drain", "labels"):
+            run.named(f"{worker}-{step}")
+    urns = {r.name: r.urn for r in run.resources()}
+    provider = run.of_type("pulumi:providers:kubernetes")
+    assert len(provider) == 1
+    assert urns["gpu01-addons"] in provider[0].dependencies
+    assert urns["gpu01-kubeconfig"] in provider[0].dependencies
+    assert provider[0].inputs.get("clusterIdentifier") == "jhub-dev-gpu01"
+    # the join waits for the control plane to admit the worker and for the worker's own install
+    join = run.named("gpu02-join")
+    assert urns["gpu02-admit"] in join.dependencies
+    assert urns["gpu02-install"] in join.dependencies
+    assert join.delete_before_replace and run.named("gpu02-leave").delete_before_replace
+    # removal order: drain depends on leave, leave on join, join on admit
+    assert urns["gpu02-leave"] in run.named("gpu02-drain").dependencies
+    assert urns["gpu02-join"] in run.named("gpu02-leave").dependencies
+
+
+def test_per_node_ssh_overrides_and_host_key():
+    run = ok(run_program(three_nodes()))
+    conn = run.named("gpu03-install").inputs["connection"]
+    conn = conn.get("value", conn)  # the connection holds a secret, so it may arrive wrapped
+    assert conn["user"] == "admin" and conn["host"] == "10.10.0.3"
+    assert conn["hostKey"].startswith("ssh-ed25519 ")
+    assert "JHUB_INTERFACE=ib0" in run.named("gpu03-address").inputs["create"]
+
+
+def _node_of(run, reg) -> str:
+    """The node a resource belongs to: its own name prefix (every per-node resource starts with it)."""
+    return reg.name.split("-")[0]
+
+
+def test_adding_a_node_touches_nothing_else():
+    new = {"name": "gpu04", "host": "10.10.0.4", "role": "worker"}
+    before = ok(run_program(three_nodes()))
+    after = ok(run_program(three_nodes(extra=[new])))
+    old, new_inputs = inputs_by_urn(before), inputs_by_urn(after)
+    changed = [urn for urn in old if urn in new_inputs and old[urn] != new_inputs[urn]]
+    assert changed == [], f"adding gpu04 changed existing resources: {changed}"
+    assert set(old) <= set(new_inputs)
+    added = [r for r in after.resources() if r.urn not in old]
+    assert added, "the new node must add resources"
+    assert all(r.name.startswith("gpu04-") or r.name == "gpu04" for r in added), [r.name for r in added]
+
+
+def test_removing_a_node_touches_nothing_else():
+    before = ok(run_program(three_nodes()))
+    data = yaml.safe_load(THREE.read_text())["config"]["jhub:nodes"][:2]
+    after = ok(run_program(stack_config(THREE, {"jhub:nodes": data})))
+    old, remaining = inputs_by_urn(before), inputs_by_urn(after)
+    assert set(remaining) <= set(old)
+    assert all(old[u] == remaining[u] for u in remaining)
+    gone = {before.by_urn()[u].name for u in set(old) - set(remaining)}
+    assert gone and all(n.startswith("gpu03") for n in gone), gone
+
+
+def test_reordering_nodes_changes_nothing():
+    first = inputs_by_urn(ok(run_program(three_nodes())))
+    second = inputs_by_urn(ok(run_program(three_nodes(order=[2, 0, 1]))))
+    assert first == second
+
+
+def test_same_config_gives_byte_identical_inputs():
+    runs = [ok(run_program(three_nodes(), secret_keys=("jhub:ssh",))) for _ in range(2)]
+    dumps = [sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in run.resources()) for run in runs]
+    assert dumps[0] == dumps[1]
+
+
+def _secret_values():
+    return [KEY_TEXT.strip(), "0123456789abcdef0123456789abcdef", "KUBECONFIG-SECRET", "hunter2-pass"]
+
+
+@pytest.mark.parametrize("with_password", [False, True])
+def test_no_secret_in_plain_inputs(with_password):
+    ssh = yaml.safe_load(THREE.read_text())["config"]["jhub:ssh"]
+    ssh = copy.deepcopy(ssh)
+    if with_password:
+        ssh.pop("privateKeyFile")
+        ssh["password"] = "hunter2-pass"
+    else:
+        ssh.pop("privateKeyFile")
+        ssh["privateKey"] = KEY_TEXT
+    run = ok(run_program(three_nodes(**{"jhub:ssh": ssh}), secret_keys=("jhub:ssh",)))
+    leaks = []
+    for reg in run.resources():
+        for path, text in plain_strings(reg.inputs):
+            for secret in _secret_values():
+                for line in secret.splitlines():
+                    if len(line) > 8 and line in text:
+                        leaks.append((reg.name, path))
+    assert leaks == [], f"secrets in plain inputs: {leaks}"
+    assert "kubeconfig" in run.secret_outputs
+    token = run.named("cluster-join-token")
+    assert "stdout" in token.additional_secret_outputs
+    assert "stdout" in run.named("gpu01-kubeconfig").additional_secret_outputs
+    # the key reaches the best-effort leave step through stdin, never through its command text
+    leave = run.named("gpu02-leave")
+    assert "stdin" in leave.inputs and "cat > \"$d/secret\"" in leave.inputs["delete"]
+
+
+def test_commands_never_leak_previous_output_into_the_environment():
+    run = ok(run_program(three_nodes()))
+    commands = [r for r in run.resources() if r.type.startswith("command:") and r.type.endswith(":Command")]
+    assert commands and all(r.inputs.get("addPreviousOutputInEnv") is False for r in commands)
