@@ -89,3 +89,14 @@ def _least(element, compiler, **kw):
 @compiles(least, "sqlite")
 def _least_sqlite(element, compiler, **kw):
     return f"MIN({compiler.process(element.clauses, **kw)})"
+
+
+def upsert(connection: sa.Connection, table: sa.Table):
+    """An INSERT that supports ON CONFLICT for this connection's dialect (PostgreSQL or SQLite)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif connection.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise NotImplementedError(f"the portal database must be PostgreSQL or SQLite, not {connection.dialect.name}")
+    return insert(table)
