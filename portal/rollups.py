@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from portal.models import PodSession, PortalMeta, UsageDaily
-from portal.sqltypes import upsert
+from portal.sqltypes import rows_source, upsert
 
 GIB = 1024**3
 ROLLUP_ZONE_KEY = "rollup_timezone"
@@ -65,12 +65,16 @@ def add_rollups(connection: sa.Connection, rows: list[dict]) -> None:
     if not rows:
         return
     table = UsageDaily.__table__
+    columns = ["day", "user_name", "gpu_model", *_SUMS]
+    source = rows_source(connection, table, rows, columns)
     stmt = upsert(connection, table)
+    if source is not None:
+        stmt = stmt.from_select(columns, source)
     stmt = stmt.on_conflict_do_update(
         index_elements=["day", "user_name", "gpu_model"],
         set_={name: table.c[name] + stmt.excluded[name] for name in _SUMS},
     )
-    connection.execute(stmt, rows)
+    connection.execute(stmt, None if source is not None else rows)
 
 
 def rollup_zone(connection: sa.Connection) -> str | None:

@@ -100,3 +100,35 @@ def upsert(connection: sa.Connection, table: sa.Table):
     else:
         raise NotImplementedError(f"the portal database must be PostgreSQL or SQLite, not {connection.dialect.name}")
     return insert(table)
+
+
+def rows_source(connection: sa.Connection, table: sa.Table, rows: list[dict], columns: list[str]) -> sa.Select | None:
+    """On PostgreSQL, a SELECT over ``unnest`` of one array per column: a whole batch in one statement
+    with one parameter per column (thousands of rows need no per-row placeholders). None elsewhere.
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    def values(name: str) -> list:
+        column = [row[name] for row in rows]
+        if isinstance(table.c[name].type, sa.Float):  # the driver refuses lists mixing int and float
+            column = [None if v is None else float(v) for v in column]
+        return column
+
+    arrays = [
+        sa.cast(sa.bindparam(f"rows_{name}", values(name), type_=ARRAY(table.c[name].type)),
+                ARRAY(table.c[name].type))
+        for name in columns
+    ]
+    source = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
+    return sa.select(*(source.c[name] for name in columns))
+
+
+def column_in(connection: sa.Connection, column: sa.Column, values: list) -> sa.ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter however many values."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.cast(sa.bindparam(None, values, type_=ARRAY(column.type)), ARRAY(column.type)))
+    return column.in_(values)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from portal.collector.core import SessionRecord
 from portal.models import MysqlOutbox, PodSession
 from portal.rollups import add_rollups, rollup_rows
-from portal.sqltypes import upsert
+from portal.sqltypes import column_in, rows_source, upsert
 
 _SESSIONS = PodSession.__table__
 _COLUMNS = [c.name for c in _SESSIONS.columns]
@@ -37,7 +37,7 @@ def load_known(connection: sa.Connection, listed_uids: Collection[str] = ()) -> 
     for chunk in chunks:
         where = _SESSIONS.c.ended_at.is_(None)
         if chunk:
-            where = sa.or_(where, _SESSIONS.c.pod_uid.in_(chunk))
+            where = sa.or_(where, column_in(connection, _SESSIONS.c.pod_uid, chunk))
         for row in connection.execute(sa.select(_SESSIONS).where(where)).mappings():
             known[row["pod_uid"]] = _record(row)
     return known
@@ -58,13 +58,17 @@ def write_changes(
     """
     if not changes:
         return []
+    rows = [c.as_row() for c in changes]
+    source = rows_source(connection, _SESSIONS, rows, _COLUMNS)
     stmt = upsert(connection, _SESSIONS)
+    if source is not None:
+        stmt = stmt.from_select(_COLUMNS, source)
     stmt = stmt.on_conflict_do_update(
         index_elements=["pod_uid"],
         set_={name: stmt.excluded[name] for name in _MUTABLE},
         where=_SESSIONS.c.ended_at.is_(None),
     ).returning(_SESSIONS.c.pod_uid, *(_SESSIONS.c[name] for name in _ROLLUP_INPUT))
-    written = connection.execute(stmt, [c.as_row() for c in changes]).mappings().all()
+    written = connection.execute(stmt, None if source is not None else rows).mappings().all()
     add_rollups(connection, rollup_rows((row for row in written if row["ended_at"] is not None), zone))
     uids = sorted(row["pod_uid"] for row in written)
     if enqueue_export and uids:
@@ -75,12 +79,16 @@ def write_changes(
 def enqueue_for_export(connection: sa.Connection, uids: Sequence[str], *, now: datetime) -> None:
     """Mark sessions as changed for the MySQL export (one upsert; a repeat bumps the version)."""
     table = MysqlOutbox.__table__
+    rows = [{"pod_uid": uid, "version": 1, "enqueued_at": now} for uid in uids]
+    source = rows_source(connection, table, rows, ["pod_uid", "version", "enqueued_at"])
     stmt = upsert(connection, table)
+    if source is not None:
+        stmt = stmt.from_select(["pod_uid", "version", "enqueued_at"], source)
     stmt = stmt.on_conflict_do_update(
         index_elements=["pod_uid"],
         set_={"version": table.c.version + 1, "enqueued_at": stmt.excluded.enqueued_at},
     )
-    connection.execute(stmt, [{"pod_uid": uid, "version": 1, "enqueued_at": now} for uid in uids])
+    connection.execute(stmt, None if source is not None else rows)
 
 
 def touch_open_sessions(connection: sa.Connection, now: datetime) -> int:
