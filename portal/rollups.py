@@ -8,7 +8,7 @@ up; reports add them live. The rollup zone is recorded; a different zone means a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -22,8 +22,11 @@ _SUMS = ("runtime_seconds", "gpu_seconds", "cpu_core_seconds", "memory_gib_secon
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """The instant a calendar day begins in ``zone`` (handles DST: not always 24 h apart)."""
-    return datetime.combine(day, time(0), tzinfo=zone)
+    """The UTC instant a calendar day begins in ``zone`` (days are not always 24 h apart: DST).
+
+    In UTC, because Python subtracts two datetimes of the same zone by wall clock, not by elapsed time.
+    """
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def split_by_day(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, float]]:

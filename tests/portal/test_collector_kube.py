@@ -108,8 +108,9 @@ def test_list_watch_gone_and_dropped_connection_give_exact_sessions(kube, pg_url
     engine.dispose()
 
 
-def test_restart_mid_session_no_duplicate_and_end_bounded_by_last_seen(kube, pg_url):
-    engine = make_engine(pg_url)
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_restart_mid_session_no_duplicate_and_end_bounded_by_last_seen(kube, backend, request):
+    engine = make_engine(request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url"))
     kube.lists = [([user_pod("alice"), user_pod("bob")], "100")]
     clock = Clock("2025-03-01T04:00:00")
     collector, thread = start_collector(kube, engine, clock)
