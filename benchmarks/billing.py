@@ -47,7 +47,9 @@ SELECT 'bench-' || g, 'user' || lpad((g % {USERS})::text, 3, '0'), '', 'jhub', '
     (1 + g % 8)::float, (4 + g % 60)::bigint * {GIB}, CASE WHEN g % 3 = 0 THEN 0 ELSE 1 + g % 2 END, 0, NULL,
     s, CASE WHEN s + d > :now THEN NULL ELSE s + d END,
     CASE WHEN s + d > :now THEN NULL ELSE 'finished' END, false, LEAST(s + d, :now)
-FROM (SELECT g, timestamptz '2025-01-01 00:00+00' + (g - 1) * ((:now - timestamptz '2025-01-01 00:00+00') / {SESSIONS}) AS s,
+FROM (SELECT g,
+             timestamptz '2025-01-01 00:00+00'
+                 + (g - 1) * ((:now - timestamptz '2025-01-01 00:00+00') / {SESSIONS}) AS s,
              (600 + (g::bigint * 7919) % 42600) * interval '1 second' AS d
       FROM generate_series(1, {SESSIONS}) AS g) AS x
 """

@@ -101,13 +101,14 @@ def _parts(start: datetime, end: datetime, now: datetime, zone: ZoneInfo, use_ro
 
 def usage_report(
     connection: sa.Connection, *, start: datetime, end: datetime, zone: ZoneInfo, now: datetime,
-    defaults: RateDefaults = RateDefaults(), user: str | None = None,
+    defaults: RateDefaults | None = None, user: str | None = None,
 ) -> list[UsageRow]:
     """Usage and cost per user of everything that ran inside [start, end), sorted by user."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("report bounds must be timezone-aware")
     if end <= start:
         raise ValueError("the report range must end after it starts")
+    defaults = defaults or RateDefaults()
     use_rollups = rollup_zone(connection) == zone.key
     parts = _parts(start, end, now, zone, use_rollups, user)
     usage = sa.union_all(*parts).subquery("usage") if len(parts) > 1 else parts[0].subquery("usage")
@@ -140,7 +141,7 @@ def usage_report(
 
 def monthly_report(
     connection: sa.Connection, *, year: int, month: int, zone: ZoneInfo, now: datetime,
-    defaults: RateDefaults = RateDefaults(), user: str | None = None,
+    defaults: RateDefaults | None = None, user: str | None = None,
 ) -> list[UsageRow]:
     """usage_report over one calendar month in ``zone``."""
     start, end = month_bounds(year, month, zone)

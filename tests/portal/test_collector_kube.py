@@ -137,6 +137,7 @@ def test_restart_mid_session_no_duplicate_and_end_bounded_by_last_seen(kube, bac
 def test_database_outage_during_collection_is_retried_without_crashing(kube, pg_url, tcp_proxy_factory):
     proxy = tcp_proxy_factory(pg_url)
     engine = make_engine(proxy.url_for(pg_url))
+    direct = make_engine(pg_url)
     release = threading.Event()
     kube.lists = [([user_pod("alice")], "100")]
     kube.watches = [[gate(release), modified(user_pod("carol", started="2025-03-01T03:00:00Z",
@@ -150,10 +151,11 @@ def test_database_outage_during_collection_is_retried_without_crashing(kube, pg_
         wait_until(lambda: collector.db_retries >= 3, what="retries against the dead database")
         assert thread.is_alive(), "the collector crashed on a database outage"
         proxy.restore()
-        wait_until(lambda: "uid-carol" in sessions(make_engine(pg_url)), what="carol's session after recovery")
+        wait_until(lambda: "uid-carol" in sessions(direct), what="carol's session after recovery")
     finally:
         stop_collector(collector, thread)
-    rows = sessions(make_engine(pg_url))
+    rows = sessions(direct)
+    direct.dispose()
     assert rows["uid-carol"]["started_at"] == at("2025-03-01T03:00:00")
     engine.dispose()
 
