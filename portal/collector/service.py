@@ -36,3 +36,24 @@ def make_collector(settings: PortalSettings, *, engine: sa.Engine, api_client=No
         enqueue_export=settings.mysql_url is not None,
         stop=stop,
     )
+
+
+def seed_database(settings: PortalSettings, *, engine: sa.Engine) -> None:
+    """Fill what a fresh database needs beyond its schema (the configured rates). Idempotent."""
+    from datetime import UTC, datetime
+
+    from portal.billing.rates import seed_rates
+
+    with engine.begin() as connection:
+        seed_rates(connection, settings, now=datetime.now(UTC))
+
+
+def make_mysql_syncer(settings: PortalSettings, *, engine: sa.Engine, stop: threading.Event | None = None):
+    """The MySQL exporter when PORTAL_MYSQL_URL is set, else None; call ``.run()`` in its own thread."""
+    if settings.mysql_url is None:
+        return None
+    from portal.db import make_engine
+    from portal.mysql_sync import MysqlSyncer
+
+    mysql = make_engine(settings.mysql_url.get_secret_value())
+    return MysqlSyncer(engine, mysql, interval=settings.mysql_sync_interval_seconds, stop=stop)
