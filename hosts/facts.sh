@@ -14,7 +14,7 @@
 #   Unknown values are null; lists are sorted so the same host gives the same bytes.
 set -euo pipefail
 if [ -z "${JHUB_LIB_LOADED:-}" ]; then
-  # shellcheck source=hosts/lib.sh
+  # shellcheck source=lib.sh
   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fi
 

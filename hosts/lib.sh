@@ -11,6 +11,8 @@
 # The variables set here are read by the scripts that source this file:
 # shellcheck disable=SC2034
 set -euo pipefail
+# `producer | ensure_file ...` must set JHUB_CHANGED in this shell, not in a pipeline subshell
+shopt -s lastpipe
 
 JHUB_LIB_LOADED=1
 JHUB_ROOT="${JHUB_ROOT:-}"
@@ -227,6 +229,19 @@ mk8s_clustered_worker() { [ -e "$(mk8s_data /var/lock/clustered.lock)" ]; }
 snap_service_active() {
   snapc services "$1" 2>/dev/null | awk -v s="$1" '$1 == s && $3 == "active" { found = 1 } END { exit !found }'
 }
+
+# set_kubelet_node_ip ADDRESS: --node-ip=ADDRESS in args/kubelet, in place of the first earlier
+# --node-ip (later duplicates dropped) or appended. Sets JHUB_CHANGED.
+set_kubelet_node_ip() {
+  local args
+  args="$(mk8s_data /args/kubelet)"
+  awk -v line="--node-ip=$1" '
+    /^--node-ip([= ]|$)/ { if (!done) print line; done = 1; next }
+    { print }
+    END { if (!done) print line }' "$args" |
+    ensure_file "$args" "$(file_mode "$args" 660)"
+}
+kubelet_node_ip() { awk -F= '/^--node-ip=/ { print $2; exit }' "$(mk8s_data /args/kubelet)" 2>/dev/null || true; }
 
 # the cluster a worker joined through jhub (empty when none)
 marker_file() { state_dir /cluster-id; }
