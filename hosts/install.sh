@@ -85,8 +85,8 @@ installed_by_jhub() { [ -f "$(state_dir /microk8s.installed)" ]; }
 install_file() {
   local i="$1" classic=()
   [ "${SNAP_NAMES[$i]}" != microk8s ] || classic=(--classic)
-  snapc ack "${SNAP_ASSERTS[$i]}"
-  snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}"
+  snapc ack "${SNAP_ASSERTS[$i]}" >&2
+  snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}" >&2
   log "installed ${SNAP_NAMES[$i]} rev ${SNAP_WANT_REVS[$i]} from $(unrootp "${SNAP_FILES[$i]}")"
 }
 
@@ -107,7 +107,7 @@ install_microk8s() {
     ensure_base_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL"
+    snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
     log "installed microk8s from channel $JHUB_CHANNEL"
   fi
 }
@@ -117,14 +117,14 @@ refresh_microk8s() {
     ensure_base_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL"
+    snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
     log "refreshed microk8s to channel $JHUB_CHANNEL"
   fi
 }
 
 purge_microk8s() {
   log "JHUB_RESET=1: removing microk8s with --purge ($1)"
-  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge
+  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2
   rm -f -- "$(state_dir /microk8s.installed)"
 }
 

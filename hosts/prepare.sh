@@ -150,10 +150,10 @@ ensure_bundle_dir() {
 main() {
   validate
   ensure_hostname_matches
+  ensure_hosts_block
   ensure_swap_off
   ensure_modules
   ensure_sysctls
-  ensure_hosts_block
   ensure_bundle_dir
 }
 
