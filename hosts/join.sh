@@ -8,6 +8,7 @@
 #                               cluster first
 #   JHUB_JOIN_TIMEOUT           optional, seconds (default 600) for the join and for kubelite to run
 #   JHUB_CLUSTER_AGENT_PORT     optional (default 25000)
+#   JHUB_JOIN_RETRY_DELAY       optional, seconds between join attempts (default 10; 3 attempts at most)
 #   JHUB_NODE_NAME              optional; names the node in messages (default: host name)
 # stdin: line 1 is the cluster join token. It is never logged and reaches no command line except the
 #   `microk8s join <cp>:<port>/<token> --worker` call.
@@ -28,6 +29,7 @@ validate() {
   require_01 JHUB_RESET
   require_uint JHUB_JOIN_TIMEOUT 600
   require_uint JHUB_CLUSTER_AGENT_PORT 25000
+  require_uint JHUB_JOIN_RETRY_DELAY 10
 }
 
 # leave_other_cluster WHY: refuse, or (JHUB_RESET=1) leave the other cluster first
@@ -61,12 +63,12 @@ do_join() {
     fi
     # a join that got far enough to mark the node is done; the retry would be refused
     ! mk8s_clustered_worker || return 0
-    if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le 10 ]; then
+    if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le "$JHUB_JOIN_RETRY_DELAY" ]; then
       die "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT failed after $try tries: $(redact "$out")"
     fi
-    log "join attempt $try failed ($(redact "$out" | tail -n 1)); retrying in 10s"
+    log "join attempt $try failed ($(redact "$out" | tail -n 1)); retrying in ${JHUB_JOIN_RETRY_DELAY}s"
     try=$((try + 1))
-    sleep 10
+    sleep "$JHUB_JOIN_RETRY_DELAY"
   done
 }
 
