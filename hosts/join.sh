@@ -72,6 +72,12 @@ do_join() {
   done
 }
 
+wait_kubelite() {
+  wait_for "$JHUB_JOIN_TIMEOUT" snap_service_active microk8s.daemon-kubelite ||
+    die "$(node_label) joined cluster $JHUB_CLUSTER_ID, but kubelite is not running after ${JHUB_JOIN_TIMEOUT}s; see 'sudo microk8s inspect' there"
+  log "kubelite is running"
+}
+
 main() {
   local marker pre_ip
   validate
@@ -82,6 +88,7 @@ main() {
   if mk8s_clustered_worker; then
     if [ "$marker" = "$JHUB_CLUSTER_ID" ]; then
       log "already joined to cluster $JHUB_CLUSTER_ID, skipping"
+      wait_kubelite
       return 0
     fi
     leave_other_cluster "jhub cluster id: ${marker:-none}"
@@ -97,18 +104,15 @@ main() {
   pre_ip="$(kubelet_node_ip)"
   log "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT as a worker"
   do_join
-  log "joined cluster $JHUB_CLUSTER_ID"
+  # recorded at once: a rerun after a later failure must see this cluster, not "another" one
+  printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
+  log "joined cluster $JHUB_CLUSTER_ID (recorded in /var/lib/jhub/cluster-id)"
   if [ -n "$pre_ip" ] && [ "$(kubelet_node_ip)" != "$pre_ip" ]; then
     set_kubelet_node_ip "$pre_ip"
     snapc restart microk8s.daemon-kubelite >/dev/null
     log "kept kubelet --node-ip=$pre_ip after the join; restarted kubelite"
   fi
-
-  wait_for "$JHUB_JOIN_TIMEOUT" snap_service_active microk8s.daemon-kubelite ||
-    die "joined, but kubelite is not running on $(node_label) after ${JHUB_JOIN_TIMEOUT}s; see 'sudo microk8s inspect' there"
-  log "kubelite is running"
-  printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
-  log "recorded cluster id in /var/lib/jhub/cluster-id"
+  wait_kubelite
 }
 
 main "$@"

@@ -95,6 +95,7 @@ def test_join_once_keeps_node_ip_and_token_stays_secret(host):
     assert res.has(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
     assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
     assert res.stdout == ""
+    assert "jhub[join]: joined cluster lab-1" in res.stderr  # log prefix from the jhub-join $0
     assert host.read("/var/lib/jhub/cluster-id") == "lab-1\n"
     assert host.p("/var/snap/microk8s/current/var/lock/clustered.lock").exists()
     # the join rewrote args/kubelet with the control plane's view; the chosen address is put back
@@ -158,6 +159,16 @@ def test_join_that_keeps_failing_stops_with_the_reason_but_not_the_token(host):
     assert "Failed to join 10.0.0.1:25000/<token>: the node is not reachable" in res.stderr
     assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
     assert not host.p("/var/lib/jhub/cluster-id").exists()
+
+
+def test_join_whose_kubelite_never_starts_is_not_mistaken_for_another_cluster(host):
+    host.install_microk8s()
+    host.set_state("snap", services={"microk8s.daemon-kubelite": "inactive"})
+    res = host.run("join", env=join_env(JHUB_JOIN_TIMEOUT="1"), stdin=TOKEN, fails=True)
+    assert "gpu02 joined cluster lab-1, but kubelite is not running after 1s" in res.stderr
+    host.set_state("snap", services={})
+    again = host.run("join", env=join_env(), stdin=TOKEN)
+    assert not again.has("microk8s join") and "already joined to cluster lab-1" in again.stderr
 
 
 def test_marker_without_clustered_state_rejoins(host):
