@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 from hostkit import HOSTS
@@ -43,11 +44,12 @@ def test_facts_on_this_machine():
     check_types(facts)
     assert facts["hostname"] == os.uname().nodename
     assert facts["kernel"] == os.uname().release
-    assert facts["cpus"] == os.cpu_count()
+    assert facts["cpus"] == os.sysconf("SC_NPROCESSORS_ONLN")
     with open("/etc/os-release") as f:
         osr = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
     assert facts["os"]["id"] == osr["ID"].strip('"')
-    assert facts["microk8s"]["installed"] is False  # no snap here
+    if shutil.which("snap") is None:
+        assert facts["microk8s"]["installed"] is False
     assert "facts collected" in proc.stderr
 
 
