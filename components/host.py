@@ -120,7 +120,8 @@ class Host(pulumi.ComponentResource):
         env = {
             "JHUB_MODE": settings.offline.mode,
             "JHUB_CHANNEL": settings.microk8s.channel,
-            "JHUB_SNAP_DIR": self._bundle_dir(),
+            "JHUB_SNAP_DIR": f"{self._bundle_dir()}/snaps",
+            "JHUB_NODE_NAME": self.node.name,
             "JHUB_SNAPS": scripts.lines(snaps),
             "JHUB_RESET": "1" if self.node.reset else "0",
             "JHUB_WAIT_READY_TIMEOUT": str(duration_seconds(settings.microk8s.wait_ready_timeout)),
@@ -150,9 +151,9 @@ class Host(pulumi.ComponentResource):
         if not self._args.images:
             return None
         env = {
-            "JHUB_IMAGE_DIR": self._bundle_dir(),
+            "JHUB_IMAGE_DIR": f"{self._bundle_dir()}/images",
             "JHUB_IMAGES": scripts.lines(
-                f"{item.path} {item.sha256} {','.join(item.refs)}" for item in self._args.images
+                f"{_plain(item.path)} {item.sha256} {','.join(item.refs)}" for item in self._args.images
             ),
         }
         return self._step("images", scripts.command("images", env, timeout_s=self._timeout), after=after)
@@ -164,7 +165,12 @@ def _snap_lines(snaps: tuple[LockedFile, ...]) -> list[str]:
     for item in snaps:
         by_name.setdefault(item.name, {})[item.kind] = item.path
     ordered = sorted(by_name, key=lambda name: (name == "microk8s", name))
-    return [f"{name} {by_name[name]['snap']} {by_name[name]['assertion']}" for name in ordered]
+    return [f"{name} {_plain(by_name[name]['snap'])} {_plain(by_name[name]['assertion'])}" for name in ordered]
+
+
+def _plain(path: str) -> str:
+    """Lock paths are `<folder>/<name>` (checked when the lock is read); scripts take the name."""
+    return path.rsplit("/", 1)[-1]
 
 
 def _parse_facts(text: str) -> dict:

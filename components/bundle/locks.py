@@ -15,6 +15,10 @@ from typing import Optional
 import yaml
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Host scripts take plain file names inside one folder per kind, so paths are `<folder>/<name>`.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+PATH_RULES = {"snaps": re.compile(rf"^snaps/{_NAME}$"), "images": re.compile(rf"^images/{_NAME}$"),
+              "charts": re.compile(rf"^{_NAME}$")}
 IMAGE_LOCK = "images.lock"
 CHART_LOCK = "charts.lock"
 
@@ -77,6 +81,11 @@ def _entry(path: Path, section: str, index: int, raw: dict, required: tuple[str,
         value = raw.get(key)
         if value is not None and not SHA256_RE.match(str(value)):
             raise LockError(f"{where}: '{key}' must be 64 lowercase hex digits or null")
+    for key in ("file", "assertion"):
+        if key in raw and not PATH_RULES[section].match(str(raw[key])):
+            folder = "" if section == "charts" else f"{section}/"
+            raise LockError(f"{where}: '{key}' must be a plain file name under {folder or 'this folder'}, "
+                            f"got {raw[key]!r}")
     features = raw.get("features") or []
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         raise LockError(f"{where}: 'features' must be a list of names")

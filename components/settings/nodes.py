@@ -69,12 +69,27 @@ def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None) -
     if control_planes and len(nodes) > 1:
         index = control_planes[0]
         cp = nodes[index]
+        if not cp.is_local and cp.address is None and not _is_ip(cp.host):
+            problems.append(
+                f'{_where(index, "address")}: is required when the control plane\'s host is a DNS name '
+                f'("{cp.host}"): workers join the control plane by IP address'
+            )
         if cp.is_local and cp.address is None:
             problems.append(
                 f'{_where(index, "address")}: is required when the control plane is "host: local" '
                 "and there are workers: they join it at this address"
             )
     return problems
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
 
 
 def _readable(project_dir: Path | None, path: str) -> bool:

@@ -62,6 +62,8 @@ CASES = [
     ("interface-invalid", config([{**CP, "interface": "eth 0"}]), (), "jhub:nodes[0].interface:", "interface"),
     ("local-cp-needs-address", config([{**CP, "host": "local"}, W2]), (), "jhub:nodes[0].address:",
      "is required"),
+    ("dns-control-plane-needs-address", config([{**CP, "host": "gpu01.lab.local"}, W2]), (),
+     "jhub:nodes[0].address:", "by IP address"),
     ("ssh-field-on-local", config([{**CP, "host": "local", "user": "root"}]), (), "jhub:nodes[0].user:",
      "no effect"),
     ("node-port-range", config([CP, {**W2, "port": 0}]), (), "jhub:nodes[1].port:", "at least 1"),

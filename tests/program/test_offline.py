@@ -83,10 +83,10 @@ def test_complete_bundle_is_uploaded_to_ssh_nodes_and_imported(tmp_path):
     assert "/var/lib/jhub/bundle/images/calico-node-v3.28.1.tar" in uploaded
     assert not any("metrics-server" in p for p in uploaded)
     images = run.named("gpu02-images").inputs["create"]
-    assert "images/coredns-1.10.1.tar" in images and "docker.io/coredns/coredns:1.10.1" in images
+    assert "coredns-1.10.1.tar " in images and "images/coredns" not in images and "docker.io/coredns/coredns:1.10.1" in images
     install = run.named("gpu02-install").inputs["create"]
-    assert "snapd snaps/snapd.snap snaps/snapd.assert" in install
-    assert install.index("core20 ") < install.index("microk8s snaps/")
+    assert "snapd snapd.snap snapd.assert" in install
+    assert install.index("core20 ") < install.index("microk8s microk8s-1.32-stable.snap")
     # the install waits for every upload of its node
     urns = {r.name: r.urn for r in run.resources()}
     for upload in uploads:
