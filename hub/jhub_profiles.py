@@ -227,6 +227,11 @@ def no_capacity_profile(caps: list[NodeCapacity]) -> dict:
     }
 
 
+def _as_list(value) -> list:
+    # KubeSpawner accepts tolerations as a list or as a dict (values sorted by key).
+    return [value[k] for k in sorted(value)] if isinstance(value, dict) else list(value or [])
+
+
 def make_profile_list(cfg: dict, list_cluster):
     """The callable for `c.KubeSpawner.profile_list`; `list_cluster(spawner)` returns (nodes, pods)."""
 
@@ -236,8 +241,8 @@ def make_profile_list(cfg: dict, list_cluster):
             nodes,
             pods,
             cfg,
-            node_selector=spawner.node_selector,
-            tolerations=spawner.tolerations,
+            node_selector=dict(spawner.node_selector or {}),
+            tolerations=_as_list(spawner.tolerations),
             affinity_terms=spawner.node_affinity_required,
             # KubeSpawner calls this again in load_user_options while the spawn is pending.
             only_fitting=spawner.pending != "spawn",
