@@ -2,8 +2,22 @@
 
 import os
 import sys
+import tempfile
 
 import pytest
+
+# kubernetes_asyncio reads KUBECONFIG once, at import; kubespawner then overrides the host per test
+# (KubeSpawner.k8s_api_host). No Kubernetes API server can run here: tests serve recorded JSON instead.
+_KUBECONFIG = os.path.join(tempfile.mkdtemp(prefix="jhub-test-"), "kubeconfig")
+with open(_KUBECONFIG, "w") as _f:
+    _f.write(
+        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+        "clusters: [{name: test, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: test, user: {token: test-token}}]\n"
+        "contexts: [{name: test, context: {cluster: test, user: test}}]\n"
+    )
+os.environ["KUBECONFIG"] = _KUBECONFIG
+os.environ.pop("KUBERNETES_SERVICE_HOST", None)
 
 HUB_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "hub"))
 if HUB_DIR not in sys.path:
@@ -22,8 +36,8 @@ def server():
 
 
 @pytest.fixture
-def kube_api(tmp_path, monkeypatch):
-    """A local HTTP server serving recorded Kubernetes API JSON, and a kubeconfig pointing at it.
+def kube_api():
+    """A local HTTP server serving recorded Kubernetes API JSON; point KubeSpawner.k8s_api_host at its url.
 
     A Kubernetes API server cannot run here; kubespawner's real kubernetes_asyncio client talks to this one.
     """
@@ -32,14 +46,5 @@ def kube_api(tmp_path, monkeypatch):
     srv.cluster = {"nodes": [], "pods": []}
     srv.route("GET", "/api/v1/nodes", lambda req: (200, {"kind": "NodeList", "items": srv.cluster["nodes"]}))
     srv.route("GET", "/api/v1/pods", lambda req: (200, {"kind": "PodList", "items": srv.cluster["pods"]}))
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-        f"clusters: [{{name: test, cluster: {{server: '{srv.url}'}}}}]\n"
-        "users: [{name: test, user: {token: test-token}}]\n"
-        "contexts: [{name: test, context: {cluster: test, user: test}}]\n"
-    )
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     yield srv
     srv.stop()
