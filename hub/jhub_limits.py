@@ -59,8 +59,8 @@ def _num(value):
     return None if value is None else Decimal(str(value))
 
 
-def _fmt(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('0.1')):f}"
+def _fmt(value) -> str:
+    text = f"{Decimal(str(value)).quantize(Decimal('0.1')):f}"
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -74,6 +74,7 @@ def refusal(answer: dict, request: Request, others: Request) -> str | None:
         ("GPU", "GPUs", _num(limits.get("gpus")), Decimal(others.gpus), Decimal(request.gpus)),
     )
     for name, unit, limit, in_use, asked in checks:
+        in_use, asked = Decimal(str(in_use)), Decimal(str(asked))
         if limit is not None and in_use + asked > limit:
             left = max(limit - in_use, Decimal(0))
             return (

@@ -19,11 +19,13 @@ with open(_KUBECONFIG, "w") as _f:
 os.environ["KUBECONFIG"] = _KUBECONFIG
 os.environ.pop("KUBERNETES_SERVICE_HOST", None)
 
-HUB_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "hub"))
-if HUB_DIR not in sys.path:
-    sys.path.insert(0, HUB_DIR)
+HERE = os.path.dirname(os.path.abspath(__file__))
+HUB_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "hub"))
+for _path in (HUB_DIR, HERE):  # the hub modules as the hub imports them, and the hubtest_* helpers
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-from tests.hub.http_server import RecordingServer  # noqa: E402
+from hubtest_http import RecordingServer  # noqa: E402
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from traitlets.config import Config
 
-from tests.hub.cluster_data import profiles_cfg
+from hubtest_cluster import profiles_cfg
 
 
 def jhub_cfg(**sections):

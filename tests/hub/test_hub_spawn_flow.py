@@ -5,8 +5,8 @@ from kubespawner.slugs import safe_slug
 
 from jhub_profiles import CPU_SLUG, gpu_profile_slug
 from jhub_spawn_check import SpawnRefused
-from tests.hub.cluster_data import A100, L40S, pod, standard_cluster
-from tests.hub.configs import SelectOptions, configured, jhub_cfg, new_spawner, spawn_until_pod
+from hubtest_cluster import A100, L40S, pod, standard_cluster
+from hubtest_configs import SelectOptions, configured, jhub_cfg, new_spawner, spawn_until_pod
 
 A100_SLUG, L40S_SLUG = gpu_profile_slug(A100), gpu_profile_slug(L40S)
 
@@ -15,6 +15,7 @@ def container(pod_json):
     return pod_json["spec"]["containers"][0]
 
 
+@pytest.mark.asyncio
 async def test_form_rendered_by_kubespawner_lists_only_fitting_choices(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "Alice.Smith")
@@ -28,8 +29,9 @@ async def test_form_rendered_by_kubespawner_lists_only_fitting_choices(kube_api)
     assert "status.phase%21%3DSucceeded" in pods_call["query"] or "status.phase!%3DSucceeded" in pods_call["query"]
 
 
+@pytest.mark.asyncio
 async def test_new_node_shows_up_without_a_new_hub(kube_api):
-    from tests.hub.cluster_data import node
+    from hubtest_cluster import node
 
     kube_api.cluster["nodes"] = [node("cpu-1", cpu="16", memory="64Gi")]
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "bob")
@@ -38,6 +40,7 @@ async def test_new_node_shows_up_without_a_new_hub(kube_api):
     assert SelectOptions(await spawner.get_options_form()).radios == [L40S_SLUG, CPU_SLUG]
 
 
+@pytest.mark.asyncio
 async def test_chosen_combination_is_what_the_pod_requests(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "Alice.Smith")
@@ -50,6 +53,7 @@ async def test_chosen_combination_is_what_the_pod_requests(kube_api):
     assert got["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": L40S, "kubernetes.io/hostname": "gpu-l1"}
 
 
+@pytest.mark.asyncio
 async def test_combination_that_does_not_fit_is_refused_with_the_reason(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "carol")
@@ -62,6 +66,7 @@ async def test_combination_that_does_not_fit_is_refused_with_the_reason(kube_api
     assert f"nvidia.com/gpu.product={A100}" in message
 
 
+@pytest.mark.asyncio
 async def test_capacity_taken_between_form_and_spawn_is_refused(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "dave")
@@ -72,6 +77,7 @@ async def test_capacity_taken_between_form_and_spawn_is_refused(kube_api):
         await spawn_until_pod(spawner, {"profile": L40S_SLUG, "gpus": "4", "node": "gpu-l1"})
 
 
+@pytest.mark.asyncio
 async def test_choice_that_never_existed_is_refused_before_kubespawner_sees_it(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "erin")
@@ -83,6 +89,7 @@ async def test_choice_that_never_existed_is_refused_before_kubespawner_sees_it(k
         await spawn_until_pod(spawner, {"profile": CPU_SLUG, "image--unlisted-choice": "evil/miner"})
 
 
+@pytest.mark.asyncio
 async def test_empty_cluster_refuses_with_explanation(kube_api):
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "frank")
     with pytest.raises(SpawnRefused, match="the cluster has no nodes"):
@@ -90,6 +97,7 @@ async def test_empty_cluster_refuses_with_explanation(kube_api):
 
 
 @pytest.mark.parametrize("username,server", [("Alice.Smith", ""), ("Alice.Smith", "Exp.1"), ("bob", "")])
+@pytest.mark.asyncio
 async def test_pod_name_and_storage_directory_use_the_same_escaped_username(kube_api, username, server):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
 

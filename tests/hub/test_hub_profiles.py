@@ -1,10 +1,11 @@
 """The spawn form from live capacity: exactly the choices that fit, and nothing else."""
 
+import pytest
 from decimal import Decimal
 
 from jhub_profiles import CPU_SLUG, NO_CAPACITY_SLUG, build_profile_list, gpu_profile_slug
 from jhub_quantity import GIB
-from tests.hub.cluster_data import A100, L40S, node, pod, profiles_cfg, standard_cluster
+from hubtest_cluster import A100, L40S, node, pod, profiles_cfg, standard_cluster
 
 A100_SLUG, L40S_SLUG = gpu_profile_slug(A100), gpu_profile_slug(L40S)
 
