@@ -42,11 +42,12 @@ class RecordingServer:
                 status, body, *delay = answer(request) if answer else (404, {"error": "no route"})
                 if delay:
                     time.sleep(delay[0])
-                data = json.dumps(body).encode()
+                data = b"" if status == 204 else json.dumps(body).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    if status != 204:
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
