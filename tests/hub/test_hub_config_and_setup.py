@@ -25,6 +25,7 @@ from jhub_profiles import CPU_SLUG, gpu_profile_slug
     (jhub_cfg(auth={"mode": "ldap", "allowAll": True, "ldap": {"serverAddress": "ldap"}}),
      "custom.jhub.auth.ldap: set bindDnTemplates, or lookupDn: true with searchBase"),
     (jhub_cfg(auth={"mode": "azuread", "allowAll": True, "azuread": {}}), "custom.jhub.auth.allowAll: not used"),
+    (jhub_cfg(auth={"mode": "native", "allowedUsers": ["admin2"]}), "custom.jhub.auth.allowedUsers: not used"),
     (jhub_cfg(profiles={"images": []}), "custom.jhub.profiles.images: needs at least 1 item"),
     (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}, {"name": "py", "image": "b"}]}),
      "custom.jhub.profiles.images: image name 'py' is used twice"),
