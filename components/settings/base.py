@@ -78,6 +78,21 @@ def _model_at(model: Any, loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _alias_loc(model: Any, loc: tuple) -> tuple:
+    """Errors about defaults (`validate_default`) name the Python field; show the key as written."""
+    current, out = _inner_model(model), []
+    for part in loc:
+        if isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                field = next((f for n, f in current.model_fields.items() if f.alias == part), None)
+            else:
+                part = field.alias or part
+            current = _inner_model(field.annotation) if field is not None else None
+        out.append(part)
+    return tuple(out)
+
+
 def _inner_model(annotation: Any) -> Any:
     """The BaseModel inside Optional[...], list[...], dict[str, ...] annotations, if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -182,6 +197,7 @@ def parse(model: Any, key: str, raw: Any, base_loc: tuple = ()) -> Any:
         problems = []
         for error in exc.errors():
             loc, message = describe_error(error, model)
+            loc = _alias_loc(model, loc)
             problems.append(f"{key_path(key, base_loc + loc)}: {message}")
         raise ConfigError(_dedupe(problems)) from None
 
