@@ -1,0 +1,91 @@
+"""Per-user limits from the usage portal: fetch them, and judge a server request against them.
+
+GET {url}/api/limits/{username} with `Authorization: Bearer <token>` answers
+    {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
+     "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+where null means unlimited. CPU, memory and GPU limits cap the sum over all of the user's running servers.
+"""
+
+import json
+import logging
+import os
+from decimal import Decimal
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from jhub_capacity import Request
+from jhub_quantity import GIB
+
+log = logging.getLogger("jhub.limits")
+
+
+class PortalUnavailable(Exception):
+    """The portal gave no usable answer (down, slow, error status, bad JSON, missing token)."""
+
+
+async def fetch_limits(username: str, portal: dict) -> dict:
+    """The portal's answer for `username`; raises PortalUnavailable with a reason that holds no secret."""
+    token = os.environ.get(portal["tokenEnv"], "")
+    if not token:
+        raise PortalUnavailable(f"environment variable {portal['tokenEnv']} (the portal token) is empty")
+    url = f"{portal['url'].rstrip('/')}/api/limits/{quote(username, safe='')}"
+    request = HTTPRequest(
+        url,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        connect_timeout=portal["timeoutSeconds"],
+        request_timeout=portal["timeoutSeconds"],
+        follow_redirects=False,
+        validate_cert=portal["verifyTls"],
+        ca_certs=portal["caFile"] or None,
+    )
+    try:
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+    except Exception as exc:  # connection refused, DNS, TLS: all mean "no answer"
+        raise PortalUnavailable(f"{url}: {type(exc).__name__}: {exc}") from None
+    if response.code != 200:
+        reason = "timed out" if response.code == 599 and "imeout" in str(response.error) else f"HTTP {response.code}"
+        raise PortalUnavailable(f"{url}: {reason}")
+    try:
+        answer = json.loads(response.body)
+        if not isinstance(answer.get("limits"), dict):
+            raise ValueError("no 'limits' object")
+    except (ValueError, AttributeError) as exc:
+        raise PortalUnavailable(f"{url}: unreadable answer ({exc})") from None
+    return answer
+
+
+def _num(value):
+    return None if value is None else Decimal(str(value))
+
+
+def _fmt(value) -> str:
+    text = f"{Decimal(str(value)).quantize(Decimal('0.1')):f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def refusal(answer: dict, request: Request, others: Request) -> str | None:
+    """None when `request` (this server) plus `others` (the user's other running servers) is within the
+    limits; else a message naming the limit and what the user has left."""
+    limits, remaining = answer.get("limits") or {}, answer.get("remaining") or {}
+    checks = (
+        ("CPU", "cores", _num(limits.get("cpu")), others.cpu, request.cpu),
+        ("memory", "GiB", _num(limits.get("memoryGiB")), others.memory / GIB, request.memory / GIB),
+        ("GPU", "GPUs", _num(limits.get("gpus")), Decimal(others.gpus), Decimal(request.gpus)),
+    )
+    for name, unit, limit, in_use, asked in checks:
+        in_use, asked = Decimal(str(in_use)), Decimal(str(asked))
+        if limit is not None and in_use + asked > limit:
+            left = max(limit - in_use, Decimal(0))
+            return (
+                f"{name} limit reached: you may use {_fmt(limit)} {unit} across your running servers; "
+                f"{_fmt(in_use)} are in use, so {_fmt(left)} {unit} are left, and this server asks for {_fmt(asked)}."
+            )
+    hours_left = _num(remaining.get("gpuHours"))
+    if request.gpus and hours_left is not None and hours_left <= 0:
+        budget = _num(limits.get("gpuHoursMonthly"))
+        used = _num((answer.get("used") or {}).get("gpuHoursThisMonth"))
+        of = f" of {_fmt(budget)}" if budget is not None else ""
+        spent = f"{_fmt(used)}{of} GPU-hours used this month" if used is not None else "GPU-hours used up"
+        return f"GPU-hour budget used up: {spent}, 0 left. Start a CPU-only server, or ask an admin."
+    return None

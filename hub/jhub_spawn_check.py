@@ -1,0 +1,146 @@
+"""Checks at spawn time, where KubeSpawner gives us the real thing.
+
+* `pre_spawn_hook` (JupyterHub runs it before `Spawner.start`): the submitted choices must exist in the
+  spawn-time profile list, else a clear refusal instead of KubeSpawner's bare KeyError.
+* `modify_pod_hook` (KubeSpawner runs it in `start`, after `load_user_options` applied the profile overrides
+  and after the pod manifest is built): the pod about to be created is judged against the portal limits and
+  against live capacity. What is checked is exactly what will be requested.
+"""
+
+from jupyterhub.utils import maybe_future
+from tornado import web
+
+from jhub_capacity import Request, node_capacities, pod_is_active, pod_request
+from jhub_limits import PortalUnavailable, fetch_limits, refusal
+from jhub_profiles import NO_CAPACITY_SLUG, cpu_text, gib_text
+
+_USER_ANNOTATION = "hub.jupyter.org/username"
+
+
+class SpawnRefused(web.HTTPError):
+    """Refuses a spawn; JupyterHub shows the message to the user ("Spawn failed: ...")."""
+
+    def __init__(self, message: str):
+        super().__init__(403, "%s", message)
+        self.jupyterhub_message = message
+
+
+def user_options_problem(user_options: dict, profiles: list) -> str | None:
+    """None when the submitted options name a profile and choices that exist, else what is wrong."""
+    slug = (user_options or {}).get("profile")
+    profile = next((p for p in profiles if p["slug"] == slug), None) if slug else None
+    if slug and profile is None:
+        offered = ", ".join(p["display_name"] for p in profiles)
+        return f"'{slug}' is not offered now (nodes may have gone). Offered: {offered}."
+    profile = profile or next((p for p in profiles if p.get("default")), profiles[0] if profiles else None)
+    if profile is None or profile["slug"] == NO_CAPACITY_SLUG:
+        return (profile or {}).get("description") or "No server fits right now."
+    options = profile.get("profile_options") or {}
+    for key, value in sorted((user_options or {}).items()):
+        if key.endswith("--unlisted-choice"):
+            return f"free-form values are not accepted ({key})."
+        if key in options and value not in options[key]["choices"]:
+            offered = ", ".join(options[key]["choices"])
+            return f"{options[key]['display_name']} '{value}' is not offered for {profile['display_name']}; offered: {offered}."
+    return None
+
+
+def _describe(request: Request, selector: dict) -> str:
+    parts = [f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}"] if request.gpus else []
+    parts += [cpu_text(request.cpu), gib_text(request.memory)]
+    where = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    return ", ".join(parts) + (f" on a node with {where}" if where else "")
+
+
+def capacity_problem(pod: dict, nodes: list, pods: list, profiles_cfg: dict) -> str | None:
+    """None when the pod fits on some eligible node now, else a message naming the nodes' state."""
+    spec = pod.get("spec") or {}
+    name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace")
+    others = [p for p in pods if (p["metadata"]["name"], p["metadata"].get("namespace")) != (name, namespace)]
+    affinity = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    caps = node_capacities(
+        nodes,
+        others,
+        gpu_resource=profiles_cfg["gpuResource"],
+        gpu_product_label=profiles_cfg["gpuProductLabel"],
+        node_selector=spec.get("nodeSelector") or {},
+        tolerations=spec.get("tolerations") or [],
+        affinity_terms=affinity.get("nodeSelectorTerms") or [],
+    )
+    request = pod_request(pod, profiles_cfg["gpuResource"])
+    if any(c.eligible and c.fits(request) for c in caps):
+        return None
+    states = []
+    for cap in caps:
+        if cap.eligible:
+            free = cap.free
+            gpus = f"{free.gpus} GPUs, " if cap.allocatable.gpus else ""
+            states.append(f"{cap.name} has {gpus}{cpu_text(free.cpu)}, {gib_text(free.memory)} free")
+        else:
+            states.append(f"{cap.name} is {cap.why_not}")
+    return (
+        f"No node can take this server right now: it asks for {_describe(request, spec.get('nodeSelector') or {})}. "
+        + ("; ".join(states) or "The cluster has no nodes") + ". Choose a smaller size or try again later."
+    )
+
+
+def users_other_servers(pods: list, username: str, this_pod: dict, gpu_resource: str) -> Request:
+    """What the user's other running servers request (matched by KubeSpawner's unescaped-name annotation)."""
+    key = (this_pod["metadata"]["name"], this_pod["metadata"].get("namespace"))
+    total = Request()
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if (meta.get("annotations") or {}).get(_USER_ANNOTATION) != username or not pod_is_active(pod):
+            continue
+        if (meta.get("labels") or {}).get("component") != "singleuser-server" or (meta["name"], meta.get("namespace")) == key:
+            continue
+        req = pod_request(pod, gpu_resource)
+        total = Request(total.cpu + req.cpu, total.memory + req.memory, total.gpus + req.gpus)
+    return total
+
+
+async def limits_problem(spawner, pod: dict, pods: list, cfg: dict) -> str | None:
+    portal, gpu_resource = cfg["portal"], cfg["profiles"]["gpuResource"]
+    username = spawner.user.name
+    try:
+        answer = await fetch_limits(username, portal)
+    except PortalUnavailable as exc:
+        if portal["failOpen"]:
+            spawner.log.warning("jhub: portal limits unavailable (%s); failOpen is true: letting %s spawn", exc, username)
+            return None
+        spawner.log.error("jhub: portal limits unavailable (%s); failOpen is false: refusing %s's spawn", exc, username)
+        return "The usage portal that checks your limits is not answering, so servers cannot start now. Try again in a few minutes."
+    problem = refusal(answer, pod_request(pod, gpu_resource), users_other_servers(pods, username, pod, gpu_resource))
+    if problem:
+        spawner.log.info("jhub: refusing %s's spawn: %s", username, problem)
+    return problem
+
+
+def make_hooks(cfg: dict, list_cluster, profile_list, previous_pre_spawn=None, previous_modify_pod=None):
+    """(pre_spawn_hook, modify_pod_hook) for the validated config; chains hooks configured before ours."""
+
+    async def pre_spawn_hook(spawner):
+        if previous_pre_spawn:
+            await maybe_future(previous_pre_spawn(spawner))
+        problem = user_options_problem(spawner.user_options, await profile_list(spawner))
+        if problem:
+            raise SpawnRefused(f"Cannot start this server: {problem}")
+
+    async def modify_pod_hook(spawner, pod):
+        if previous_modify_pod:
+            pod = await maybe_future(previous_modify_pod(spawner, pod))
+        manifest = spawner.api.api_client.sanitize_for_serialization(pod)
+        nodes, pods = await list_cluster(spawner)
+        if cfg["portal"]["enabled"]:
+            problem = await limits_problem(spawner, manifest, pods, cfg)
+            if problem:
+                raise SpawnRefused(problem)
+        problem = capacity_problem(manifest, nodes, pods, cfg["profiles"])
+        if problem:
+            spawner.log.info("jhub: refusing %s's spawn: %s", spawner.user.name, problem)
+            raise SpawnRefused(problem)
+        return pod
+
+    return pre_spawn_hook, modify_pod_hook
+

@@ -1,0 +1,52 @@
+"""Shared fixtures for the hub-side tests: the hub/ modules on sys.path, local HTTP servers, cluster data."""
+
+import os
+import sys
+import tempfile
+
+import pytest
+
+# kubernetes_asyncio reads KUBECONFIG once, at import; kubespawner then overrides the host per test
+# (KubeSpawner.k8s_api_host). No Kubernetes API server can run here: tests serve recorded JSON instead.
+_KUBECONFIG = os.path.join(tempfile.mkdtemp(prefix="jhub-test-"), "kubeconfig")
+with open(_KUBECONFIG, "w") as _f:
+    _f.write(
+        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+        "clusters: [{name: test, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: test, user: {token: test-token}}]\n"
+        "contexts: [{name: test, context: {cluster: test, user: test}}]\n"
+    )
+os.environ["KUBECONFIG"] = _KUBECONFIG
+os.environ.pop("KUBERNETES_SERVICE_HOST", None)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HUB_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "hub"))
+for _path in (HUB_DIR, HERE):  # the hub modules as the hub imports them, and the hubtest_* helpers
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from hubtest_http import RecordingServer  # noqa: E402
+
+
+@pytest.fixture
+def server():
+    """A real HTTP server on 127.0.0.1 (random port) whose routes each test sets."""
+    srv = RecordingServer()
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def kube_api():
+    """A local HTTP server serving recorded Kubernetes API JSON; point KubeSpawner.k8s_api_host at its url.
+
+    A Kubernetes API server cannot run here; kubespawner's real kubernetes_asyncio client talks to this one.
+    """
+    srv = RecordingServer()
+    srv.start()
+    srv.cluster = {"nodes": [], "pods": []}
+    srv.route("GET", "/api/v1/nodes", lambda req: (200, {"kind": "NodeList", "items": srv.cluster["nodes"]}))
+    srv.route("GET", "/api/v1/pods", lambda req: (200, {"kind": "PodList", "items": srv.cluster["pods"]}))
+    yield srv
+    srv.stop()

@@ -1,0 +1,97 @@
+"""Node and pod objects shaped exactly as the Kubernetes API returns them (camelCase JSON)."""
+
+A100 = "NVIDIA-A100-SXM4-80GB"
+L40S = "NVIDIA-L40S"
+
+
+def node(name, *, cpu, memory, gpus=0, model=None, ready=True, cordoned=False, taints=(), labels=None):
+    all_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})}
+    if model:
+        all_labels["nvidia.com/gpu.product"] = model
+    allocatable = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "900Gi"}
+    if gpus:
+        allocatable["nvidia.com/gpu"] = str(gpus)
+    spec = {"podCIDR": "10.1.0.0/24"}
+    if cordoned:
+        spec["unschedulable"] = True
+    if taints:
+        spec["taints"] = list(taints)
+    return {
+        "metadata": {"name": name, "labels": all_labels, "uid": f"uid-{name}"},
+        "spec": spec,
+        "status": {
+            "allocatable": allocatable,
+            "capacity": dict(allocatable),
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "Ready", "status": "True" if ready else "Unknown"},
+            ],
+        },
+    }
+
+
+def pod(name, node_name, *, phase="Running", cpu="0", memory="0", gpus=0, namespace="jhub", user=None,
+        limits_only=False, init=None):
+    resources = {"cpu": cpu, "memory": memory}
+    if gpus:
+        resources["nvidia.com/gpu"] = str(gpus)
+    container = {"name": "main", "image": "busybox",
+                 "resources": {"limits": resources} if limits_only else {"requests": resources, "limits": resources}}
+    spec = {"containers": [container]}
+    if node_name:
+        spec["nodeName"] = node_name
+    if init:
+        spec["initContainers"] = [{"name": "init", "image": "busybox", "resources": {"requests": init}}]
+    meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": {}, "annotations": {}}
+    if user:
+        meta["labels"] = {"component": "singleuser-server", "hub.jupyter.org/username": user.lower()}
+        meta["annotations"] = {"hub.jupyter.org/username": user}
+    return {"metadata": meta, "spec": spec, "status": {"phase": phase}}
+
+
+def standard_cluster():
+    """Two GPU models, a CPU-only node, a cordoned node, a NotReady node; pods in every phase.
+
+    gpu-a1  A100 x8, 128 CPU, 1000Gi: Running 4-GPU pod + bound Pending 2-GPU pod -> 2 GPUs, 80 CPU, 616Gi free
+            (a Succeeded 4-GPU pod and a Failed 2-GPU pod there count for nothing)
+    gpu-a2  A100 x8, cordoned
+    gpu-l1  L40S x4, 64 CPU, 256Gi: only a Succeeded 4-GPU pod -> all free
+    gpu-l2  L40S x4, NotReady
+    cpu-1   no GPU, 16 CPU, 64Gi: Running 10-CPU pod -> 6 CPU, 48Gi free
+    plus an unscheduled Pending pod (no nodeName) that counts nowhere.
+    """
+    nodes = [
+        node("gpu-a1", cpu="128", memory="1000Gi", gpus=8, model=A100),
+        node("gpu-a2", cpu="128", memory="1000Gi", gpus=8, model=A100, cordoned=True),
+        node("gpu-l1", cpu="64000m", memory="256Gi", gpus=4, model=L40S),
+        node("gpu-l2", cpu="64", memory="256Gi", gpus=4, model=L40S, ready=False),
+        node("cpu-1", cpu="16", memory="64Gi"),
+    ]
+    pods = [
+        pod("train-1", "gpu-a1", cpu="32", memory="256Gi", gpus=4),
+        pod("train-2", "gpu-a1", phase="Pending", cpu="16", memory="128Gi", gpus=2, limits_only=True),
+        pod("done-1", "gpu-a1", phase="Succeeded", cpu="32", memory="256Gi", gpus=4),
+        pod("crashed", "gpu-a1", phase="Failed", cpu="16", memory="128Gi", gpus=2),
+        pod("done-2", "gpu-l1", phase="Succeeded", cpu="60", memory="240Gi", gpus=4),
+        pod("web", "cpu-1", cpu="10", memory="16Gi"),
+        pod("waiting", None, phase="Pending", cpu="100", memory="900Gi", gpus=8),
+    ]
+    return nodes, pods
+
+
+def profiles_cfg(**overrides):
+    cfg = {
+        "images": [
+            {"name": "pytorch", "image": "myorg/pytorch-jhub:24.10", "description": "PyTorch + CUDA", "default": True},
+            {"name": "minimal", "image": "quay.io/jupyter/minimal-notebook:2024-10-07", "description": "",
+             "default": False},
+        ],
+        "gpuResource": "nvidia.com/gpu",
+        "gpuProductLabel": "nvidia.com/gpu.product",
+        "reserve": {"cpu": 2, "memoryGiB": 8},
+        "cpuPresets": [{"cpu": 2, "memoryGiB": 8}, {"cpu": 8, "memoryGiB": 32}, {"cpu": 96, "memoryGiB": 64}],
+        "maxGpusPerServer": 0,
+        "nodeChoice": True,
+    }
+    cfg.update(overrides)
+    return cfg

@@ -1,0 +1,64 @@
+"""A small real HTTP server for tests: routes answer JSON, may sleep first, and every request is recorded."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+class RecordingServer:
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        self._httpd = None
+
+    def route(self, method, path, answer):
+        """answer(request_dict) -> (status, json_body) or (status, json_body, delay_seconds)."""
+        self.routes[(method, path)] = answer
+
+    @property
+    def url(self):
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                parts = urlsplit(self.path)
+                request = {"method": self.command, "path": parts.path, "query": parts.query,
+                           "headers": {k.lower(): v for k, v in self.headers.items()}}
+                server.requests.append(request)
+                answer = server.routes.get((self.command, parts.path))
+                if answer is None:
+                    prefix = next((p for (m, p) in server.routes if m == self.command and p.endswith("*")
+                                   and parts.path.startswith(p[:-1])), None)
+                    answer = server.routes.get((self.command, prefix)) if prefix else None
+                status, body, *delay = answer(request) if answer else (404, {"error": "no route"})
+                if delay:
+                    time.sleep(delay[0])
+                data = b"" if status == 204 else json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    if status != 204:
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = _answer
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
