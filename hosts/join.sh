@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# join.sh (worker): join this node to the cluster as a worker, once.
+#
+# Env:
+#   JHUB_CONTROL_PLANE_ADDRESS  required; the control plane's IP address (MicroK8s joins by IP)
+#   JHUB_CLUSTER_ID             required; identifies the jhub cluster (letters, digits, . _ -)
+#   JHUB_RESET                  optional, 0 | 1 (default 0); 1 lets jhub make this node leave another
+#                               cluster first
+#   JHUB_JOIN_TIMEOUT           optional, seconds (default 600) for the join and for kubelite to run
+#   JHUB_CLUSTER_AGENT_PORT     optional (default 25000)
+#   JHUB_NODE_NAME              optional; names the node in messages (default: host name)
+# stdin: line 1 is the cluster join token. It is never logged and reaches no command line except the
+#   `microk8s join <cp>:<port>/<token> --worker` call.
+# stdout: nothing.
+# State: /var/lib/jhub/cluster-id holds the cluster id once joined. Together with MicroK8s's own
+# clustered state (var/lock/clustered.lock) it makes a rerun a no-op.
+set -euo pipefail
+if [ -z "${JHUB_LIB_LOADED:-}" ]; then
+  # shellcheck source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+validate() {
+  require_env JHUB_CONTROL_PLANE_ADDRESS "the control plane's IP address"
+  is_ip "$JHUB_CONTROL_PLANE_ADDRESS" || die "JHUB_CONTROL_PLANE_ADDRESS must be an IP address (MicroK8s joins by IP), got '$JHUB_CONTROL_PLANE_ADDRESS'"
+  require_env JHUB_CLUSTER_ID "the jhub cluster's id"
+  [[ "$JHUB_CLUSTER_ID" =~ ^[A-Za-z0-9._-]{1,128}$ ]] || die "JHUB_CLUSTER_ID must be letters, digits, '.', '_' or '-', got '$JHUB_CLUSTER_ID'"
+  require_01 JHUB_RESET
+  require_uint JHUB_JOIN_TIMEOUT 600
+  require_uint JHUB_CLUSTER_AGENT_PORT 25000
+}
+
+# leave_other_cluster WHY: refuse, or (JHUB_RESET=1) leave the other cluster first
+leave_other_cluster() {
+  local node
+  node="$(node_label)"
+  if [ "$JHUB_RESET" != 1 ]; then
+    die "$node already belongs to another MicroK8s cluster ($1). Run 'sudo microk8s leave' on $node, or set reset: true on jhub:nodes entry $node, then run pulumi up again"
+  fi
+  log "JHUB_RESET=1: $node belongs to another cluster ($1); leaving it first"
+  mk8s_t "$JHUB_JOIN_TIMEOUT" leave >&2 || die "microk8s leave failed on $node"
+  rm -f -- "$(marker_file)"
+}
+
+# a standalone control plane with its own nodes would lose them by joining as a worker
+refuse_if_serving_others() {
+  local nodes
+  nodes="$(mk8s_t 30 kubectl get nodes -o name 2>/dev/null | grep -c . || true)"
+  if [ "${nodes:-0}" -gt 1 ]; then
+    die "$(node_label) is the control plane of its own MicroK8s cluster with $nodes nodes; joining would abandon them. Remove those nodes there (microk8s remove-node), or remove MicroK8s from $(node_label) (sudo snap remove --purge microk8s) and run pulumi up again"
+  fi
+}
+
+do_join() {
+  local out deadline=$((SECONDS + JHUB_JOIN_TIMEOUT)) try=1 left
+  while :; do
+    left=$((deadline - SECONDS))
+    [ "$left" -gt 0 ] || left=1
+    if out="$(mk8s_t "$left" join "$JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT/$JHUB_TOKEN_VALUE" --worker 2>&1)"; then
+      return 0
+    fi
+    # a join that got far enough to mark the node is done; the retry would be refused
+    ! mk8s_clustered_worker || return 0
+    if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le 10 ]; then
+      die "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT failed after $try tries: $(redact "$out")"
+    fi
+    log "join attempt $try failed ($(redact "$out" | tail -n 1)); retrying in 10s"
+    try=$((try + 1))
+    sleep 10
+  done
+}
+
+main() {
+  local marker pre_ip
+  validate
+  read_token
+  mk8s_installed || die "microk8s is not installed on $(node_label); install runs before join"
+  marker="$(marker_cluster_id)"
+
+  if mk8s_clustered_worker; then
+    if [ "$marker" = "$JHUB_CLUSTER_ID" ]; then
+      log "already joined to cluster $JHUB_CLUSTER_ID, skipping"
+      return 0
+    fi
+    leave_other_cluster "jhub cluster id: ${marker:-none}"
+  else
+    if [ -n "$marker" ]; then
+      log "marker says cluster $marker but MicroK8s is not clustered (left by hand?); joining again"
+      rm -f -- "$(marker_file)"
+    fi
+    refuse_if_serving_others
+  fi
+
+  # the join rewrites args/kubelet from the control plane's; keep the --node-ip node_address.sh chose
+  pre_ip="$(kubelet_node_ip)"
+  log "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT as a worker"
+  do_join
+  log "joined cluster $JHUB_CLUSTER_ID"
+  if [ -n "$pre_ip" ] && [ "$(kubelet_node_ip)" != "$pre_ip" ]; then
+    set_kubelet_node_ip "$pre_ip"
+    snapc restart microk8s.daemon-kubelite >/dev/null
+    log "kept kubelet --node-ip=$pre_ip after the join; restarted kubelite"
+  fi
+
+  wait_for "$JHUB_JOIN_TIMEOUT" snap_service_active microk8s.daemon-kubelite ||
+    die "joined, but kubelite is not running on $(node_label) after ${JHUB_JOIN_TIMEOUT}s; see 'sudo microk8s inspect' there"
+  log "kubelite is running"
+  printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
+  log "recorded cluster id in /var/lib/jhub/cluster-id"
+}
+
+main "$@"

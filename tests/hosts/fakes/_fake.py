@@ -1,0 +1,141 @@
+"""Shared state and call log for the fake `snap` and `microk8s` commands.
+
+snap and microk8s cannot exist on the test machine, so the host-script tests put these fakes first on
+PATH. They keep a small JSON state in $FAKE_STATE (outside the temporary root the scripts write to, so
+"a second run changes no file" can be checked on the root alone) and append every call to
+$FAKE_STATE/calls.jsonl with its argv and full environment. Files MicroK8s itself would write
+(args/, credentials/, var/lock/) are written under $JHUB_ROOT, like the real snap does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+STATE_DIR = Path(os.environ["FAKE_STATE"])
+ROOT = Path(os.environ.get("JHUB_ROOT") or "/nonexistent-jhub-root")
+
+DEFAULT_KUBELET_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/kubelet.config
+--cert-dir=${SNAP_DATA}/certs
+--fail-swap-on=false
+--node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"
+"""
+
+CNI_YAML = """kind: DaemonSet
+apiVersion: apps/v1
+metadata:
+  name: calico-node
+  namespace: kube-system
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-node
+          env:
+            - name: IP
+              value: "autodetect"
+            - name: IP_AUTODETECTION_METHOD
+              value: "first-found"
+            - name: CALICO_IPV4POOL_VXLAN
+              value: "Always"
+"""
+
+DOCKER_IO_HOSTS = """server = "https://docker.io"
+
+[host."https://registry-1.docker.io"]
+  capabilities = ["pull", "resolve"]
+"""
+
+COREFILE = """.:53 {
+    errors
+    health {
+      lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+      pods insecure
+      fallthrough in-addr.arpa ip6.arpa
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+"""
+
+
+def log_call(cmd: str) -> None:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    entry = {"cmd": cmd, "argv": sys.argv[1:], "env": dict(os.environ), "time": time.time()}
+    with open(STATE_DIR / "calls.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def load(name: str, default: dict) -> dict:
+    path = STATE_DIR / f"{name}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        for k, v in default.items():
+            data.setdefault(k, v)
+        return data
+    return json.loads(json.dumps(default))
+
+
+def save(name: str, data: dict) -> None:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (STATE_DIR / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False}
+MK8S_DEFAULT = {
+    "never_ready": False,
+    "addons": {"ha-cluster": True},
+    "nodes": {},
+    "calico_method": "first-found",
+    "calico_present": True,
+    "corefile": COREFILE,
+    "images": {},
+    "join_fails": 0,
+    "server": "127.0.0.1",
+}
+
+
+def snap_data() -> Path:
+    return ROOT / "var/snap/microk8s/current"
+
+
+def create_microk8s_data(rev: str) -> None:
+    """What installing the microk8s snap leaves in $SNAP_DATA."""
+    base = ROOT / "var/snap/microk8s"
+    revdir = base / rev
+    current = base / "current"
+    if current.is_symlink() or current.exists():
+        old = current.resolve()
+        if old != revdir and old.exists() and not revdir.exists():
+            shutil.copytree(old, revdir, symlinks=True)  # snap copies data on refresh
+        if current.is_symlink():
+            current.unlink()
+    if not revdir.exists():
+        (revdir / "args/cni-network").mkdir(parents=True)
+        (revdir / "args/certs.d/docker.io").mkdir(parents=True)
+        (revdir / "credentials").mkdir(parents=True)
+        (revdir / "var/lock").mkdir(parents=True)
+        (revdir / "args/kubelet").write_text(DEFAULT_KUBELET_ARGS)
+        (revdir / "args/cni-network/cni.yaml").write_text(CNI_YAML)
+        (revdir / "args/certs.d/docker.io/hosts.toml").write_text(DOCKER_IO_HOSTS)
+    current.symlink_to(rev)
+
+
+def remove_microk8s_data() -> None:
+    shutil.rmtree(ROOT / "var/snap/microk8s", ignore_errors=True)
+
+
+def fail(msg: str, code: int = 1) -> None:
+    print(msg, file=sys.stderr)
+    sys.exit(code)

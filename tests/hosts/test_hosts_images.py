@@ -1,0 +1,123 @@
+"""images.sh: sha256 check, import only what changed, pin every ref."""
+
+import hashlib
+import io
+import json
+import tarfile
+
+IMAGE_DIR = "/var/lib/jhub/bundle/images"
+PIN = "io.cri-containerd.pinned=pinned"
+
+
+def tarball(host, name, refs, payload=b"layer"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for fname, data in (("manifest.json", json.dumps([{"RepoTags": refs, "Layers": ["l.tar"]}]).encode()),
+                            ("l.tar", payload)):
+            info = tarfile.TarInfo(fname)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    f = host.p(f"{IMAGE_DIR}/{name}")
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(buf.getvalue())
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def scene(host):
+    host.install_microk8s()
+    hub = tarball(host, "hub.tar", ["quay.io/jupyterhub/k8s-hub:4.1.0"])
+    nb = tarball(host, "notebook.tar", ["docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest"])
+    lock = (f"hub.tar {hub} quay.io/jupyterhub/k8s-hub:4.1.0\n"
+            f"notebook.tar {nb} docker.io/myorg/pytorch-jhub:24.10,docker.io/myorg/pytorch-jhub:latest\n")
+    return {"JHUB_IMAGE_DIR": IMAGE_DIR, "JHUB_IMAGES": lock}
+
+
+def test_import_and_pin_then_second_run_imports_nothing(host):
+    env = scene(host)
+    res = host.run("images", env=env)
+    assert res.stdout == ""
+    imports = [c for c in res.lines() if " images import " in c]
+    assert imports == [f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/hub.tar",
+                       f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/notebook.tar"]
+    labels = sorted(c for c in res.lines() if " images label " in c)
+    assert labels == [f"microk8s ctr --namespace k8s.io images label {ref} {PIN}" for ref in
+                      ("docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest",
+                       "quay.io/jupyterhub/k8s-hub:4.1.0")]
+    images = host.state("microk8s")["images"]
+    assert all(images[r]["io.cri-containerd.pinned"] == "pinned" for r in images)
+    assert host.read("/var/lib/jhub/images/hub.tar.sha256").strip() == env["JHUB_IMAGES"].split()[1]
+
+    before = host.snapshot()
+    again = host.run("images", env=env)
+    assert not again.has("microk8s ctr --namespace k8s.io images import")
+    assert not again.has("microk8s ctr --namespace k8s.io images label")
+    assert host.snapshot() == before
+    assert "hub.tar: already imported" in again.stderr
+
+
+def test_only_the_changed_tarball_is_imported_again(host):
+    env = scene(host)
+    host.run("images", env=env)
+    new_nb = tarball(host, "notebook.tar", ["docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest"],
+                     payload=b"a newer layer")
+    lines = env["JHUB_IMAGES"].splitlines()
+    lines[1] = f"notebook.tar {new_nb} " + lines[1].split()[2]
+    res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines)})
+    assert [c for c in res.lines() if " images import " in c] == [
+        f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/notebook.tar"]
+
+
+def test_sha256_mismatch_names_the_file_and_imports_nothing(host):
+    env = scene(host)
+    host.p(f"{IMAGE_DIR}/notebook.tar").write_bytes(b"truncated copy")
+    res = host.run("images", env=env, fails=True)
+    assert "notebook.tar: sha256 is " in res.stderr and "but the lock says" in res.stderr
+    assert "nothing was imported" in res.stderr
+    assert not res.has("microk8s ctr")  # not even hub.tar, which was fine
+    host.p(f"{IMAGE_DIR}/hub.tar").unlink()
+    res = host.run("images", env=env, fails=True)
+    assert "hub.tar: missing (expected at /var/lib/jhub/bundle/images/hub.tar)" in res.stderr
+
+
+def test_image_deleted_from_containerd_is_imported_again(host):
+    env = scene(host)
+    host.run("images", env=env)
+    images = host.state("microk8s")["images"]
+    del images["quay.io/jupyterhub/k8s-hub:4.1.0"]
+    host.set_state("microk8s", images=images)
+    res = host.run("images", env=env)
+    assert [c for c in res.lines() if " images import " in c] == [
+        f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/hub.tar"]
+    assert res.count("microk8s ctr --namespace k8s.io images label") == 1
+    assert "quay.io/jupyterhub/k8s-hub:4.1.0 is gone from containerd, importing again" in res.stderr
+
+
+def test_ref_not_in_the_tarball_is_a_clear_error(host):
+    env = scene(host)
+    env["JHUB_IMAGES"] = env["JHUB_IMAGES"].replace("k8s-hub:4.1.0", "k8s-hub:9.9.9")
+    res = host.run("images", env=env, fails=True)
+    assert ("hub.tar was imported but containerd has no image quay.io/jupyterhub/k8s-hub:9.9.9; "
+            "the lock lists a ref this tarball does not contain") in res.stderr
+
+
+def test_bad_lock_lines_are_refused(host):
+    env = scene(host)
+    for lock, message in [("../etc/passwd " + "0" * 64 + " a:b", "must be a plain file name"),
+                          ("hub.tar abc a:b", "'abc' is not a sha256"),
+                          ("hub.tar " + "0" * 64, "must be 'file sha256 ref[,ref...]'"),
+                          ("", "JHUB_IMAGES is empty")]:
+        res = host.run("images", env={**env, "JHUB_IMAGES": lock}, fails=True)
+        assert message in res.stderr
+        assert not res.has("microk8s")
+
+
+def test_a_file_corrupted_after_a_good_import_is_caught(host):
+    env = scene(host)
+    host.run("images", env=env)
+    f = host.p(f"{IMAGE_DIR}/hub.tar")
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF  # same size, new content
+    f.unlink()
+    f.write_bytes(bytes(data))
+    res = host.run("images", env=env, fails=True)
+    assert "hub.tar: sha256 is " in res.stderr
