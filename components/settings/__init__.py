@@ -146,6 +146,7 @@ def load_settings(
     project_dir: Path = PROJECT_DIR,
     extra_checks: tuple[Callable[["Settings"], list[str]], ...] = (),
     check_files: bool = True,
+    secrets_known: bool = True,
 ) -> Settings:
     source = source or ConfigSource()
     problems: list[str] = []
@@ -158,7 +159,8 @@ def load_settings(
     parsed: dict[str, Any] = {}
     for key, (model, default) in SECTIONS.items():
         try:
-            parsed[key] = parse(model, key, _decode(key, source.raw(key), default))
+            parsed[key] = parse(model, key, _decode(key, source.raw(key), default),
+                                context={"secrets_known": secrets_known})
         except ConfigError as error:
             problems += error.problems
             continue

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .base import Secret, StrictModel
+from .base import Secret, StrictModel, secrets_known
 from .hub import username
 from .offline import URL_RE
 
@@ -49,9 +49,17 @@ class NativeAuth(_Checked):
 
 class _OAuth(_Checked):
     client_id: str = Field(min_length=1)
-    client_secret: Secret
+    client_secret: Optional[Secret] = Field(default=None, validate_default=True)
     callback_url: Optional[str] = None  # default: <hub URL>/hub/oauth_callback
     login_service: str = ""
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
+        if value is None and secrets_known(info):
+            raise ValueError("is required (pulumi config set --secret --path "
+                             "'jhub:auth.<mode>.clientSecret' <secret from the identity provider>)")
+        return value
 
 
 class GithubAuth(_OAuth):

@@ -43,6 +43,11 @@ Secret = SecretStr
 """A secret value. It prints as stars; components wrap it in `pulumi.Output.secret` at the boundary."""
 
 
+def secrets_known(info: Any) -> bool:
+    """False when settings are read without the stack's secrets (the bundler): secret checks are skipped."""
+    return bool((getattr(info, "context", None) or {}).get("secrets_known", True))
+
+
 def reveal(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
@@ -185,14 +190,14 @@ def describe_error(error: dict, model: Any) -> tuple[tuple, str]:
     return loc, message
 
 
-def parse(model: Any, key: str, raw: Any, base_loc: tuple = ()) -> Any:
+def parse(model: Any, key: str, raw: Any, base_loc: tuple = (), context: dict | None = None) -> Any:
     """Validate `raw` (the value of config key `jhub:<key>`) against `model` or raise ConfigError."""
     from pydantic import TypeAdapter
 
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
-            return model.model_validate(raw)
-        return TypeAdapter(model).validate_python(raw)
+            return model.model_validate(raw, context=context)
+        return TypeAdapter(model).validate_python(raw, context=context)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

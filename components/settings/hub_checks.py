@@ -39,7 +39,12 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
     hub, problems = sections["hub"], []
     storage, shared = hub.storage, hub.shared_storage
     nodes = sections["nodes"] or []
-    if storage.type == "local" and len(nodes) > 1:
+    if storage.type == "local" and len(nodes) > 1 and "storage" not in hub.model_fields_set:
+        problems.append(
+            f'{key_path("hub", ("storage",))}: is required when {key_path("nodes")} lists {len(nodes)} nodes: '
+            'the default "local" keeps files on one node\'s disk; use "shared-hostpath" (a path every node '
+            'mounts, such as CephFS) or "nfs"')
+    elif storage.type == "local" and len(nodes) > 1:
         problems.append(
             f'{key_path("hub", ("storage", "type"))}: "local" keeps each user\'s files on the disk of the node '
             f"their server first ran on, so with {len(nodes)} nodes a user would find their files missing on "

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationInfo, field_validator
 
 from . import validators as check
-from .base import Secret, StrictModel
+from .base import Secret, StrictModel, secrets_known
 from .offline import URL_RE
 
 SERVICE_NAME = "jhub-portal"
@@ -50,6 +50,8 @@ class PortalSettings(StrictModel):
     @field_validator("api_token")
     @classmethod
     def _token(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
+        if not secrets_known(info):
+            return value
         if value is None and info.data.get("enabled"):
             raise ValueError("is required when the portal is enabled: "
                              "pulumi config set --secret --path 'jhub:portal.apiToken' <token>")

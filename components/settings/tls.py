@@ -15,7 +15,7 @@ from typing import Optional
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .base import Secret, StrictModel
+from .base import Secret, StrictModel, secrets_known
 from .validators import HOSTNAME_RE, k8s_namespace
 
 CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
@@ -23,7 +23,9 @@ KEY_RE = re.compile(r"-----BEGIN ((RSA|EC|ENCRYPTED) )?PRIVATE KEY-----\s+[A-Za-
                     r"-----END ((RSA|EC|ENCRYPTED) )?PRIVATE KEY-----")
 
 
-def _needed(value, info: ValidationInfo):
+def _needed(value, info: ValidationInfo, secret: bool = False):
+    if secret and not secrets_known(info):
+        return None  # read without the stack's secrets (the bundler): nothing to check
     if value is None and info.data.get("enabled"):
         raise ValueError("is required when jhub:tls.enabled is true")
     return value
@@ -48,7 +50,7 @@ class TlsSettings(StrictModel):
     @field_validator("certificate")
     @classmethod
     def _certificate(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
-        value = _needed(value, info)
+        value = _needed(value, info, secret=True)
         if value is not None and not CERT_RE.search(value.get_secret_value()):
             raise ValueError("must be a PEM certificate (-----BEGIN CERTIFICATE-----), with its chain")
         return value
@@ -56,7 +58,7 @@ class TlsSettings(StrictModel):
     @field_validator("key")
     @classmethod
     def _key(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
-        value = _needed(value, info)
+        value = _needed(value, info, secret=True)
         text = "" if value is None else value.get_secret_value()
         if value is not None and not KEY_RE.search(text):
             raise ValueError("must be a PEM private key (-----BEGIN PRIVATE KEY-----)")
