@@ -12,7 +12,7 @@ import yaml
 
 from components.bundle.preflight import PreflightError
 from tests.support.program import ROOT, run_program, stack_config
-from tests.support.test_secrets import add_secrets
+from tests.support.secrets_for_tests import add_secrets
 
 THREE = ROOT / "tests" / "stacks" / "Pulumi.three.yaml"
 AIRGAPPED = ROOT / "Pulumi.airgapped.yaml"
