@@ -143,12 +143,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, *host.ready],
                                         delete_before_replace=True),
         )
-        leave_steps = [scripts.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600)]
-        if settings.microk8s.remove_on_destroy:
-            leave_steps.append(scripts.command("uninstall", {"JHUB_PURGE": "1"}, timeout_s=900))
         leave = host.target.best_effort(
             f"{worker.name}-leave",
-            delete=" && ".join(f"( {step} )" for step in leave_steps),
+            delete=scripts.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
         drain_env = {

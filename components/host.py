@@ -46,7 +46,9 @@ class Host(pulumi.ComponentResource):
         self._args = args
         self._timeout = duration_seconds(args.settings.ssh.command_timeout)
 
-        facts = self._step("facts", scripts.command("facts", timeout_s=120), logging=LOG_STDERR)
+        teardown = self._create_teardown()
+        facts = self._step("facts", scripts.command("facts", timeout_s=120), logging=LOG_STDERR,
+                           after=[teardown] if teardown is not None else [])
         self.facts = facts.stdout.apply(_parse_facts)
         prepare = self._step("prepare", self._prepare_command(), after=[facts])
         uploads = self._create_uploads(after=[prepare])
@@ -67,6 +69,20 @@ class Host(pulumi.ComponentResource):
             delete=delete,
             logging=logging,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
+        )
+
+    def _create_teardown(self) -> Optional[pulumi.Resource]:
+        """Registered first, so Pulumi deletes it last: after the node has left the cluster, remove the
+        uploaded bundle copies, and MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so.
+        Best effort: a node that is gone for good does not block `pulumi destroy`."""
+        if self._args.settings.microk8s.remove_on_destroy:
+            delete = scripts.command("uninstall", {"JHUB_PURGE": "1"}, timeout_s=900)
+        elif not self.node.is_local:
+            delete = scripts.command("cleanup", {"JHUB_BUNDLE_DIR": BUNDLE_DIR}, timeout_s=300)
+        else:
+            return None  # a local node reads the bundle in place: nothing was copied
+        return self.target.best_effort(
+            f"{self.node.name}-teardown", delete=delete, opts=pulumi.ResourceOptions(parent=self)
         )
 
     def _prepare_command(self) -> str:

@@ -155,3 +155,18 @@ def test_commands_never_leak_previous_output_into_the_environment():
     run = ok(run_program(three_nodes()))
     commands = [r for r in run.resources() if r.type.startswith("command:") and r.type.endswith(":Command")]
     assert commands and all(r.inputs.get("addPreviousOutputInEnv") is False for r in commands)
+
+
+def test_teardown_is_created_first_so_it_is_deleted_last():
+    run = ok(run_program(three_nodes()))
+    teardown = run.named("gpu02-teardown")
+    assert teardown.urn in run.named("gpu02-facts").dependencies
+    assert "jhub-cleanup" in teardown.inputs["delete"] and "jhub-uninstall" not in teardown.inputs["delete"]
+
+
+def test_removing_microk8s_is_opt_in():
+    run = ok(run_program(three_nodes(**{"jhub:microk8s": {"removeOnDestroy": True,
+                                                          "dnsServers": ["10.10.0.254"]}})))
+    for node in ("gpu01", "gpu02", "gpu03"):
+        delete = run.named(f"{node}-teardown").inputs["delete"]
+        assert "jhub-uninstall" in delete and "JHUB_PURGE=1" in delete
