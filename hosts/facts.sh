@@ -6,7 +6,8 @@
 # stdin: not read.
 # stdout: {"hostname", "os": {"id", "version"}, "kernel", "arch", "cpus", "memoryBytes",
 #   "disk": [{"path", "checkedPath", "mount", "freeBytes"}],
-#   "gpus": [{"index", "model", "memoryMiB", "driver", "pciAddress"}],
+#   "gpus": [{"index", "model", "memoryMiB", "driver" (NVIDIA driver version), "kernelModule" (nvidia,
+#            nouveau, vfio-pci...: the PCI device's bound driver), "pciAddress"}],
 #   "infiniband": [{"device", "port", "state", "rate", "linkLayer", "netdevs": [..]}],
 #   "addresses": [{"interface", "family", "address", "prefixLength"}], "defaultRouteAddress",
 #   "microk8s": {"installed", "version", "revision", "channel", "running", "clustered", "role",
@@ -56,10 +57,16 @@ disk_json() {
   printf '[%s]' "$(json_join "${items[@]}")"
 }
 
-# gpu_item INDEX MODEL MEMORY_MIB DRIVER PCI
+# gpu_item INDEX MODEL MEMORY_MIB DRIVER_VERSION KERNEL_MODULE PCI
 gpu_item() {
-  printf '{"index":%s,"model":%s,"memoryMiB":%s,"driver":%s,"pciAddress":%s}' \
-    "$(json_num "$1")" "$(json_str_or_null "$2")" "$(json_num "$3")" "$(json_str_or_null "$4")" "$(json_str_or_null "$5")"
+  printf '{"index":%s,"model":%s,"memoryMiB":%s,"driver":%s,"kernelModule":%s,"pciAddress":%s}' \
+    "$(json_num "$1")" "$(json_str_or_null "$2")" "$(json_num "$3")" "$(json_str_or_null "$4")" \
+    "$(json_str_or_null "$5")" "$(json_str_or_null "$6")"
+}
+
+# the loaded NVIDIA kernel driver's version, when the device is bound to it
+nvidia_version() {
+  if [ "$1" = nvidia ] && [ -r "$(rootp /sys/module/nvidia/version)" ]; then cat "$(rootp /sys/module/nvidia/version)"; fi
 }
 
 # GPUs from nvidia-smi: model, memory and driver version
@@ -72,7 +79,7 @@ gpus_nvidia_smi() {
   while IFS=, read -r idx name mem drv bus; do
     idx="${idx// /}" mem="${mem// /}" drv="${drv// /}" bus="${bus// /}"
     name="${name# }" name="${name% }"
-    items+=("$(gpu_item "$idx" "$name" "$mem" "$drv" "$bus")")
+    items+=("$(gpu_item "$idx" "$name" "$mem" "$drv" nvidia "$bus")")
   done <<<"$out"
   printf '[%s]' "$(json_join "${items[@]}")"
 }
@@ -86,11 +93,12 @@ pci_driver() {
 
 # NVIDIA display/3D controllers from lspci: model name only (no driver loaded to ask)
 gpus_lspci() {
-  local key val slot="" class="" device="" i=0 items=()
+  local key val slot="" class="" device="" i=0 items=() mod
   live && command -v lspci >/dev/null 2>&1 || return 1
   flush() {
     if [[ "$class" == *"[0300]"* || "$class" == *"[0302]"* ]]; then
-      items+=("$(gpu_item "$i" "NVIDIA ${device% \[*\]}" "" "$(pci_driver "$slot")" "$slot")")
+      mod="$(pci_driver "$slot")"
+      items+=("$(gpu_item "$i" "NVIDIA ${device% \[*\]}" "" "$(nvidia_version "$mod")" "$mod" "$slot")")
       i=$((i + 1))
     fi
     slot="" class="" device=""
@@ -110,13 +118,14 @@ gpus_lspci() {
 
 # NVIDIA display/3D controllers from sysfs: PCI ids only
 gpus_sysfs() {
-  local d i=0 items=() class
+  local d i=0 items=() class mod
   for d in "$(rootp /sys/bus/pci/devices)"/*; do
     [ -r "$d/vendor" ] && [ "$(cat "$d/vendor")" = 0x10de ] || continue
     class="$(cat "$d/class" 2>/dev/null || true)"
     [[ "$class" == 0x0300* || "$class" == 0x0302* ]] || continue
-    items+=("$(gpu_item "$i" "NVIDIA [10de:$(sed 's/^0x//' "$d/device")]" "" \
-      "$(pci_driver "$(basename -- "$d")")" "$(basename -- "$d")")")
+    mod="$(pci_driver "$(basename -- "$d")")"
+    items+=("$(gpu_item "$i" "NVIDIA [10de:$(sed 's/^0x//' "$d/device")]" "" "$(nvidia_version "$mod")" \
+      "$mod" "$(basename -- "$d")")")
     i=$((i + 1))
   done
   printf '[%s]' "$(json_join "${items[@]}")"

@@ -44,7 +44,7 @@ validate() {
 
 image_path() { printf '%s/%s' "$(rootp "$JHUB_IMAGE_DIR")" "$1"; }
 record_file() { state_dir "/images/$1.sha256"; }
-# a hash is remembered with the file's size and mtime, so an unchanged multi-GB tarball is not re-hashed
+# a hash is remembered with the file's size, inode, mtime and ctime (ns), so an unchanged multi-GB tarball is not re-hashed
 verified_file() { state_dir "/images/$1.verified"; }
 
 # verify_all: every tarball must be present with the sha256 the lock names, before any import
@@ -56,7 +56,7 @@ verify_all() {
       errors+=("${FILES[$i]}: missing (expected at $JHUB_IMAGE_DIR/${FILES[$i]})")
       continue
     fi
-    stamp="$(stat -c '%s %Y %i' "$path")"
+    stamp="$(stat -c '%s %i %y %z' "$path")"
     if [ -f "$(verified_file "${FILES[$i]}")" ] &&
       [ "$(cat "$(verified_file "${FILES[$i]}")")" = "${SUMS[$i]} $stamp" ]; then
       continue

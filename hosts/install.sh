@@ -7,7 +7,7 @@
 #   JHUB_CHANNEL              required; e.g. 1.32/stable (online: the channel to track)
 #   JHUB_SNAP_DIR             air-gapped: required; directory holding the snap and assertion files
 #   JHUB_SNAPS                air-gapped: required; newline-separated "name snapfile assertfile" lines,
-#                             base snap(s) first, microk8s last. Files are relative to JHUB_SNAP_DIR.
+#                             base snap(s) first, microk8s last. File names inside JHUB_SNAP_DIR.
 #   JHUB_RESET                optional, 0 | 1 (default 0); 1 allows removing (purging) a MicroK8s that
 #                             jhub did not install or that never became ready, and installing afresh.
 #   JHUB_WAIT_READY_TIMEOUT   optional, seconds (default 600)
@@ -47,10 +47,9 @@ validate() {
     n=$((n + 1))
     [ -n "${line// /}" ] || continue
     read -r name file assert _ <<<"$line"
-    [[ "$name" =~ ^[a-z0-9][a-z0-9-]*$ && -n "${assert:-}" ]] ||
-      die "JHUB_SNAPS line $n must be 'name snapfile assertfile', got '$line'"
-    [[ "$file" != /* ]] || file="${file#"$JHUB_SNAP_DIR"/}"
-    [[ "$assert" != /* ]] || assert="${assert#"$JHUB_SNAP_DIR"/}"
+    [[ "$name" =~ ^[a-z0-9][a-z0-9-]*$ && "$file" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ &&
+      "${assert:-}" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] ||
+      die "JHUB_SNAPS line $n must be 'name snapfile assertfile' (file names inside JHUB_SNAP_DIR), got '$line'"
     [ -f "$dir/$file" ] || die "snap file $JHUB_SNAP_DIR/$file is missing on $(node_label)"
     [ -f "$dir/$assert" ] || die "assertion file $JHUB_SNAP_DIR/$assert is missing on $(node_label)"
     # the revision snapd will install is the one the snap-revision assertion names

@@ -8,6 +8,7 @@
 #                               cluster first
 #   JHUB_JOIN_TIMEOUT           optional, seconds (default 600) for the join and for kubelite to run
 #   JHUB_CLUSTER_AGENT_PORT     optional (default 25000)
+#   JHUB_JOIN_RETRY_DELAY       optional, seconds between join attempts (default 10; 3 attempts at most)
 #   JHUB_NODE_NAME              optional; names the node in messages (default: host name)
 # stdin: line 1 is the cluster join token. It is never logged and reaches no command line except the
 #   `microk8s join <cp>:<port>/<token> --worker` call.
@@ -28,6 +29,7 @@ validate() {
   require_01 JHUB_RESET
   require_uint JHUB_JOIN_TIMEOUT 600
   require_uint JHUB_CLUSTER_AGENT_PORT 25000
+  require_uint JHUB_JOIN_RETRY_DELAY 10
 }
 
 # leave_other_cluster WHY: refuse, or (JHUB_RESET=1) leave the other cluster first
@@ -61,13 +63,19 @@ do_join() {
     fi
     # a join that got far enough to mark the node is done; the retry would be refused
     ! mk8s_clustered_worker || return 0
-    if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le 10 ]; then
+    if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le "$JHUB_JOIN_RETRY_DELAY" ]; then
       die "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT failed after $try tries: $(redact "$out")"
     fi
-    log "join attempt $try failed ($(redact "$out" | tail -n 1)); retrying in 10s"
+    log "join attempt $try failed ($(redact "$out" | tail -n 1)); retrying in ${JHUB_JOIN_RETRY_DELAY}s"
     try=$((try + 1))
-    sleep 10
+    sleep "$JHUB_JOIN_RETRY_DELAY"
   done
+}
+
+wait_kubelite() {
+  wait_for "$JHUB_JOIN_TIMEOUT" snap_service_active microk8s.daemon-kubelite ||
+    die "$(node_label) joined cluster $JHUB_CLUSTER_ID, but kubelite is not running after ${JHUB_JOIN_TIMEOUT}s; see 'sudo microk8s inspect' there"
+  log "kubelite is running"
 }
 
 main() {
@@ -80,6 +88,7 @@ main() {
   if mk8s_clustered_worker; then
     if [ "$marker" = "$JHUB_CLUSTER_ID" ]; then
       log "already joined to cluster $JHUB_CLUSTER_ID, skipping"
+      wait_kubelite
       return 0
     fi
     leave_other_cluster "jhub cluster id: ${marker:-none}"
@@ -95,18 +104,15 @@ main() {
   pre_ip="$(kubelet_node_ip)"
   log "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT as a worker"
   do_join
-  log "joined cluster $JHUB_CLUSTER_ID"
+  # recorded at once: a rerun after a later failure must see this cluster, not "another" one
+  printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
+  log "joined cluster $JHUB_CLUSTER_ID (recorded in /var/lib/jhub/cluster-id)"
   if [ -n "$pre_ip" ] && [ "$(kubelet_node_ip)" != "$pre_ip" ]; then
     set_kubelet_node_ip "$pre_ip"
     snapc restart microk8s.daemon-kubelite >/dev/null
     log "kept kubelet --node-ip=$pre_ip after the join; restarted kubelite"
   fi
-
-  wait_for "$JHUB_JOIN_TIMEOUT" snap_service_active microk8s.daemon-kubelite ||
-    die "joined, but kubelite is not running on $(node_label) after ${JHUB_JOIN_TIMEOUT}s; see 'sudo microk8s inspect' there"
-  log "kubelite is running"
-  printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
-  log "recorded cluster id in /var/lib/jhub/cluster-id"
+  wait_kubelite
 }
 
 main "$@"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 from hostkit import HOSTS
@@ -20,7 +21,7 @@ def check_types(facts: dict) -> None:
         assert isinstance(d["freeBytes"], int) and d["freeBytes"] >= 0
         assert d["path"].startswith(d["checkedPath"])
     for g in facts["gpus"]:
-        assert set(g) == {"index", "model", "memoryMiB", "driver", "pciAddress"}
+        assert set(g) == {"index", "model", "memoryMiB", "driver", "kernelModule", "pciAddress"}
         assert isinstance(g["index"], int) and isinstance(g["model"], str)
     for ib in facts["infiniband"]:
         assert set(ib) == {"device", "port", "state", "rate", "linkLayer", "netdevs"}
@@ -43,11 +44,12 @@ def test_facts_on_this_machine():
     check_types(facts)
     assert facts["hostname"] == os.uname().nodename
     assert facts["kernel"] == os.uname().release
-    assert facts["cpus"] == os.cpu_count()
+    assert facts["cpus"] == os.sysconf("SC_NPROCESSORS_ONLN")
     with open("/etc/os-release") as f:
         osr = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
     assert facts["os"]["id"] == osr["ID"].strip('"')
-    assert facts["microk8s"]["installed"] is False  # no snap here
+    if shutil.which("snap") is None:
+        assert facts["microk8s"]["installed"] is False
     assert "facts collected" in proc.stderr
 
 
@@ -69,6 +71,7 @@ def test_facts_reads_sysfs_infiniband_gpus_and_escapes(host):
             host.write(f"/sys/bus/pci/devices/{addr}/{k}", v + "\n")
     host.p("/sys/bus/pci/drivers/nvidia").mkdir(parents=True)
     host.p("/sys/bus/pci/devices/0000:17:00.0/driver").symlink_to(host.p("/sys/bus/pci/drivers/nvidia"))
+    host.write("/sys/module/nvidia/version", "550.54.15\n")
     host.write("/var/lib/jhub/cluster-id", "lab-1\n")
 
     res = host.run("facts")
@@ -85,10 +88,10 @@ def test_facts_reads_sysfs_infiniband_gpus_and_escapes(host):
     ]
     # NVIDIA display (0300) and 3D (0302) controllers only, in PCI order; not the audio function
     assert facts["gpus"] == [
-        {"index": 0, "model": "NVIDIA [10de:2204]", "memoryMiB": None, "driver": None,
+        {"index": 0, "model": "NVIDIA [10de:2204]", "memoryMiB": None, "driver": None, "kernelModule": None,
          "pciAddress": "0000:03:00.0"},
-        {"index": 1, "model": "NVIDIA [10de:20b2]", "memoryMiB": None, "driver": "nvidia",
-         "pciAddress": "0000:17:00.0"},
+        {"index": 1, "model": "NVIDIA [10de:20b2]", "memoryMiB": None, "driver": "550.54.15",
+         "kernelModule": "nvidia", "pciAddress": "0000:17:00.0"},
     ]
     assert facts["disk"][2]["checkedPath"] == "/var/lib/jhub"
     assert facts["microk8s"]["installed"] is False
@@ -108,3 +111,26 @@ def test_facts_reports_microk8s(host):
     host.p("/var/snap/microk8s/current/var/lock/clustered.lock").touch()
     mk = json.loads(host.run("facts").stdout)["microk8s"]
     assert (mk["role"], mk["clustered"], mk["running"]) == ("worker", True, True)
+
+
+def test_facts_reads_nvidia_smi_when_present(tmp_path):
+    """No GPU here, so a stand-in prints what nvidia-smi prints for this query on a real H100 host
+    (csv,noheader,nounits); facts must turn it into typed entries."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    smi = fake / "nvidia-smi"
+    smi.write_text("#!/bin/sh\n"
+                   "case \"$*\" in *--query-gpu=index,name,memory.total,driver_version,pci.bus_id*) ;; *) exit 9;; esac\n"
+                   "echo '0, NVIDIA H100 80GB HBM3, 81559, 550.54.15, 00000000:18:00.0'\n"
+                   "echo '1, NVIDIA H100 80GB HBM3, 81559, 550.54.15, 00000000:2A:00.0'\n")
+    smi.chmod(0o755)
+    proc = subprocess.run(["bash", str(HOSTS / "facts.sh")], capture_output=True, text=True, check=True,
+                          env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    facts = json.loads(proc.stdout)
+    check_types(facts)
+    assert facts["gpus"] == [
+        {"index": 0, "model": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "driver": "550.54.15",
+         "kernelModule": "nvidia", "pciAddress": "00000000:18:00.0"},
+        {"index": 1, "model": "NVIDIA H100 80GB HBM3", "memoryMiB": 81559, "driver": "550.54.15",
+         "kernelModule": "nvidia", "pciAddress": "00000000:2A:00.0"},
+    ]

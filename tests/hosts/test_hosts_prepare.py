@@ -6,6 +6,8 @@ import pwd
 from hostkit import dedent
 
 NODE = os.uname().nodename.lower()
+# chown to another user needs root; otherwise the bundle directory goes to the user running the tests
+OWNER = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
 HOSTS_BEFORE = "127.0.0.1 localhost\n# a comment the admin wrote\n10.9.9.9 printer\n"
 FSTAB = dedent("""
     UUID=abcd / ext4 defaults 0 1
@@ -22,7 +24,7 @@ def env(**extra):
 def test_prepare_writes_persistent_settings_and_second_run_changes_nothing(host):
     host.write("/etc/hosts", HOSTS_BEFORE)
     host.write("/etc/fstab", FSTAB)
-    res = host.run("prepare", env=env(JHUB_BUNDLE_OWNER="nobody"))
+    res = host.run("prepare", env=env(JHUB_BUNDLE_OWNER=OWNER))
     assert res.stdout == ""
     assert res.calls == []  # no snap, no microk8s
 
@@ -40,16 +42,16 @@ def test_prepare_writes_persistent_settings_and_second_run_changes_nothing(host)
         # END jhub
     """)
     bundle = host.p("/var/lib/jhub/bundle")
-    assert bundle.is_dir() and bundle.stat().st_uid == pwd.getpwnam("nobody").pw_uid
+    assert bundle.is_dir() and bundle.stat().st_uid == pwd.getpwnam(OWNER).pw_uid
     # live kernel actions are skipped, and say so
     for what in ("swapoff", "modprobe overlay", "modprobe br_netfilter", "sysctl"):
         assert f"JHUB_ROOT is set: skipping {what}" in res.stderr
     assert "commented out swap entries in /etc/fstab" in res.stderr
 
     before = host.snapshot()
-    again = host.run("prepare", env=env(JHUB_BUNDLE_OWNER="nobody"))
+    again = host.run("prepare", env=env(JHUB_BUNDLE_OWNER=OWNER))
     assert host.snapshot() == before
-    assert "already up to date" in again.stderr and "already owned by nobody" in again.stderr
+    assert "already up to date" in again.stderr and f"already owned by {OWNER}" in again.stderr
 
 
 def test_hosts_block_is_replaced_as_a_whole_and_other_lines_stay(host):

@@ -1,0 +1,207 @@
+"""admit.sh (control plane), join.sh and leave.sh (worker): join once with a shared token that never
+leaks, refuse a node of another cluster, reset only when allowed."""
+
+import time
+
+TOKEN = "Abcdefghijklmnopqrstuvwxyz012345"  # 32 characters, like the component's random token
+TOKENS = "/var/snap/microk8s/current/credentials/cluster-tokens.txt"
+
+
+def join_env(**extra):
+    return {"JHUB_CONTROL_PLANE_ADDRESS": "10.0.0.1", "JHUB_CLUSTER_ID": "lab-1", "JHUB_NODE_NAME": "gpu02",
+            "JHUB_JOIN_TIMEOUT": "30", **extra}
+
+
+def admit_env(**extra):
+    return {"JHUB_NODE_NAME": "gpu02", "JHUB_NODE_ADDRESS": "10.0.0.2", **extra}
+
+
+def assert_token_only_in(res, allowed_prefix):
+    """The token is an argument of exactly the microk8s call that needs it: never in any call's
+    environment, never in stdout or stderr."""
+    assert TOKEN not in res.stdout and TOKEN not in res.stderr
+    for call in res.calls:
+        assert not any(TOKEN in v for v in call.env.values()), call.line
+        if TOKEN in call.line:
+            assert call.line.startswith(allowed_prefix), call.line
+
+
+# -- admit --------------------------------------------------------------------------------------
+
+def test_admit_registers_the_token_once_and_resolves_the_worker(host):
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    res = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    assert res.lines() == [f"microk8s add-node --token {TOKEN} --token-ttl 315360000"]
+    assert_token_only_in(res, "microk8s add-node --token")
+    assert res.stdout == ""
+    assert host.read("/etc/hosts") == ("127.0.0.1 localhost\n"
+                                       "# BEGIN jhub-node gpu02 (managed by jhub; edits inside this block are replaced)\n"
+                                       "10.0.0.2 gpu02\n# END jhub-node gpu02\n")
+    token, expiry = host.read(TOKENS).strip().split("|")
+    assert token == TOKEN and int(expiry) > time.time() + 9 * 365 * 86400
+
+    # the next worker uses the same token: nothing to register, only its hosts line
+    before = host.snapshot()
+    again = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    assert again.calls == [] and host.snapshot() == before
+    third = host.run("admit", "add", env=admit_env(JHUB_NODE_NAME="gpu03", JHUB_NODE_ADDRESS="10.0.0.3"),
+                     stdin=TOKEN + "\n")
+    assert third.calls == []
+    assert "10.0.0.3 gpu03\n# END jhub-node gpu03\n" in host.read("/etc/hosts")
+
+
+def test_admit_renews_an_expiring_or_single_use_token(host):
+    host.install_microk8s()
+    host.write(TOKENS, f"{TOKEN}|{int(time.time()) + 3600}\n{TOKEN}\n")  # expires within a day; single-use
+    res = host.run("admit", "add", env=admit_env(JHUB_TOKEN_TTL="864000"), stdin=TOKEN)
+    assert res.lines() == [f"microk8s add-node --token {TOKEN} --token-ttl 864000"]
+    host.write(TOKENS, "")
+    host.write("/var/snap/microk8s/current/credentials/persistent-cluster-tokens.txt", TOKEN + "\n")
+    assert host.run("admit", "add", env=admit_env(), stdin=TOKEN).calls == []
+
+
+def test_admit_remove_takes_the_node_out(host):
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN)
+    host.add_node("gpu02")
+    res = host.run("admit", "remove", env={"JHUB_NODE_NAME": "gpu02"})
+    assert res.has("microk8s remove-node gpu02 --force")
+    assert "gpu02" not in host.state("microk8s")["nodes"]
+    assert host.read("/etc/hosts") == "127.0.0.1 localhost\n"
+    again = host.run("admit", "remove", env={"JHUB_NODE_NAME": "gpu02"})
+    assert not again.has("microk8s remove-node")
+    assert "node gpu02 is not in the cluster, nothing to remove" in again.stderr
+
+
+def test_admit_refuses_a_bad_token_without_echoing_it(host):
+    host.install_microk8s()
+    secret = "short-secret-value"
+    res = host.run("admit", "add", env=admit_env(), stdin=secret + "\n", fails=True)
+    assert "stdin line 1 must be the cluster join token" in res.stderr and secret not in res.stderr
+    assert res.calls == []
+    res = host.run("admit", "rm", env=admit_env(), fails=True)
+    assert "usage: admit.sh add|remove" in res.stderr
+
+
+# -- join ---------------------------------------------------------------------------------------
+
+def test_join_once_keeps_node_ip_and_token_stays_secret(host):
+    host.component_style = True  # as the component runs it: lib.sh prepended, token on stdin
+    host.install_microk8s()
+    host.run("node_address", env={"JHUB_ADDRESS": "127.0.0.1"})
+    res = host.run("join", env=join_env(), stdin=TOKEN + "\n")
+    assert res.has(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+    assert res.stdout == ""
+    assert "jhub[join]: joined cluster lab-1" in res.stderr  # log prefix from the jhub-join $0
+    assert host.read("/var/lib/jhub/cluster-id") == "lab-1\n"
+    assert host.p("/var/snap/microk8s/current/var/lock/clustered.lock").exists()
+    # the join rewrote args/kubelet with the control plane's view; the chosen address is put back
+    kubelet = host.read("/var/snap/microk8s/current/args/kubelet")
+    assert "--node-ip=127.0.0.1\n" in kubelet and "10.99.0.1" not in kubelet
+    assert res.has("snap restart microk8s.daemon-kubelite")
+
+    before = host.snapshot()
+    again = host.run("join", env=join_env(), stdin=TOKEN + "\n")
+    assert not again.has("microk8s join") and not again.has("snap restart")
+    assert host.snapshot() == before
+    assert "already joined to cluster lab-1, skipping" in again.stderr
+
+
+def test_node_of_another_cluster_is_refused_with_advice(host):
+    host.install_microk8s()
+    host.p("/var/snap/microk8s/current/var/lock/clustered.lock").touch()
+    host.write("/var/lib/jhub/cluster-id", "other-lab\n")
+    before = host.snapshot()
+    res = host.run("join", env=join_env(), stdin=TOKEN, fails=True)
+    assert ("gpu02 already belongs to another MicroK8s cluster (jhub cluster id: other-lab). Run "
+            "'sudo microk8s leave' on gpu02, or set reset: true on jhub:nodes entry gpu02") in res.stderr
+    assert not res.has("microk8s join") and not res.has("microk8s leave")
+    assert host.snapshot() == before
+    assert_token_only_in(res, "never")
+
+
+def test_reset_leaves_the_other_cluster_then_joins(host):
+    host.install_microk8s()
+    host.p("/var/snap/microk8s/current/var/lock/clustered.lock").touch()
+    res = host.run("join", env=join_env(JHUB_RESET="1"), stdin=TOKEN)
+    lines = res.lines()
+    assert lines.index("microk8s leave") < lines.index(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
+    assert host.read("/var/lib/jhub/cluster-id") == "lab-1\n"
+
+
+def test_standalone_control_plane_with_nodes_is_not_swallowed(host):
+    host.install_microk8s()
+    host.add_node("gpu02")
+    host.add_node("old-worker")
+    res = host.run("join", env=join_env(), stdin=TOKEN, fails=True)
+    assert "gpu02 is the control plane of its own MicroK8s cluster with 2 nodes" in res.stderr
+    assert not res.has("microk8s join")
+
+
+def test_join_retries_a_failed_attempt_and_redacts_the_token(host):
+    host.install_microk8s()
+    host.set_state("microk8s", join_fails=1)
+    res = host.run("join", env=join_env(JHUB_JOIN_TIMEOUT="60", JHUB_JOIN_RETRY_DELAY="0"), stdin=TOKEN)
+    assert res.count("microk8s join") == 2
+    assert "join attempt 1 failed" in res.stderr
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+
+
+def test_join_that_keeps_failing_stops_with_the_reason_but_not_the_token(host):
+    host.install_microk8s()
+    host.set_state("microk8s", join_fails=5)
+    res = host.run("join", env=join_env(JHUB_JOIN_RETRY_DELAY="0"), stdin=TOKEN, fails=True)
+    assert res.count("microk8s join") == 3
+    assert "joining 10.0.0.1:25000 failed after 3 tries" in res.stderr
+    assert "Failed to join 10.0.0.1:25000/<token>: the node is not reachable" in res.stderr
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+    assert not host.p("/var/lib/jhub/cluster-id").exists()
+
+
+def test_join_whose_kubelite_never_starts_is_not_mistaken_for_another_cluster(host):
+    host.install_microk8s()
+    host.set_state("snap", services={"microk8s.daemon-kubelite": "inactive"})
+    res = host.run("join", env=join_env(JHUB_JOIN_TIMEOUT="1"), stdin=TOKEN, fails=True)
+    assert "gpu02 joined cluster lab-1, but kubelite is not running after 1s" in res.stderr
+    host.set_state("snap", services={})
+    again = host.run("join", env=join_env(), stdin=TOKEN)
+    assert not again.has("microk8s join") and "already joined to cluster lab-1" in again.stderr
+
+
+def test_marker_without_clustered_state_rejoins(host):
+    host.install_microk8s()
+    host.write("/var/lib/jhub/cluster-id", "lab-1\n")
+    res = host.run("join", env=join_env(), stdin=TOKEN)
+    assert res.count("microk8s join") == 1
+    assert "not clustered (left by hand?); joining again" in res.stderr
+
+
+def test_join_input_errors(host):
+    host.install_microk8s()
+    res = host.run("join", env=join_env(JHUB_CONTROL_PLANE_ADDRESS="cp.lab"), stdin=TOKEN, fails=True)
+    assert "MicroK8s joins by IP" in res.stderr
+    res = host.run("join", env=join_env(), stdin="", fails=True)
+    assert "stdin line 1 must be the cluster join token" in res.stderr
+    assert host.calls() == []
+
+
+# -- leave --------------------------------------------------------------------------------------
+
+def test_leave_only_our_cluster(host):
+    host.install_microk8s()
+    host.run("join", env=join_env(), stdin=TOKEN)
+    other = host.run("leave", env={"JHUB_CLUSTER_ID": "someone-else"})
+    assert not other.has("microk8s leave")
+    assert "not joined to cluster someone-else (jhub marker: lab-1), nothing to leave" in other.stderr
+
+    res = host.run("leave", env={"JHUB_CLUSTER_ID": "lab-1"})
+    assert res.lines() == ["snap list microk8s", "microk8s leave"]
+    assert not host.p("/var/lib/jhub/cluster-id").exists()
+    assert not host.p("/var/snap/microk8s/current/var/lock/clustered.lock").exists()
+
+    before = host.snapshot()
+    again = host.run("leave", env={"JHUB_CLUSTER_ID": "lab-1"})
+    assert again.calls == [] and host.snapshot() == before
