@@ -45,7 +45,7 @@ def authenticator_config(auth: dict, env) -> tuple[str, dict]:
 
     if mode == "native":
         native = auth["native"]
-        del base["allowed_users"]  # NativeAuthenticator pre-authorizes allowed_users at signup: only admins are.
+        del base["allowed_users"]  # validation refuses it: NativeAuthenticator would pre-approve those names
         classes["NativeAuthenticator"] = {
             "enable_signup": native["enableSignup"],
             "open_signup": native["openSignup"],

@@ -14,7 +14,8 @@ class JhubAzureAdOAuthenticator(AzureAdOAuthenticator):
             return await super().check_allowed(username, auth_model)
         claims = (auth_model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
         if not self.tenant_id or claims.get("tid") != self.tenant_id:
-            self.log.warning("azuread: %s is from tenant %r, not %r; refused", username, claims.get("tid"), self.tenant_id)
+            self.log.warning("azuread: %s is from tenant %r, not %r; refused",
+                             username, claims.get("tid"), self.tenant_id)
             return False
         if not self.allowed_users:
             return True

@@ -11,6 +11,8 @@ from decimal import Decimal
 from jhub_quantity import parse_quantity
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+# GPU nodes without the product label (a device plugin without GPU feature discovery) share this model name.
+UNLABELLED_GPU = "GPU"
 _TERMINATED = ("Succeeded", "Failed")
 
 
@@ -189,7 +191,7 @@ def node_capacities(
             NodeCapacity(
                 name=name,
                 labels=labels,
-                gpu_model=(labels.get(gpu_product_label) or "unknown GPU") if gpus else None,
+                gpu_model=(labels.get(gpu_product_label) or UNLABELLED_GPU) if gpus else None,
                 allocatable=Request(
                     cpu=parse_quantity(alloc.get("cpu", 0)), memory=parse_quantity(alloc.get("memory", 0)), gpus=gpus
                 ),

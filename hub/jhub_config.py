@@ -175,6 +175,9 @@ def _check_auth(auth, path, errors):
                 or section.get("allowedGroups")):
             errors.append(f"{path}: mode {mode} lets nobody in: set allowedUsers, "
                           f"{'allowedOrganizations' if mode == 'github' else 'allowedGroups'}, or allowAll: true")
+    if mode == "native" and auth["allowedUsers"]:
+        errors.append(f"{path}.allowedUsers: not used with mode native (NativeAuthenticator would pre-approve "
+                      "those names at signup; approve accounts instead)")
     if auth["allowAll"] and mode in ("native", "azuread", "cookie-sso"):
         errors.append(f"{path}.allowAll: not used with mode {mode} (see hub/README.md)")
 

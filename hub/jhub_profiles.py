@@ -13,7 +13,7 @@ g x share CPU (floored to 0.1 core) and g x share memory (floored to 1 MiB), as 
 import re
 from decimal import ROUND_FLOOR, Decimal
 
-from jhub_capacity import HOSTNAME_LABEL, NodeCapacity, Request, node_capacities
+from jhub_capacity import HOSTNAME_LABEL, UNLABELLED_GPU, NodeCapacity, Request, node_capacities
 from jhub_quantity import GIB
 
 NO_CAPACITY_SLUG = "no-capacity"
@@ -137,7 +137,8 @@ def _gpu_profile(model: str, nodes: list[NodeCapacity], cfg: dict, only_fitting:
         "slug": gpu_profile_slug(model),
         "description": f"{len(nodes)} node{'s' if len(nodes) > 1 else ''}; "
         f"up to {free_most} GPU{'s' if free_most != 1 else ''} free on one node now",
-        "kubespawner_override": {"node_selector": {cfg["gpuProductLabel"]: model}},
+        # Unlabelled GPU nodes cannot be selected by model; the GPU request alone steers the scheduler.
+        "kubespawner_override": {} if model == UNLABELLED_GPU else {"node_selector": {cfg["gpuProductLabel"]: model}},
         "profile_options": options,
     }
 

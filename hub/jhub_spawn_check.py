@@ -41,7 +41,8 @@ def user_options_problem(user_options: dict, profiles: list) -> str | None:
             return f"free-form values are not accepted ({key})."
         if key in options and value not in options[key]["choices"]:
             offered = ", ".join(options[key]["choices"])
-            return f"{options[key]['display_name']} '{value}' is not offered for {profile['display_name']}; offered: {offered}."
+            return (f"{options[key]['display_name']} '{value}' is not offered for {profile['display_name']}; "
+                    f"offered: {offered}.")
     return None
 
 
@@ -93,7 +94,9 @@ def users_other_servers(pods: list, username: str, this_pod: dict, gpu_resource:
         meta = pod.get("metadata") or {}
         if (meta.get("annotations") or {}).get(_USER_ANNOTATION) != username or not pod_is_active(pod):
             continue
-        if (meta.get("labels") or {}).get("component") != "singleuser-server" or (meta["name"], meta.get("namespace")) == key:
+        if (meta.get("labels") or {}).get("component") != "singleuser-server":
+            continue
+        if (meta["name"], meta.get("namespace")) == key:
             continue
         req = pod_request(pod, gpu_resource)
         total = Request(total.cpu + req.cpu, total.memory + req.memory, total.gpus + req.gpus)
@@ -107,10 +110,13 @@ async def limits_problem(spawner, pod: dict, pods: list, cfg: dict) -> str | Non
         answer = await fetch_limits(username, portal)
     except PortalUnavailable as exc:
         if portal["failOpen"]:
-            spawner.log.warning("jhub: portal limits unavailable (%s); failOpen is true: letting %s spawn", exc, username)
+            spawner.log.warning("jhub: portal limits unavailable (%s); failOpen is true: letting %s spawn",
+                                exc, username)
             return None
-        spawner.log.error("jhub: portal limits unavailable (%s); failOpen is false: refusing %s's spawn", exc, username)
-        return "The usage portal that checks your limits is not answering, so servers cannot start now. Try again in a few minutes."
+        spawner.log.error("jhub: portal limits unavailable (%s); failOpen is false: refusing %s's spawn",
+                          exc, username)
+        return ("The usage portal that checks your limits is not answering, so servers cannot start now. "
+                "Try again in a few minutes.")
     problem = refusal(answer, pod_request(pod, gpu_resource), users_other_servers(pods, username, pod, gpu_resource))
     if problem:
         spawner.log.info("jhub: refusing %s's spawn: %s", username, problem)

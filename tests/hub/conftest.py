@@ -50,3 +50,15 @@ def kube_api():
     srv.route("GET", "/api/v1/pods", lambda req: (200, {"kind": "PodList", "items": srv.cluster["pods"]}))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(params=["simple", "curl"])
+def tornado_client(request):
+    """Run a test with tornado's simple HTTP client and with the curl one the chart's hub configures."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    if request.param == "curl":
+        pytest.importorskip("pycurl", reason="pycurl (pinned in requirements/hub.txt) is not installed")
+        AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient")
+    yield request.param
+    AsyncHTTPClient.configure(None)

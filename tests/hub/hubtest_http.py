@@ -31,8 +31,10 @@ class RecordingServer:
 
             def _answer(self):
                 parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
                 request = {"method": self.command, "path": parts.path, "query": parts.query,
-                           "headers": {k.lower(): v for k, v in self.headers.items()}}
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": self.rfile.read(length).decode() if length else ""}
                 server.requests.append(request)
                 answer = server.routes.get((self.command, parts.path))
                 if answer is None:

@@ -22,6 +22,12 @@ c.JupyterHub.db_url = "sqlite:///{tmp}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{tmp}/cookie_secret"
 c.JupyterHub.pid_file = "{tmp}/jupyterhub.pid"
 c.JupyterHub.log_level = "DEBUG"
+try:  # as the chart's jupyterhub_config.py does
+    import pycurl  # noqa: F401
+    from tornado.httpclient import AsyncHTTPClient
+    AsyncHTTPClient.configure("tornado.curl_httpclient.CurlAsyncHTTPClient")
+except ImportError:
+    pass
 {before}
 import jhub_setup
 jhub_setup.configure(c, json.loads({cfg!r}))

@@ -52,7 +52,7 @@ def handler_with(cookie_header, host="hub.internal:8000"):
 
 
 @pytest.mark.asyncio
-async def test_valid_cookie_gives_the_user_and_only_that_cookie_travels(sso):
+async def test_valid_cookie_gives_the_user_and_only_that_cookie_travels(tornado_client, sso):
     sso.requests.clear()
     auth = authenticator(f"{sso.url}/api/auth/me")
     got = await auth.authenticate(handler_with(f"{HUB_COOKIES}; {COOKIE}=good-alice; other=1"))
@@ -65,7 +65,7 @@ async def test_valid_cookie_gives_the_user_and_only_that_cookie_travels(sso):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("value,error", [("expired", SSOSessionInvalid), ("nameless", SSOUnavailable),
                                          ("broken", SSOUnavailable), ("slow", SSOUnavailable)])
-async def test_bad_sessions_and_bad_answers(sso, value, error):
+async def test_bad_sessions_and_bad_answers(tornado_client, sso, value, error):
     auth = authenticator(f"{sso.url}/api/auth/me")
     started = time.monotonic()
     with pytest.raises(error):
@@ -74,7 +74,7 @@ async def test_bad_sessions_and_bad_answers(sso, value, error):
 
 
 @pytest.mark.asyncio
-async def test_sso_down_is_unavailable_and_no_cookie_is_invalid(caplog):
+async def test_sso_down_is_unavailable_and_no_cookie_is_invalid(tornado_client, caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}/me"

@@ -1,6 +1,5 @@
 """The spawn form from live capacity: exactly the choices that fit, and nothing else."""
 
-import pytest
 from decimal import Decimal
 
 from jhub_profiles import CPU_SLUG, NO_CAPACITY_SLUG, build_profile_list, gpu_profile_slug
@@ -112,3 +111,11 @@ def test_output_is_deterministic():
     first = build_profile_list(nodes, pods, profiles_cfg())
     second = build_profile_list(list(reversed(nodes)), list(reversed(pods)), profiles_cfg())
     assert first == second
+
+
+def test_gpu_nodes_without_a_product_label_still_get_a_profile():
+    nodes = [node("plain-gpu", cpu="32", memory="128Gi", gpus=2)]
+    profiles = build_profile_list(nodes, [], profiles_cfg())
+    assert [(p["slug"], p["display_name"]) for p in profiles] == [("gpu-gpu", "GPU"), (CPU_SLUG, "CPU only")]
+    assert profiles[0]["kubespawner_override"] == {}  # no selector on a label that no node has
+    assert choices(profiles[0], "gpus") == ["1", "2"]

@@ -103,9 +103,11 @@ async def test_pod_name_and_storage_directory_use_the_same_escaped_username(kube
 
     def chart_storage(c):
         # What the values builder sets for shared-hostpath storage: KubeSpawner expands {username} itself.
-        c.KubeSpawner.volumes = [{"name": "home", "hostPath": {"path": "/srv/jhub/{username}", "type": "DirectoryOrCreate"}}]
+        c.KubeSpawner.volumes = [{"name": "home",
+                                  "hostPath": {"path": "/srv/jhub/{username}", "type": "DirectoryOrCreate"}}]
         c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/workspace/storage"}]
-        c.KubeSpawner.init_containers = [{"name": "owner", "image": "busybox", "command": ["chown", "1000:100", "/srv/jhub/{username}"]}]
+        c.KubeSpawner.init_containers = [{"name": "owner", "image": "busybox",
+                                          "command": ["chown", "1000:100", "/srv/jhub/{username}"]}]
 
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url, prepare=chart_storage), username, server)
     got = await spawn_until_pod(spawner, {"profile": CPU_SLUG})
