@@ -23,7 +23,7 @@ PROXY_PUBLIC_SERVICE = "proxy-public"
 
 # Where the hub pod finds our hub-side Python (hub/*.py) and templates (hub/templates/*).
 HUB_CODE_DIR = "/usr/local/etc/jupyterhub/jhub"
-HUB_BRANDING_DIR = "/usr/local/etc/jupyterhub/jhub-branding"
+HUB_BRANDING_DIR = "/usr/local/etc/jupyterhub/jhub/branding"  # hub/README.md: beside the code
 
 
 def image_value(image: tuple[str, str]) -> dict:

@@ -57,21 +57,22 @@ def branding_pod_path(files: tuple[HubFile, ...], field: str) -> str:
     return posixpath.join(HUB_BRANDING_DIR, match.path) if match else ""
 
 
-def _entry(folder: str, item: HubFile) -> dict:
+def _entry(folder: str, item: HubFile, binary: bool) -> dict:
     entry = {"mountPath": posixpath.join(folder, item.path)}
-    try:
-        entry["stringData"] = item.content.decode("utf-8")
-    except UnicodeDecodeError:
+    if binary:
         entry["binaryData"] = base64.b64encode(item.content).decode("ascii")
+    else:
+        entry["stringData"] = item.content.decode("utf-8")
     return entry
 
 
 def extra_files(sources: tuple[HubFile, ...], branding: tuple[HubFile, ...]) -> dict:
     files = {}
-    for prefix, folder, items in (("jhub", HUB_CODE_DIR, sources), ("branding", HUB_BRANDING_DIR, branding)):
+    for prefix, folder, items, binary in (("jhub", HUB_CODE_DIR, sources, False),
+                                          ("branding", HUB_BRANDING_DIR, branding, True)):
         for item in items:
             key = _KEY_RE.sub("-", f"{prefix}-{item.path}")
-            files[key] = _entry(folder, item)
+            files[key] = _entry(folder, item, binary)
     return dict(sorted(files.items()))
 
 

@@ -47,8 +47,8 @@ def sorted_dict(value: Any) -> Any:
 
 
 def hub_section(inp: ValuesInput) -> dict:
-    hub, pin = inp.hub, {"kubernetes.io/hostname": inp.control_plane}
-    named = hub.named_servers
+    pin = {"kubernetes.io/hostname": inp.control_plane}
+    # Named servers, the authenticator and the spawn hooks are set by jhub_setup.configure (hub/README.md).
     section = {
         # Until jhub_setup.configure() sets the real authenticator, nobody can sign in (never "dummy").
         "config": {"JupyterHub": {"admin_access": True, "authenticator_class": "null"}},
@@ -56,10 +56,7 @@ def hub_section(inp: ValuesInput) -> dict:
         "extraFiles": extra_files(inp.hub_sources, inp.branding_files),
         "image": image_value(HUB_IMAGE),
         "nodeSelector": pin,
-        "allowNamedServers": named.enabled,
     }
-    if named.enabled:
-        section["namedServerLimitPerUser"] = named.limit
     if inp.secret_env_names:
         section["extraEnv"] = extra_env(list(inp.secret_env_names), inp.hub_secret_name)
     return section

@@ -94,6 +94,9 @@ def check_auth(sections: dict[str, Any]) -> list[str]:
         problems.append(f"{key_path('auth', ('allowAll',))}: not used with mode {mode}: who may sign in is "
                         + {"native": "decided by signup approval", "azuread": "decided by the tenant",
                            "cookie-sso": "decided by the SSO"}[mode])
+    if mode == "native" and auth.allowed_users:
+        problems.append(f"{key_path('auth', ('allowedUsers',))}: not used with mode native: NativeAuthenticator "
+                        "would pre-approve these names for whoever signs up first; admins approve signups instead")
     if mode == "native":
         for name in sorted(mine.admin_passwords):
             if name not in hub.admin_users:

@@ -39,6 +39,8 @@ CASES = [
         "clientId": "x", "clientSecret": "s"}}), ("jhub:auth",), "jhub:auth:", "let nobody in"),
     ("auth-allow-all-native", with_auth({"mode": "native", "allowAll": True}), (),
      "jhub:auth.allowAll:", "not used with mode native"),
+    ("auth-native-allowed-users", with_auth({"mode": "native", "allowedUsers": ["bob"]}), (),
+     "jhub:auth.allowedUsers:", "signs up first"),
     ("auth-ldap-no-dn", with_auth({"mode": "ldap", "ldap": {"serverAddress": "ldap"}}), (),
      "jhub:auth.ldap.bindDnTemplates:", "lookupDn"),
     ("auth-ldap-template", with_auth({"mode": "ldap", "ldap": {"serverAddress": "l", "bindDnTemplates": ["uid=x"]}}),

@@ -146,7 +146,8 @@ def test_gpu_packing_scheduler_and_spawn_options():
     strategy = scheduler["pluginConfig"][0]["args"]["scoringStrategy"]
     assert strategy["type"] == "MostAllocated"
     assert {"name": "nvidia.com/gpu", "weight": 20} in strategy["resources"]
-    assert v["hub"]["allowNamedServers"] is True and v["hub"]["namedServerLimitPerUser"] == 2
+    assert v["custom"]["jhub"]["spawner"]["namedServers"] == {"enabled": True, "limit": 2}
+    assert "allowNamedServers" not in v["hub"], "jhub_setup.configure owns named servers (hub/README.md)"
     spawner = v["custom"]["jhub"]["spawner"]
     assert spawner["nodeSelector"] == {"jhub.io/pool": "a100"}
     assert spawner["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists",
@@ -173,3 +174,23 @@ def test_core_pods_stay_on_the_control_plane():
     v = values(nodes=THREE_NODES, hub={"storage": STORAGE["nfs"]})
     assert v["hub"]["nodeSelector"] == {"kubernetes.io/hostname": "gpu01"}
     assert v["proxy"]["chp"]["nodeSelector"] == {"kubernetes.io/hostname": "gpu01"}
+
+
+def test_branding_files_travel_with_the_hub(tmp_path):
+    import base64
+
+    logo, icon = tmp_path / "Lab Logo.PNG", tmp_path / "fav.ico"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    icon.write_bytes(b"\x00\x00\x01\x00icon")
+    v = values(hub={"branding": {"title": "Lab Hub", "logo": str(logo), "favicon": str(icon),
+                                 "announcement": "Maintenance Monday", "signInText": "Sign in with SSO"}})
+    files = v["hub"]["extraFiles"]
+    assert base64.b64decode(files["branding-logo.png"]["binaryData"]) == logo.read_bytes()
+    assert files["branding-logo.png"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/logo.png"
+    assert files["branding-favicon.ico"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/favicon.ico"
+    branding = v["custom"]["jhub"]["branding"]
+    assert branding == {"announcement": "Maintenance Monday", "faviconFile": files["branding-favicon.ico"]["mountPath"],
+                        "logoFile": files["branding-logo.png"]["mountPath"], "signInText": "Sign in with SSO",
+                        "loginAnnouncement": "",
+                        "title": "Lab Hub"}
+    assert str(tmp_path) not in json.dumps(v), "paths on the admin machine never reach the pod"
