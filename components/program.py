@@ -12,7 +12,11 @@ from .bundle.needs import needed_images, needed_snaps
 from .bundle.preflight import offline_dirs, preflight
 from .cluster import ClusterArgs, MicroK8sCluster, control_plane_address, hosts_entries
 from .host import Host, HostArgs
+from .jupyterhub import offline as _hub_offline  # noqa: F401  (registers the hub's chart and images)
+from .jupyterhub.component import JupyterHub, JupyterHubArgs
+from .jupyterhub.urls import hub_url
 from .settings import ConfigSource, Settings, load_settings
+from .settings.hub_checks import check_branding_files
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Deployment:
     settings: Settings
     hosts: dict[str, Host]
     cluster: MicroK8sCluster
+    hub: Optional[JupyterHub] = None
 
 
 def build(settings: Settings) -> Deployment:
@@ -44,7 +49,10 @@ def build(settings: Settings) -> Deployment:
             images_dir=images_dir,
         ))
     cluster = MicroK8sCluster(ClusterArgs(settings=settings, hosts=hosts, control_plane_address=cp_address))
-    return Deployment(settings=settings, hosts=hosts, cluster=cluster)
+    hub = JupyterHub(JupyterHubArgs(
+        settings=settings, provider=cluster.provider, lock=lock, hub_url=hub_url(settings, cp_address),
+        depends_on=[cluster.nodes_ready[settings.control_plane.name]]))
+    return Deployment(settings=settings, hosts=hosts, cluster=cluster, hub=hub)
 
 
 def export_outputs(deployment: Deployment) -> None:
@@ -64,10 +72,12 @@ def export_outputs(deployment: Deployment) -> None:
     }
     pulumi.export("nodes", inventory)
     pulumi.export("kubeconfig", deployment.cluster.kubeconfig)
+    if deployment.hub is not None:
+        pulumi.export("hubUrl", deployment.hub.url)
 
 
 def run(source: Optional[ConfigSource] = None) -> Deployment:
-    settings = load_settings(source)
+    settings = load_settings(source, extra_checks=(check_branding_files,))
     deployment = build(settings)
     export_outputs(deployment)
     return deployment

@@ -46,6 +46,7 @@ def run(*argv: str) -> None:
 
 def stack_settings(stack: str):
     """The stack's settings without Pulumi: secure values are replaced, they do not matter here."""
+    import components.program  # noqa: F401  (registers every feature's charts and images)
     from components.settings import ConfigSource, load_settings
 
     data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
@@ -55,7 +56,8 @@ def stack_settings(stack: str):
         values[key] = value if isinstance(value, str) else json.dumps(value)
         if secret:
             secret_keys.add(key)
-    return load_settings(ConfigSource(values, secret_keys), stack=stack, project_dir=ROOT, check_files=False)
+    return load_settings(ConfigSource(values, secret_keys), stack=stack, project_dir=ROOT, check_files=False,
+                         secrets_known=False)
 
 
 def _unsecure(value):

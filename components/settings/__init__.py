@@ -17,7 +17,12 @@ import pulumi
 from pydantic import BaseModel, SecretStr
 
 from .base import NAMESPACE, ConfigError, key_path, parse
+from .auth import AuthSettings
 from .checks import CROSS_CHECKS
+from .hub import HubSettings
+from .hub_checks import HUB_CROSS_CHECKS
+from .portal import PortalSettings
+from .tls import TlsSettings
 from .cluster import MicroK8sSettings, Node, SshSettings
 from .nodes import check_nodes
 from .offline import OfflineSettings
@@ -31,6 +36,10 @@ SECTIONS: dict[str, tuple[Any, Any]] = {
     "ssh": (SshSettings, {}),
     "microk8s": (MicroK8sSettings, {}),
     "offline": (OfflineSettings, {}),
+    "hub": (HubSettings, {}),
+    "auth": (AuthSettings, {}),
+    "tls": (TlsSettings, {}),
+    "portal": (PortalSettings, {}),
     **{key: (model, {}) for key, model in RESERVED_SECTIONS.items()},
 }
 
@@ -137,6 +146,7 @@ def load_settings(
     project_dir: Path = PROJECT_DIR,
     extra_checks: tuple[Callable[["Settings"], list[str]], ...] = (),
     check_files: bool = True,
+    secrets_known: bool = True,
 ) -> Settings:
     source = source or ConfigSource()
     problems: list[str] = []
@@ -149,14 +159,15 @@ def load_settings(
     parsed: dict[str, Any] = {}
     for key, (model, default) in SECTIONS.items():
         try:
-            parsed[key] = parse(model, key, _decode(key, source.raw(key), default))
+            parsed[key] = parse(model, key, _decode(key, source.raw(key), default),
+                                context={"secrets_known": secrets_known})
         except ConfigError as error:
             problems += error.problems
             continue
         problems += _check_secrets_are_secret(source, key, parsed[key])
     if not problems:
         problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir if check_files else None)
-        problems += [p for check in CROSS_CHECKS for p in check(parsed)]
+        problems += [p for check in CROSS_CHECKS + HUB_CROSS_CHECKS for p in check(parsed)]
     if problems:
         raise ConfigError(problems)
     settings = Settings(

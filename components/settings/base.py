@@ -43,6 +43,11 @@ Secret = SecretStr
 """A secret value. It prints as stars; components wrap it in `pulumi.Output.secret` at the boundary."""
 
 
+def secrets_known(info: Any) -> bool:
+    """False when settings are read without the stack's secrets (the bundler): secret checks are skipped."""
+    return bool((getattr(info, "context", None) or {}).get("secrets_known", True))
+
+
 def reveal(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
@@ -76,6 +81,21 @@ def _model_at(model: Any, loc: tuple) -> type[BaseModel] | None:
             return None
         current = _inner_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _alias_loc(model: Any, loc: tuple) -> tuple:
+    """Errors about defaults (`validate_default`) name the Python field; show the key as written."""
+    current, out = _inner_model(model), []
+    for part in loc:
+        if isinstance(part, str) and isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                field = next((f for n, f in current.model_fields.items() if f.alias == part), None)
+            else:
+                part = field.alias or part
+            current = _inner_model(field.annotation) if field is not None else None
+        out.append(part)
+    return tuple(out)
 
 
 def _inner_model(annotation: Any) -> Any:
@@ -170,18 +190,19 @@ def describe_error(error: dict, model: Any) -> tuple[tuple, str]:
     return loc, message
 
 
-def parse(model: Any, key: str, raw: Any, base_loc: tuple = ()) -> Any:
+def parse(model: Any, key: str, raw: Any, base_loc: tuple = (), context: dict | None = None) -> Any:
     """Validate `raw` (the value of config key `jhub:<key>`) against `model` or raise ConfigError."""
     from pydantic import TypeAdapter
 
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
-            return model.model_validate(raw)
-        return TypeAdapter(model).validate_python(raw)
+            return model.model_validate(raw, context=context)
+        return TypeAdapter(model).validate_python(raw, context=context)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             loc, message = describe_error(error, model)
+            loc = _alias_loc(model, loc)
             problems.append(f"{key_path(key, base_loc + loc)}: {message}")
         raise ConfigError(_dedupe(problems)) from None
 

@@ -12,6 +12,7 @@ import yaml
 
 from components.bundle.preflight import PreflightError
 from tests.support.program import ROOT, run_program, stack_config
+from tests.support.secrets_for_tests import add_secrets
 
 THREE = ROOT / "tests" / "stacks" / "Pulumi.three.yaml"
 AIRGAPPED = ROOT / "Pulumi.airgapped.yaml"
@@ -29,7 +30,10 @@ def make_bundle(base: Path, *, corrupt: str = "") -> tuple[Path, Path]:
         entry["sha256"] = _write(images_dir / entry["file"], entry["ref"])
     (images_dir / "images.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
     charts_dir.mkdir(parents=True, exist_ok=True)
-    (charts_dir / "charts.lock").write_text((ROOT / "charts" / "charts.lock").read_text())
+    charts = yaml.safe_load((ROOT / "charts" / "charts.lock").read_text())
+    for entry in charts["charts"]:
+        entry["sha256"] = _write(charts_dir / entry["file"], f"{entry['name']}-{entry['version']}")
+    (charts_dir / "charts.lock").write_text(yaml.safe_dump(charts, sort_keys=False))
     if corrupt:
         (images_dir / corrupt).write_bytes(b"tampered")
     return images_dir, charts_dir
@@ -122,7 +126,8 @@ def test_airgapped_example_stack_only_fails_on_the_bundle():
     ssh = json.loads(config["jhub:ssh"])
     ssh["privateKeyFile"] = str(key)
     config["jhub:ssh"] = json.dumps(ssh)
-    run = run_program(config, stack="airgapped")
+    config, secret_keys = add_secrets(config)  # the client secret and TLS key are set with --secret
+    run = run_program(config, secret_keys=secret_keys, stack="airgapped")
     assert isinstance(run.error, PreflightError), run.error
 
 

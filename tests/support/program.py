@@ -65,6 +65,10 @@ class ProgramRun:
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
+        metadata = state.get("metadata")
+        if args.typ.startswith("kubernetes:") and isinstance(metadata, dict) and not metadata.get("name"):
+            # Pulumi auto-names Kubernetes objects as `<resource name>-<random suffix>`.
+            state["metadata"] = {**metadata, "name": f"{args.name}-5f3a9c1e"}
         if args.typ in ("command:local:Command", "command:remote:Command"):
             state.setdefault("stdout", _fake_stdout(args.name))
             state.setdefault("stderr", "")

@@ -1,0 +1,64 @@
+"""`custom.jhub`: what `hub/jhub_setup.configure(c, cfg)` reads in the hub pod (schema: hub/README.md,
+checked by hub/jhub_config.py). Built from validated settings only; secrets appear as variable names."""
+
+from __future__ import annotations
+
+from ..settings.hub import HubSettings
+from ..settings.portal import PortalSettings
+from .auth_values import compact
+from .hub_files import HubFile, branding_pod_path
+
+
+def profiles_values(hub: HubSettings) -> dict:
+    p = hub.profiles
+    return compact({
+        "images": [{"name": i.name, "image": i.image, "description": i.description,
+                    "default": i is hub.default_image} for i in hub.images],
+        "gpuResource": p.gpu_resource,
+        "gpuProductLabel": p.gpu_product_label,
+        "reserve": {"cpu": p.reserve.cpu, "memoryGiB": p.reserve.memory_gib},
+        "cpuPresets": None if p.cpu_presets is None else [
+            {"cpu": c.cpu, "memoryGiB": c.memory_gib} for c in p.cpu_presets],
+        "maxGpusPerServer": p.max_gpus_per_server,
+        "nodeChoice": p.node_choice,
+    })
+
+
+def spawner_values(hub: HubSettings) -> dict:
+    return compact({
+        "nodeSelector": dict(hub.node_selector),
+        "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in hub.tolerations],
+        "allowPrivilegeEscalation": hub.allow_privilege_escalation,
+        "grantSudo": hub.grant_sudo,
+        "readOnlyRootFilesystem": hub.read_only_root_filesystem,
+        "ephemeralStorage": {"request": hub.ephemeral_storage.request or "",
+                             "limit": hub.ephemeral_storage.limit or ""},
+        "namedServers": {"enabled": hub.named_servers.enabled,
+                         "limit": hub.named_servers.limit if hub.named_servers.enabled else 0},
+    })
+
+
+def portal_values(portal: PortalSettings, namespace: str, token_env: str) -> dict:
+    if not portal.enabled:
+        return {"enabled": False}
+    return compact({"enabled": True, "url": portal.url_in(namespace), "tokenEnv": token_env,
+                    "failOpen": portal.fail_open, "timeoutSeconds": portal.timeout_seconds,
+                    "verifyTls": portal.verify_tls})
+
+
+def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
+    b = hub.branding
+    return compact({"title": b.title, "logoFile": branding_pod_path(files, "logo"),
+                    "faviconFile": branding_pod_path(files, "favicon"), "announcement": b.announcement,
+                    "loginAnnouncement": b.login_announcement, "signInText": b.sign_in_text})
+
+
+def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
+                branding_files: tuple[HubFile, ...]) -> dict:
+    return {
+        "auth": auth,
+        "branding": branding_values(hub, branding_files),
+        "portal": portal_values(portal, hub.namespace, token_env),
+        "profiles": profiles_values(hub),
+        "spawner": spawner_values(hub),
+    }

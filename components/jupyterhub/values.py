@@ -1,0 +1,129 @@
+"""Settings -> values for the Zero to JupyterHub chart 4.4.0: plain dicts, keys sorted, deterministic.
+
+Only keys the chart's schema knows are set (tests validate against it). What the hub computes at spawn time
+(the spawn form, limits, branding, auth) is handed to `hub/jhub_setup.py` as `custom.jhub`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..settings.auth import AuthSettings
+from ..settings.hub import HubSettings
+from ..settings.image_refs import split_image
+from ..settings.portal import PortalSettings
+from ..settings.tls import TlsSettings
+from ..settings.validators import duration_seconds
+from .auth_values import PORTAL_TOKEN_ENV, auth_values, extra_env
+from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, image_value
+from .custom_values import custom_jhub
+from .hub_files import HubFile, extra_config, extra_files
+from .scheduling_values import prepuller_values, scheduling_values
+from .storage_values import init_containers, storage_values
+
+
+@dataclass(frozen=True)
+class ValuesInput:
+    hub: HubSettings
+    auth: AuthSettings
+    tls: TlsSettings
+    portal: PortalSettings
+    control_plane: str  # node name: the hub's database volume lives there
+    hub_url: str
+    hub_sources: tuple[HubFile, ...] = ()
+    branding_files: tuple[HubFile, ...] = ()
+    secret_env_names: tuple[str, ...] = ()  # variables the hub Secret holds
+    hub_secret_name: str = ""
+    tls_secret_name: str = ""
+
+
+def sorted_dict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: sorted_dict(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [sorted_dict(v) for v in value]
+    return value
+
+
+def hub_section(inp: ValuesInput) -> dict:
+    pin = {"kubernetes.io/hostname": inp.control_plane}
+    # Named servers, the authenticator and the spawn hooks are set by jhub_setup.configure (hub/README.md).
+    section = {
+        # Until jhub_setup.configure() sets the real authenticator, nobody can sign in (never "dummy").
+        "config": {"JupyterHub": {"admin_access": True, "authenticator_class": "null"}},
+        "extraConfig": extra_config(),
+        "extraFiles": extra_files(inp.hub_sources, inp.branding_files),
+        "image": image_value(HUB_IMAGE),
+        "nodeSelector": pin,
+    }
+    if inp.secret_env_names:
+        section["extraEnv"] = extra_env(list(inp.secret_env_names), inp.hub_secret_name)
+    return section
+
+
+def proxy_section(inp: ValuesInput) -> dict:
+    return {
+        "chp": {"image": image_value(PROXY_IMAGE), "nodeSelector": {"kubernetes.io/hostname": inp.control_plane}},
+        "service": {"nodePorts": {"http": inp.hub.node_port}, "type": "NodePort"},
+    }
+
+
+def singleuser_section(inp: ValuesInput) -> dict:
+    hub = inp.hub
+    name, tag = split_image(hub.default_image.image)
+    return {
+        "allowPrivilegeEscalation": hub.allow_privilege_escalation,
+        # On premises there is no cloud metadata server to hide, and the blocker is a privileged container.
+        "cloudMetadata": {"blockWithIptables": False},
+        "fsGid": hub.user_gid,
+        "image": {"name": name, "tag": tag},
+        "initContainers": init_containers(hub),
+        "networkPolicy": {"egressAllowRules": {"privateIPs": hub.private_network_access}},
+        "podNameTemplate": "jupyter-{user_server}",
+        "startTimeout": duration_seconds(hub.start_timeout),
+        "storage": storage_values(hub),
+        "uid": hub.user_uid,
+    }
+
+
+def cull_section(hub: HubSettings) -> dict:
+    seconds = hub.idle_timeout_seconds
+    if seconds is None:
+        return {"enabled": False}
+    return {"enabled": True, "every": min(600, max(60, seconds // 10)), "timeout": seconds, "users": False}
+
+
+def ingress_section(inp: ValuesInput) -> dict:
+    tls = inp.tls
+    if not tls.enabled:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "annotations": {
+            # Notebooks upload large files and keep websockets open for hours.
+            "nginx.ingress.kubernetes.io/proxy-body-size": tls.max_body_size,
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+        },
+        "hosts": [tls.hostname],
+        "ingressClassName": tls.ingress_class,
+        "pathType": "Prefix",
+        "tls": [{"hosts": [tls.hostname], "secretName": inp.tls_secret_name}],
+    }
+
+
+def chart_values(inp: ValuesInput) -> dict:
+    """The whole values object for the release."""
+    values = {
+        "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
+                                       PORTAL_TOKEN_ENV, inp.branding_files)},
+        "cull": cull_section(inp.hub),
+        "hub": hub_section(inp),
+        "ingress": ingress_section(inp),
+        "prePuller": prepuller_values(inp.hub, PAUSE_IMAGE),
+        "proxy": proxy_section(inp),
+        "scheduling": scheduling_values(inp.hub, USER_SCHEDULER_IMAGE),
+        "singleuser": singleuser_section(inp),
+    }
+    return sorted_dict(values)

@@ -1,0 +1,153 @@
+"""Checks across `jhub:hub`, `jhub:auth`, `jhub:tls`, `jhub:portal` and the cluster sections.
+
+Each returns problem lines that start with the key path; they run before any resource is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .base import key_path
+
+# Where an image keeps what it installed: a volume mounted here would hide it.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
+               "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")
+BRANDING_MAX_BYTES = 256 * 1024  # the hub's extra files live in one Kubernetes Secret (1 MiB in all)
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def mount_problem(mount: str, home: str) -> str | None:
+    """Why mounting a volume at `mount` would hide files the image installed, or None."""
+    if _inside(home, mount) or _inside(mount, home):
+        return (f'"{mount}" would hide what the image installed under the home directory {home}; '
+                'mount storage beside it, such as "/workspace/storage"')
+    for system in SYSTEM_DIRS:
+        if _inside(mount, system):
+            return f'"{mount}" is inside {system}, where the image keeps its own files; use a path such as /workspace/...'
+    return None
+
+
+def _addons(sections: dict[str, Any]) -> set[str]:
+    return {a.split(":", 1)[0] for a in sections["microk8s"].addons}
+
+
+def check_storage(sections: dict[str, Any]) -> list[str]:
+    hub, problems = sections["hub"], []
+    storage, shared = hub.storage, hub.shared_storage
+    nodes = sections["nodes"] or []
+    if storage.type == "local" and len(nodes) > 1 and "storage" not in hub.model_fields_set:
+        problems.append(
+            f'{key_path("hub", ("storage",))}: is required when {key_path("nodes")} lists {len(nodes)} nodes: '
+            'the default "local" keeps files on one node\'s disk; use "shared-hostpath" (a path every node '
+            'mounts, such as CephFS) or "nfs"')
+    elif storage.type == "local" and len(nodes) > 1:
+        problems.append(
+            f'{key_path("hub", ("storage", "type"))}: "local" keeps each user\'s files on the disk of the node '
+            f"their server first ran on, so with {len(nodes)} nodes a user would find their files missing on "
+            'another node; use "shared-hostpath" (a path every node mounts) or "nfs"')
+    if storage.type == "local" and "hostpath-storage" not in _addons(sections):
+        problems.append(f'{key_path("hub", ("storage", "type"))}: "local" needs the hostpath-storage addon; '
+                        f'add it to {key_path("microk8s", ("addons",))}')
+    for where, model in ((("storage", "mountPath"), storage), (("sharedStorage", "mountPath"), shared)):
+        if where[0] == "sharedStorage" and not shared.enabled:
+            continue
+        problem = mount_problem(model.mount_path, hub.home_dir)
+        if problem:
+            problems.append(f"{key_path('hub', where)}: {problem}")
+    if shared.enabled and (_inside(shared.mount_path, storage.mount_path)
+                           or _inside(storage.mount_path, shared.mount_path)):
+        problems.append(f"{key_path('hub', ('sharedStorage', 'mountPath'))}: must not overlap "
+                        f"{key_path('hub', ('storage', 'mountPath'))} ({storage.mount_path})")
+    if "hostpath-storage" not in _addons(sections):
+        problems.append(f'{key_path("microk8s", ("addons",))}: JupyterHub keeps its database on a volume of the '
+                        'default StorageClass; add "hostpath-storage"')
+    return problems
+
+
+def check_spawner(sections: dict[str, Any]) -> list[str]:
+    hub = sections["hub"]
+    if hub.grant_sudo and not hub.allow_privilege_escalation:
+        return [f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
+                f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it"]
+    return []
+
+
+def check_auth(sections: dict[str, Any]) -> list[str]:
+    hub, auth, tls = sections["hub"], sections["auth"], sections["tls"]
+    problems, mode, mine = [], auth.mode, auth.mode_settings
+    where = ("auth", (auth.mode_key,))
+    if mode in ("github", "azuread", "oidc") and mine.callback_url is None and not tls.enabled and not hub.public_url:
+        problems.append(f"{key_path(where[0], where[1] + ('callbackUrl',))}: is required unless "
+                        f"{key_path('tls', ('enabled',))} or {key_path('hub', ('publicUrl',))} gives the hub's "
+                        "address (the identity provider redirects the browser there)")
+    if mode in ("github", "oidc", "ldap") and not auth.allow_all:
+        groups = getattr(mine, "allowed_organizations", None) or getattr(mine, "allowed_groups", None)
+        if not (auth.allowed_users or hub.admin_users or groups):
+            what = "allowedOrganizations" if mode == "github" else "allowedGroups"
+            problems.append(f"{key_path('auth')}: mode {mode} would let nobody in: set allowedUsers, "
+                            f"{auth.mode_key}.{what}, or allowAll: true")
+    if auth.allow_all and mode in ("native", "azuread", "cookie-sso"):
+        problems.append(f"{key_path('auth', ('allowAll',))}: not used with mode {mode}: who may sign in is "
+                        + {"native": "decided by signup approval", "azuread": "decided by the tenant",
+                           "cookie-sso": "decided by the SSO"}[mode])
+    if mode == "native" and auth.allowed_users:
+        problems.append(f"{key_path('auth', ('allowedUsers',))}: not used with mode native: NativeAuthenticator "
+                        "would pre-approve these names for whoever signs up first; admins approve signups instead")
+    if mode == "native":
+        for name in sorted(mine.admin_passwords):
+            if name not in hub.admin_users:
+                problems.append(f"{key_path('auth', ('native', 'adminPasswords', name))}: \"{name}\" is not in "
+                                f"{key_path('hub', ('adminUsers',))}")
+    if mode == "ldap":
+        problems += _check_ldap(mine)
+    return problems
+
+
+def _check_ldap(ldap) -> list[str]:
+    at = lambda field: key_path("auth", ("ldap", field))  # noqa: E731
+    problems = []
+    if not ldap.bind_dn_templates and not ldap.lookup_dn:
+        problems.append(f"{at('bindDnTemplates')}: set bind DN templates, or lookupDn: true with searchBase")
+    if ldap.lookup_dn and not ldap.search_base:
+        problems.append(f"{at('searchBase')}: is required with lookupDn: true")
+    if ldap.search_user_dn and ldap.search_password is None:
+        problems.append(f"{at('searchPassword')}: is required with searchUserDn "
+                        "(pulumi config set --secret --path 'jhub:auth.ldap.searchPassword' <password>)")
+    if ldap.search_password is not None and not ldap.search_user_dn:
+        problems.append(f"{at('searchPassword')}: has no effect without searchUserDn; remove it")
+    return problems
+
+
+def check_tls(sections: dict[str, Any]) -> list[str]:
+    if sections["tls"].enabled and "ingress" not in _addons(sections):
+        return [f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add "ingress" '
+                f'to {key_path("microk8s", ("addons",))}']
+    return []
+
+
+def check_branding_files(settings) -> list[str]:
+    """Logo and favicon files exist and are small (they travel in the hub's Secret)."""
+    branding, problems = settings.section("hub").branding, []
+    for field in ("logo", "favicon"):
+        path = getattr(branding, field)
+        if path is None:
+            continue
+        resolved = branding_path(settings.project_dir, path)
+        where = key_path("hub", ("branding", field))
+        if not resolved.is_file():
+            problems.append(f'{where}: file "{path}" does not exist')
+        elif resolved.stat().st_size > BRANDING_MAX_BYTES:
+            problems.append(f'{where}: file "{path}" is larger than {BRANDING_MAX_BYTES // 1024} KiB')
+    return problems
+
+
+def branding_path(project_dir: Path, path: str) -> Path:
+    resolved = Path(path).expanduser()
+    return resolved if resolved.is_absolute() else project_dir / resolved
+
+
+HUB_CROSS_CHECKS = [check_storage, check_spawner, check_auth, check_tls]

@@ -1,0 +1,113 @@
+"""The values, handed to the real hub code: `custom.jhub` goes through hub/jhub_setup.configure() with the
+real jupyterhub and kubespawner packages (requirements/hub.txt), on top of what the chart itself sets from
+our values, and KubeSpawner expands our storage templates to the same escaped name as the pod name."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from types import SimpleNamespace
+
+import pytest
+
+from components.jupyterhub.auth_values import secret_env
+from tests.jupyterhub.hubconfigs import AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, settings_of, values_of
+
+# kubernetes_asyncio reads a kubeconfig at import; no API server is contacted (KubeSpawner runs with _mock).
+if "KUBECONFIG" not in os.environ:
+    _kubeconfig = os.path.join(tempfile.mkdtemp(prefix="jhub-values-"), "kubeconfig")
+    with open(_kubeconfig, "w") as _file:
+        _file.write("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+                    "clusters: [{name: t, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+                    "users: [{name: t, user: {token: t}}]\ncontexts: [{name: t, context: {cluster: t, user: t}}]\n")
+    os.environ["KUBECONFIG"] = _kubeconfig
+
+pytest.importorskip("jupyterhub", reason="the hub packages of requirements/hub.txt are not installed")
+kubespawner = pytest.importorskip("kubespawner", reason="the hub packages of requirements/hub.txt are not installed")
+
+CLASSES = {"native": "jhub_native.JhubNativeAuthenticator",
+           "github": "oauthenticator.github.GitHubOAuthenticator",
+           "azuread": "jhub_azuread.JhubAzureAdOAuthenticator",
+           "oidc": "oauthenticator.generic.GenericOAuthenticator",
+           "ldap": "ldapauthenticator.LDAPAuthenticator",
+           "cookie-sso": "jhub_cookie_sso.CookieSSOAuthenticator"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hub_modules():
+    if not (hub_dir() / "jhub_setup.py").is_file():
+        pytest.skip("hub/jhub_setup.py is absent (the hub-side Python has not landed in this checkout)")
+    sys.path.insert(0, str(hub_dir()))
+    yield
+    sys.path.remove(str(hub_dir()))
+
+
+def chart_config(values: dict):
+    """What the chart's own jupyterhub_config.py sets from our values before extraConfig runs."""
+    from traitlets.config import Config
+
+    su = values["singleuser"]
+    c = Config()
+    c.KubeSpawner.volumes = dict(su["storage"]["extraVolumes"])
+    c.KubeSpawner.volume_mounts = dict(su["storage"]["extraVolumeMounts"])
+    c.KubeSpawner.init_containers = list(su["initContainers"])
+    c.KubeSpawner.pod_name_template = su["podNameTemplate"]
+    c.KubeSpawner.allow_privilege_escalation = su["allowPrivilegeEscalation"]
+    return c
+
+
+async def no_cluster(spawner):
+    return [], []
+
+
+def configure(name_or_config):
+    import jhub_setup
+
+    cfg = all_configs()[name_or_config] if isinstance(name_or_config, str) else name_or_config
+    settings = settings_of(cfg)
+    values = values_of(settings)
+    c = chart_config(values)
+    env = secret_env(settings.section("auth"), settings.section("portal"))
+    jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
+    return c, values
+
+
+@pytest.mark.parametrize("mode", sorted(AUTH))
+def test_each_auth_mode_configures_its_authenticator(mode):
+    c, _ = configure(f"{mode}-nfs")
+    assert c.JupyterHub.authenticator_class == CLASSES[mode]
+    assert c.Authenticator.admin_users == {"admin"}
+    assert not c.Authenticator.get("allow_all", False), "no stray allow_all"
+
+
+def test_everything_config_keeps_the_charts_volumes_and_adds_its_own():
+    c, values = configure("tls-portal-everything")
+    volumes = c.KubeSpawner.volumes
+    names = set(volumes) if isinstance(volumes, dict) else {v["name"] for v in volumes}
+    assert {"jhub-user-storage", "jhub-shared-storage", "jhub-dev-shm"} <= names
+    assert c.KubeSpawner.container_security_context["readOnlyRootFilesystem"] is True
+    assert c.JupyterHub.allow_named_servers is True and c.JupyterHub.named_server_limit_per_user == 2
+    headers = (c.JupyterHub.get("tornado_settings") or {}).get("headers", {})
+    assert all(str(v).upper() != "ALLOWALL" for v in headers.values())
+
+
+def test_storage_directory_and_pod_name_use_the_same_escaped_username():
+    import asyncio
+
+    from kubespawner import KubeSpawner
+
+    c, values = configure(config(nodes=THREE_NODES, auth=AUTH["native"], hub={"storage": STORAGE["shared-hostpath"]}))
+
+    async def expand():  # KubeSpawner wants a running event loop
+        user = SimpleNamespace(name="Alice.Smith", id=7, url="/user/Alice.Smith/", escaped_name="Alice.Smith")
+        orm = SimpleNamespace(name="", server=None, state=None, user_options=None)
+        spawner = KubeSpawner(config=c, user=user, orm_spawner=orm, _mock=True)
+        return (spawner.pod_name, spawner._expand_all(dict(c.KubeSpawner.volume_mounts)),
+                spawner._expand_all(list(c.KubeSpawner.init_containers)))
+
+    pod_name, mounts, inits = asyncio.run(expand())
+    sub_path = mounts["jhub-user-storage"]["subPath"]
+    assert pod_name == f"jupyter-{sub_path}"
+    assert sub_path != "Alice.Smith" and sub_path == sub_path.lower()
+    assert f'dir="/jhub-storage-root/{sub_path}"' in inits[0]["command"][2]
