@@ -24,7 +24,8 @@ from .settings.cluster import Node
 from .settings.validators import duration_seconds
 from .transport import LOG_NONE, LOG_STDERR, NodeTarget
 
-TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600
+# Each admit of a new worker renews the token, so it only has to outlive one join.
+TOKEN_TTL_SECONDS = 2 * 24 * 3600
 # 32 hex characters: the length MicroK8s requires of a join token. Created once, so it never changes.
 TOKEN_COMMAND = "od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'"
 
@@ -55,8 +56,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
             logging=command.local.Logging(LOG_NONE),
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
         )
-        self.addons = self._on_cp(f"{self.cp.name}-addons", scripts.command("addons", {
+        self.addons = self._on_cp(f"{self.cp.name}-addons", self.cp_host.command("addons", {
             "JHUB_ADDONS": scripts.lines(settings.microk8s.addon_lines),
+            "JHUB_DNS_SERVERS": ",".join(settings.microk8s.dns_upstreams),
             "JHUB_CALICO_AUTODETECT": "kubernetes-internal-ip",
         }, timeout_s=duration_seconds(settings.ssh.command_timeout)), after=self.cp_host.ready)
         self.nodes_ready: dict[str, pulumi.Resource] = {
@@ -67,7 +69,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
         kubeconfig = self._on_cp(
             f"{self.cp.name}-kubeconfig",
-            scripts.command("kubeconfig", {"JHUB_SERVER_ADDRESS": args.control_plane_address},
+            self.cp_host.command("kubeconfig", {"JHUB_SERVER_ADDRESS": args.control_plane_address or "127.0.0.1"},
                             timeout_s=120),
             after=[self.addons],
             logging=LOG_NONE,
@@ -87,12 +89,13 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
     def _on_cp(self, name: str, create: str, *, after=(), delete: Optional[str] = None,
                stdin=None, logging: str = LOG_STDERR, secret_stdout: bool = False,
-               triggers=None, replace_first: bool = False):
+               triggers=None, replace_first: bool = False, update: Optional[str] = None):
         """A step run on the control plane; `name` starts with the node it concerns."""
         return self.cp_target.run(
             name,
             create=create,
             delete=delete,
+            update=update,
             stdin=stdin,
             logging=logging,
             secret_stdout=secret_stdout,
@@ -107,7 +110,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "JHUB_NODE_NAME": node.name,
             "JHUB_LABELS": scripts.lines(f"{k}={v}" for k, v in sorted(node.labels.items())),
         }
-        return self._on_cp(f"{node.name}-labels", scripts.command("labels", env, timeout_s=120), after=after)
+        return self._on_cp(f"{node.name}-labels", self.cp_host.command("labels", env, timeout_s=600), after=after)
 
     def _create_worker(self, worker: Node) -> pulumi.Resource:
         settings = self._args.settings
@@ -121,9 +124,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
         })
         admit = self._on_cp(
             f"{worker.name}-admit",
-            admit_env.apply(lambda env: scripts.command("admit", env, args=["add"], timeout_s=300)),
+            admit_env.apply(lambda env: self.cp_host.command("admit", env, args=["add"], timeout_s=300)),
             delete=admit_env.apply(
-                lambda env: scripts.command("admit", env, args=["remove"], timeout_s=300)),
+                lambda env: self.cp_host.command("admit", env, args=["remove"], timeout_s=300)),
             stdin=token,
             after=[self.addons, *host.ready],
             replace_first=True,
@@ -132,9 +135,10 @@ class MicroK8sCluster(pulumi.ComponentResource):
                    "JHUB_CLUSTER_ID": settings.cluster_id}
         join = host.target.run(
             f"{worker.name}-join",
-            create=scripts.command("join", {
+            create=host.command("join", {
                 **cluster,
-                "JHUB_RESET": "1" if worker.reset else "0",
+                "JHUB_RESET_ID": worker.reset_id,
+                "JHUB_NODE_NAME": worker.name,
                 "JHUB_JOIN_TIMEOUT": str(duration_seconds(settings.microk8s.join_timeout)),
             }, timeout_s=duration_seconds(settings.microk8s.join_timeout) + 120),
             stdin=token,
@@ -145,7 +149,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
         )
         leave = host.target.best_effort(
             f"{worker.name}-leave",
-            delete=scripts.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
+            delete=host.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
         drain_env = {
@@ -154,8 +158,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
         }
         drain = self._on_cp(
             f"{worker.name}-drain",
-            scripts.command("drain", drain_env, args=["uncordon"], timeout_s=300),
-            delete=scripts.command(
+            self.cp_host.command("drain", drain_env, args=["uncordon"], timeout_s=300),
+            # Uncordon once, when the node joins; never again on an update (an admin may have
+            # cordoned it for maintenance since).
+            update="true",
+            delete=self.cp_host.command(
                 "drain", drain_env, args=["drain"],
                 timeout_s=duration_seconds(settings.microk8s.drain_timeout) + 120,
             ),
@@ -165,11 +172,12 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
 
 def control_plane_address(cp: Node) -> str:
-    """Where workers and the kubeconfig reach the API: the configured address, else the SSH host."""
+    """Where workers and the kubeconfig reach the API: the configured address, else the SSH host (an
+    IP, the settings make sure). Empty for a lone local node: its address step finds its own address."""
     if cp.address:
         return cp.address
     if cp.is_local:
-        return "127.0.0.1"
+        return ""
     return cp.host
 
 

@@ -1,7 +1,8 @@
 """`Host`: one server of `jhub:nodes`, prepared and running MicroK8s, with its images in place.
 
 Steps, each a Command named after the node (never its list position), ordered by depends_on:
-facts -> prepare -> (uploads) -> install -> address -> images | registry mirror.
+teardown (removal only) -> scripts -> prepare -> upload -> install -> address -> images | registry ->
+ready -> facts. The node is Ready only once Calico runs, so readiness is awaited after the images.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from .settings.validators import duration_seconds
 from .transport import LOG_STDERR, NodeTarget
 
 BUNDLE_DIR = "/var/lib/jhub/bundle"
+IMPORT_SECONDS_PER_TARBALL = 1800
 
 
 @dataclass(frozen=True)
 class HostArgs:
     node: Node
     settings: Settings
-    control_plane_address: str
+    control_plane_address: str  # empty for a lone local node: the address step finds its own
     hosts_entries: tuple[str, ...]  # `address name` lines this node must resolve
     snaps: tuple[LockedFile, ...]  # empty in online mode
     images: tuple[LockedFile, ...]  # empty in online mode or with a registry mirror
@@ -36,30 +38,36 @@ class HostArgs:
 
 class Host(pulumi.ComponentResource):
     facts: pulumi.Output[dict]
+    address: pulumi.Output[str]
     ready: list[pulumi.Resource]
 
     def __init__(self, args: HostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         node = args.node
         super().__init__("jhub:hosts:Host", node.name, None, opts)
         self.node = node
+        self.local = node.is_local
         self.target = NodeTarget(node, args.settings)
         self._args = args
         self._timeout = duration_seconds(args.settings.ssh.command_timeout)
 
         teardown = self._create_teardown()
-        facts = self._step("facts", scripts.command("facts", timeout_s=120), logging=LOG_STDERR,
-                           after=[teardown] if teardown is not None else [])
-        self.facts = facts.stdout.apply(_parse_facts)
-        prepare = self._step("prepare", self._prepare_command(), after=[facts])
-        uploads = self._create_uploads(after=[prepare])
+        installed = self._create_scripts(after=[teardown])
+        prepare = self._step("prepare", self._prepare_command(), after=[installed])
+        uploads = self._create_upload(after=[prepare])
         install = self._step("install", self._install_command(), after=[prepare, *uploads])
         address = self._step("address", self._address_command(), after=[install])
         self.address = address.stdout.apply(lambda text: text.strip())
-        images = self._create_images_step(after=[install])
-        self.ready = [install, address] + ([images] if images is not None else [])
+        images = self._create_images_step(after=[address])
+        ready = self._step("ready", self._ready_command(), after=[address, *images])
+        facts = self._step("facts", self.command("facts", timeout_s=120), after=[ready], logging=LOG_STDERR)
+        self.facts = facts.stdout.apply(_parse_facts)
+        self.ready = [ready]
         self.register_outputs({"facts": self.facts, "address": self.address})
 
-    # -- steps ------------------------------------------------------------------------------------
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def command(self, script: str, env: Optional[dict] = None, **kwargs) -> str:
+        return scripts.command(script, env, local=self.local, **kwargs)
 
     def _step(self, step: str, create: str, *, after=(), logging: str = "stdoutAndStderr",
               delete: Optional[str] = None):
@@ -71,62 +79,68 @@ class Host(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
 
-    def _create_teardown(self) -> Optional[pulumi.Resource]:
-        """Registered first, so Pulumi deletes it last: after the node has left the cluster, remove the
-        uploaded bundle copies, and MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so.
-        Best effort: a node that is gone for good does not block `pulumi destroy`."""
-        if self._args.settings.microk8s.remove_on_destroy:
-            delete = scripts.command("uninstall", {"JHUB_PURGE": "1"}, timeout_s=900)
-        elif not self.node.is_local:
-            delete = scripts.command("cleanup", {"JHUB_BUNDLE_DIR": BUNDLE_DIR}, timeout_s=300)
-        else:
-            return None  # a local node reads the bundle in place: nothing was copied
+    def _bundle_dir(self) -> str:
+        # A local node reads the bundle where it lies; a remote one gets copies under BUNDLE_DIR.
+        return str(self._args.images_dir) if self.local else BUNDLE_DIR
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _create_teardown(self) -> pulumi.Resource:
+        """Registered first, so Pulumi deletes it last, after the node left the cluster: undo jhub's
+        host changes (hosts entries, sysctl, modules, swap, /var/lib/jhub with the uploaded bundle), and
+        remove MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so. Best effort: a node that
+        is gone for good does not block the removal."""
+        keep = "0" if self._args.settings.microk8s.remove_on_destroy else "1"
+        delete = self.command("uninstall", {"JHUB_PURGE": "1", "JHUB_KEEP_MICROK8S": keep}, timeout_s=1200)
         return self.target.best_effort(
             f"{self.node.name}-teardown", delete=delete, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+    def _create_scripts(self, after) -> pulumi.Resource:
+        """Ship hosts/*.sh to the node (a local node uses the repository's copy)."""
+        if self.local:
+            return after[0]
+        return self.target.run(
+            f"{self.node.name}-scripts",
+            create=scripts.install_command(),
+            stdin=scripts.scripts_archive(),
+            logging=LOG_STDERR,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
 
     def _prepare_command(self) -> str:
         env = {
             "JHUB_NODE_NAME": self.node.name,
             "JHUB_HOSTS": scripts.lines(self._args.hosts_entries),
-            "JHUB_BUNDLE_DIR": self._bundle_dir(),
+            "JHUB_BUNDLE_DIR": BUNDLE_DIR,
         }
         if self.target.ssh is not None:
             env["JHUB_BUNDLE_OWNER"] = self.target.ssh.user
-        return scripts.command("prepare", env, timeout_s=300)
+        return self.command("prepare", env, timeout_s=300)
 
-    def _bundle_dir(self) -> str:
-        # A local node reads the bundle where it lies; a remote one gets copies under BUNDLE_DIR.
-        return str(self._args.images_dir) if self.node.is_local else BUNDLE_DIR
-
-    def _create_uploads(self, after) -> list[pulumi.Resource]:
-        if self.node.is_local:
-            return []
+    def _create_upload(self, after) -> list[pulumi.Resource]:
         files = list(self._args.snaps) + list(self._args.images)
-        return [
-            self.target.upload(
-                f"{self.node.name}-upload-{item.path}",
-                self._args.images_dir / item.path,
-                f"{BUNDLE_DIR}/{item.path}",
-                item.sha256 or "",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
-            )
-            for item in files
-        ]
+        if self.local or not files:
+            return []
+        return [self.target.upload(
+            f"{self.node.name}-upload",
+            [(self._args.images_dir / item.path, item.path, item.sha256 or "") for item in files],
+            BUNDLE_DIR,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
+        )]
 
     def _install_command(self) -> str:
         settings = self._args.settings
-        snaps = _snap_lines(self._args.snaps)
         env = {
             "JHUB_MODE": settings.offline.mode,
             "JHUB_CHANNEL": settings.microk8s.channel,
-            "JHUB_SNAP_DIR": f"{self._bundle_dir()}/snaps",
             "JHUB_NODE_NAME": self.node.name,
-            "JHUB_SNAPS": scripts.lines(snaps),
-            "JHUB_RESET": "1" if self.node.reset else "0",
-            "JHUB_WAIT_READY_TIMEOUT": str(duration_seconds(settings.microk8s.wait_ready_timeout)),
+            "JHUB_RESET_ID": self.node.reset_id,
         }
-        return scripts.command("install", env, timeout_s=self._timeout)
+        if self._args.snaps:
+            env["JHUB_SNAP_DIR"] = f"{self._bundle_dir()}/snaps"
+            env["JHUB_SNAPS"] = scripts.lines(_snap_lines(self._args.snaps))
+        return self.command("install", env, timeout_s=self._timeout)
 
     def _address_command(self) -> str:
         env = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address}
@@ -134,9 +148,9 @@ class Host(pulumi.ComponentResource):
             env["JHUB_INTERFACE"] = self.node.interface
         if self.node.address:
             env["JHUB_ADDRESS"] = self.node.address
-        return scripts.command("node_address", env, timeout_s=300)
+        return self.command("node_address", env, timeout_s=300)
 
-    def _create_images_step(self, after) -> Optional[pulumi.Resource]:
+    def _create_images_step(self, after) -> list[pulumi.Resource]:
         offline = self._args.settings.offline
         if offline.uses_mirror:
             env = {
@@ -147,24 +161,31 @@ class Host(pulumi.ComponentResource):
                 ca = Path(offline.registry_ca_file).expanduser()
                 ca = ca if ca.is_absolute() else self._args.settings.project_dir / ca
                 env["JHUB_REGISTRY_CA"] = ca.read_text()
-            return self._step("registry", scripts.command("registry", env, timeout_s=300), after=after)
+            return [self._step("registry", self.command("registry", env, timeout_s=300), after=after)]
         if not self._args.images:
-            return None
+            return []
         env = {
             "JHUB_IMAGE_DIR": f"{self._bundle_dir()}/images",
             "JHUB_IMAGES": scripts.lines(
                 f"{_plain(item.path)} {item.sha256} {','.join(item.refs)}" for item in self._args.images
             ),
+            "JHUB_IMPORT_TIMEOUT": str(IMPORT_SECONDS_PER_TARBALL),
         }
-        return self._step("images", scripts.command("images", env, timeout_s=self._timeout), after=after)
+        timeout = 600 + IMPORT_SECONDS_PER_TARBALL * len(self._args.images)
+        return [self._step("images", self.command("images", env, timeout_s=timeout), after=after)]
+
+    def _ready_command(self) -> str:
+        wait = duration_seconds(self._args.settings.microk8s.wait_ready_timeout)
+        env = {"JHUB_NODE_NAME": self.node.name, "JHUB_WAIT_READY_TIMEOUT": str(wait)}
+        return self.command("ready", env, timeout_s=wait + 120)
 
 
 def _snap_lines(snaps: tuple[LockedFile, ...]) -> list[str]:
-    """`name snapfile assertfile`, base snaps first, as hosts/install.sh reads them."""
+    """`name snapfile assertfile` in the lock's order (snapd, its bases, then microk8s)."""
     by_name: dict[str, dict[str, str]] = {}
     for item in snaps:
         by_name.setdefault(item.name, {})[item.kind] = item.path
-    ordered = sorted(by_name, key=lambda name: (name == "microk8s", name))
+    ordered = sorted(by_name, key=lambda name: name == "microk8s")  # stable: keeps the lock's order
     return [f"{name} {_plain(by_name[name]['snap'])} {_plain(by_name[name]['assertion'])}" for name in ordered]
 
 

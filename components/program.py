@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from .bundle.locks import load_lock
+from .bundle.locks import LockError, load_lock
 from .bundle.needs import needed_images, needed_snaps
 from .bundle.preflight import offline_dirs, preflight
 from .cluster import ClusterArgs, MicroK8sCluster, control_plane_address, hosts_entries
@@ -15,7 +15,7 @@ from .host import Host, HostArgs
 from .jupyterhub import offline as _hub_offline  # noqa: F401  (registers the hub's chart and images)
 from .jupyterhub.component import JupyterHub, JupyterHubArgs
 from .jupyterhub.urls import hub_url
-from .settings import ConfigSource, Settings, load_settings
+from .settings import ConfigError, ConfigSource, Settings, load_settings
 from .settings.hub_checks import check_branding_files
 
 
@@ -30,7 +30,10 @@ class Deployment:
 def build(settings: Settings) -> Deployment:
     """Register every resource for validated settings (after the offline preflight passed)."""
     images_dir, charts_dir = offline_dirs(settings)
-    lock = load_lock(images_dir, charts_dir)
+    try:
+        lock = load_lock(images_dir, charts_dir)
+    except LockError as error:
+        raise ConfigError([f"jhub:offline.dir / jhub:offline.chartsDir: {error}"]) from None
     preflight(settings, lock)
     air_gapped = settings.offline.air_gapped
     snaps = tuple(needed_snaps(settings, lock)) if air_gapped else ()
@@ -50,14 +53,20 @@ def build(settings: Settings) -> Deployment:
         ))
     cluster = MicroK8sCluster(ClusterArgs(settings=settings, hosts=hosts, control_plane_address=cp_address))
     hub = JupyterHub(JupyterHubArgs(
-        settings=settings, provider=cluster.provider, lock=lock, hub_url=hub_url(settings, cp_address),
+        # A lone local node has no configured address; the values then carry the loopback one, and the
+        # exported hubUrl the address the node found for itself.
+        settings=settings, provider=cluster.provider, lock=lock,
+        hub_url=hub_url(settings, cp_address or "127.0.0.1"),
         depends_on=[cluster.nodes_ready[settings.control_plane.name]]))
     return Deployment(settings=settings, hosts=hosts, cluster=cluster, hub=hub)
 
 
 def export_outputs(deployment: Deployment) -> None:
     settings = deployment.settings
-    pulumi.export("controlPlaneAddress", control_plane_address(settings.control_plane))
+    cp = settings.control_plane
+    detected = deployment.hosts[cp.name].address
+    configured = control_plane_address(cp)
+    pulumi.export("controlPlaneAddress", configured or detected)
     inventory = {
         node.name: pulumi.Output.all(deployment.hosts[node.name].facts,
                                      deployment.hosts[node.name].address).apply(
@@ -73,7 +82,10 @@ def export_outputs(deployment: Deployment) -> None:
     pulumi.export("nodes", inventory)
     pulumi.export("kubeconfig", deployment.cluster.kubeconfig)
     if deployment.hub is not None:
-        pulumi.export("hubUrl", deployment.hub.url)
+        url = deployment.hub.url
+        if not configured:
+            url = detected.apply(lambda address: hub_url(settings, address))
+        pulumi.export("hubUrl", url)
 
 
 def run(source: Optional[ConfigSource] = None) -> Deployment:

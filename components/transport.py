@@ -2,19 +2,20 @@
 
 `NodeTarget` makes every Command of one node the same way: one connection object (secrets wrapped as
 Pulumi secrets), no previous output leaking into the next run's environment, and log output chosen per
-step (steps that print secrets log nothing).
+step (steps that print secrets log nothing). Two kinds of step run from the admin machine with the
+OpenSSH client instead (see `ssh_client.py`): bundle uploads, which must not re-hash gigabytes on every
+run, and removal steps, which must not block when a node is gone for good.
 """
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
 
+from . import ssh_client
 from .settings import Settings
 from .settings.base import reveal
 from .settings.cluster import Node
@@ -31,52 +32,43 @@ def _read_key_file(project_dir: Path, path: str) -> str:
     return resolved.read_text()
 
 
-@dataclass(frozen=True)
-class SshParams:
+def ssh_params(node: Node, settings: Settings) -> ssh_client.SshParams:
     """The effective connection of a node: per-node fields override `jhub:ssh`."""
+    ssh = settings.ssh
+    if node.private_key_file is not None:
+        key = _read_key_file(settings.project_dir, node.private_key_file)
+    else:
+        key = reveal(node.private_key) or reveal(ssh.private_key)
+        if key is None and ssh.private_key_file is not None:
+            key = _read_key_file(settings.project_dir, ssh.private_key_file)
+    if key is not None and not key.endswith("\n"):
+        key += "\n"  # OpenSSH cannot load a PEM key without its final newline
+    return ssh_client.SshParams(
+        host=node.host,
+        port=node.port or ssh.port,
+        user=node.user or ssh.user,
+        private_key=key,
+        password=reveal(node.password) or reveal(ssh.password),
+        host_key=node.host_key or ssh.host_key,
+        agent_socket=ssh.agent_socket,
+        connect_timeout=ssh.connect_timeout,
+        dial_attempts=ssh.dial_attempts,
+    )
 
-    host: str
-    port: int
-    user: str
-    private_key: Optional[str]
-    password: Optional[str]
-    host_key: Optional[str]
-    agent_socket: Optional[str]
-    connect_timeout: int
-    dial_attempts: int
 
-    @classmethod
-    def of(cls, node: Node, settings: Settings) -> "SshParams":
-        ssh = settings.ssh
-        key = reveal(node.private_key) or reveal(ssh.private_key) if node.private_key_file is None else None
-        key_file = node.private_key_file or (ssh.private_key_file if key is None else None)
-        if key is None and key_file is not None:
-            key = _read_key_file(settings.project_dir, key_file)
-        return cls(
-            host=node.address if node.is_local else node.host,
-            port=node.port or ssh.port,
-            user=node.user or ssh.user,
-            private_key=key,
-            password=reveal(node.password) or reveal(ssh.password),
-            host_key=node.host_key or ssh.host_key,
-            agent_socket=ssh.agent_socket,
-            connect_timeout=ssh.connect_timeout,
-            dial_attempts=ssh.dial_attempts,
-        )
-
-    def connection(self) -> command.remote.ConnectionArgs:
-        secret = lambda value: None if value is None else pulumi.Output.secret(value)  # noqa: E731
-        return command.remote.ConnectionArgs(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            private_key=secret(self.private_key),
-            password=secret(self.password),
-            host_key=self.host_key,
-            agent_socket_path=self.agent_socket,
-            per_dial_timeout=self.connect_timeout,
-            dial_error_limit=self.dial_attempts,
-        )
+def connection_args(ssh: ssh_client.SshParams) -> command.remote.ConnectionArgs:
+    secret = lambda value: None if value is None else pulumi.Output.secret(value)  # noqa: E731
+    return command.remote.ConnectionArgs(
+        host=ssh.host,
+        port=ssh.port,
+        user=ssh.user,
+        private_key=secret(ssh.private_key),
+        password=secret(ssh.password),
+        host_key=ssh.host_key,
+        agent_socket_path=ssh.agent_socket,
+        per_dial_timeout=ssh.connect_timeout,
+        dial_error_limit=ssh.dial_attempts,
+    )
 
 
 class NodeTarget:
@@ -85,8 +77,12 @@ class NodeTarget:
     def __init__(self, node: Node, settings: Settings):
         self.node = node
         self.local = node.is_local
-        self.ssh = None if self.local else SshParams.of(node, settings)
-        self._connection = None if self.ssh is None else self.ssh.connection()
+        self.ssh = None if self.local else ssh_params(node, settings)
+        self._connection = None if self.ssh is None else connection_args(self.ssh)
+
+    def _credential(self) -> pulumi.Output[str]:
+        assert self.ssh is not None
+        return pulumi.Output.secret(self.ssh.private_key or self.ssh.password or "")
 
     def run(
         self,
@@ -94,6 +90,7 @@ class NodeTarget:
         *,
         create: Optional[str],
         delete: Optional[str] = None,
+        update: Optional[str] = None,
         stdin: Optional[pulumi.Input[str]] = None,
         logging: str = LOG_ALL,
         triggers: Optional[Sequence[Any]] = None,
@@ -107,6 +104,7 @@ class NodeTarget:
         common = dict(
             create=create,
             delete=delete,
+            update=update,
             stdin=stdin,
             triggers=triggers,
             add_previous_output_in_env=False,
@@ -120,25 +118,24 @@ class NodeTarget:
             name, connection=self._connection, logging=command.remote.Logging(logging), **common
         )
 
-    def upload(self, name: str, source: Path, remote_path: str, sha256: str, opts: pulumi.ResourceOptions):
-        """Copy one bundle file to the node; re-copied only when its locked sha256 changes."""
-        return command.remote.CopyToRemote(
+    def upload(self, name: str, files: Sequence[tuple[Path, str, str]], remote_dir: str,
+               opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        """Copy bundle files (local path, path under remote_dir, sha256) that the node lacks or has in
+        another version. One step per node; it runs again only when a locked sha256 changes."""
+        assert self.ssh is not None
+        return command.local.Command(
             name,
-            connection=self._connection,
-            source=pulumi.FileAsset(str(source)),
-            remote_path=remote_path,
-            triggers=[sha256],
+            create=ssh_client.upload_script(self.ssh, self.node.name, files, remote_dir),
+            stdin=self._credential(),
+            interpreter=["/bin/sh", "-c"],
+            add_previous_output_in_env=False,
+            logging=command.local.Logging(LOG_STDERR),
             opts=opts,
         )
 
-    def best_effort(
-        self, name: str, *, delete: str, opts: pulumi.ResourceOptions
-    ) -> pulumi.CustomResource:
-        """A step that runs only on removal and must not block it when the node is gone for good.
-
-        Runs from the admin machine with the OpenSSH client: an unreachable node (ssh exit 255) is
-        reported and skipped; any other failure still fails the removal.
-        """
+    def best_effort(self, name: str, *, delete: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        """A step that runs only on removal and must not block it when the node is gone for good: an
+        unreachable node is reported and skipped; any other failure still fails the removal."""
         if self.local:
             return command.local.Command(
                 name, create="true", delete=delete, interpreter=["/bin/sh", "-c"],
@@ -148,37 +145,10 @@ class NodeTarget:
         return command.local.Command(
             name,
             create="true",
-            delete=best_effort_ssh(self.ssh, self.node.name, delete),
-            stdin=pulumi.Output.secret(self.ssh.private_key or self.ssh.password or ""),
+            delete=ssh_client.best_effort_script(self.ssh, self.node.name, delete),
+            stdin=self._credential(),
             interpreter=["/bin/sh", "-c"],
             add_previous_output_in_env=False,
             logging=command.local.Logging(LOG_STDERR),
             opts=opts,
         )
-
-
-def best_effort_ssh(ssh: SshParams, node_name: str, remote_command: str) -> str:
-    """Shell text that runs `remote_command` over ssh; the key or password arrives on stdin."""
-    known = f"[{ssh.host}]:{ssh.port} {ssh.host_key}" if ssh.host_key else ""
-    checking = "-o StrictHostKeyChecking=yes" if ssh.host_key else "-o StrictHostKeyChecking=no"
-    if ssh.private_key:
-        auth = '-o BatchMode=yes -o IdentitiesOnly=yes -i "$d/secret"'
-        askpass = ""
-    elif ssh.password:
-        auth = "-o PreferredAuthentications=password,keyboard-interactive -o NumberOfPasswordPrompts=1"
-        askpass = (
-            'printf \'#!/bin/sh\\ncat "%s"\\n\' "$d/secret" > "$d/askpass"; chmod 700 "$d/askpass"; '
-            'export SSH_ASKPASS="$d/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=none; '
-        )
-    else:
-        auth = "-o BatchMode=yes"
-        askpass = ""
-    target = shlex.quote(f"{ssh.user}@{ssh.host}")
-    return (
-        "umask 077; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; cat > \"$d/secret\"; "
-        f"printf '%s\\n' {shlex.quote(known)} > \"$d/known_hosts\"; {askpass}"
-        f"ssh -p {ssh.port} {auth} {checking} -o UserKnownHostsFile=\"$d/known_hosts\" "
-        f"-o ConnectTimeout={ssh.connect_timeout} {target} {shlex.quote(remote_command)} </dev/null; rc=$?; "
-        f"if [ $rc -eq 255 ]; then echo \"jhub: node {node_name} is unreachable; skipped this step on it\" >&2; "
-        "exit 0; fi; exit $rc"
-    )

@@ -5,19 +5,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {  # packages the tests use for real; installed when we can (root), else those tests skip
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; } ||
+      echo "test.sh: could not install $*; the tests that need it will skip" >&2
+  else
+    echo "test.sh: cannot install $* (not root); the tests that need it will skip" >&2
+  fi
+}
+
+if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
+  rm -rf .venv
+  apt_install python3-venv
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt
 
-# Browser tests use Debian's Chromium; install it when we can (root), else those tests skip and say why.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "test.sh: chromium is not installed and this user cannot install it; browser tests will skip" >&2
-  fi
-fi
+# Real programs some tests drive: Chromium (pages), the OpenSSH server and client (admin-side SSH steps).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+{ [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1; } ||
+  apt_install openssh-server openssh-client
 
 exec .venv/bin/python -m pytest "$@"

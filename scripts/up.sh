@@ -16,13 +16,22 @@ if ! command -v pulumi >/dev/null 2>&1; then
 fi
 
 # 2. The program's Python environment (Pulumi.yaml points at .venv).
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+  say "the host steps need root: run as root or give this user passwordless sudo"; exit 1
+fi
+if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
+  say "python3-venv is missing; installing it"
+  rm -rf .venv
+  S=; [ "$(id -u)" = 0 ] || S="sudo -n"
+  $S apt-get update -qq && $S apt-get install -y -qq python3-venv >/dev/null
+  python3 -m venv .venv
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
 
 # 3. Local state and a passphrase for the stack's secrets, kept outside the repository.
 mkdir -p .pulumi
-pulumi login --non-interactive "file://$PWD/.pulumi" >/dev/null
+export PULUMI_BACKEND_URL="file://$PWD/.pulumi"   # this project only; the user's own login is untouched
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   passfile="${XDG_CONFIG_HOME:-$HOME/.config}/jhub/dev.passphrase"
   if [ ! -s "$passfile" ]; then
@@ -34,12 +43,5 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
 fi
 pulumi stack select --create dev --non-interactive >/dev/null
 
-# 4. MicroK8s names the node after the machine's hostname; the dev stack must use the same name.
-host="$(hostname | tr '[:upper:]' '[:lower:]')"
-current="$(pulumi config get --path 'jhub:nodes[0].name' 2>/dev/null || true)"
-if [ "$current" != "$host" ]; then
-  say "setting jhub:nodes[0].name to this machine's hostname \"$host\" (was \"$current\")"
-  pulumi config set --path 'jhub:nodes[0].name' "$host"
-fi
-
+# The dev stack's node has no name: a `host: local` node is named after this machine's hostname.
 exec pulumi up --yes "$@"

@@ -50,9 +50,10 @@ class Lock:
     channels: dict = field(default_factory=dict)  # snap file path -> channel
 
     def snap_files_for(self, channel: str) -> list[LockedFile]:
-        """Snap and assertion files, base snaps first, for the microk8s channel asked for."""
+        """Snap and assertion files for the microk8s channel asked for, in the lock's order (snapd, its
+        bases, then microk8s: the order they must be installed in)."""
         chosen = [f for f in self.snaps if self.channels.get(f.path) in (None, channel)]
-        return sorted(chosen, key=lambda f: (f.name == "microk8s", f.name, f.kind != "assertion"))
+        return sorted(chosen, key=lambda f: f.name == "microk8s")
 
     def image_for(self, ref: str) -> Optional[LockedFile]:
         return next((f for f in self.images if ref in f.refs), None)

@@ -166,7 +166,8 @@ def load_settings(
             continue
         problems += _check_secrets_are_secret(source, key, parsed[key])
     if not problems:
-        problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir if check_files else None)
+        problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir if check_files else None,
+                                parsed["offline"])
         problems += [p for check in CROSS_CHECKS + HUB_CROSS_CHECKS for p in check(parsed)]
     if problems:
         raise ConfigError(problems)

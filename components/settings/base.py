@@ -36,6 +36,8 @@ class StrictModel(BaseModel):
         frozen=True,
         str_strip_whitespace=True,
         hide_input_in_errors=True,
+        # No silent coercion: `port: true` or `port: "22x"` is an error, not 1 or a crash later.
+        strict=True,
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+import socket
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -57,7 +58,7 @@ class SshSettings(SshFields):
     @field_validator("command_timeout")
     @classmethod
     def _timeout(cls, value: str) -> str:
-        check.duration_seconds(value, minimum=10)
+        check.duration_seconds(value, minimum=60)
         return value
 
 
@@ -70,7 +71,31 @@ class Node(SshFields):
     labels: dict[str, str] = Field(default_factory=dict)
     address: Optional[str] = None
     interface: Optional[str] = None
-    reset: bool = False
+    # Permission for ONE reset of a node that is half-installed or in another cluster: true, or any new
+    # text (e.g. a date) to permit another one later. The host records each id it used.
+    reset: Union[bool, str] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_name_defaults_to_hostname(cls, data: Any) -> Any:
+        """`host: local` may leave out `name`: MicroK8s names the node after this machine's hostname."""
+        if isinstance(data, dict) and data.get("host") == "local" and "name" not in data:
+            hostname = socket.gethostname().split(".")[0].lower()
+            try:
+                check.node_name(hostname)
+            except ValueError:
+                raise ValueError(
+                    f'this machine\'s hostname "{hostname}" is not a valid node name; rename the host '
+                    "(hostnamectl set-hostname) so that MicroK8s can use it"
+                ) from None
+            data = {**data, "name": hostname}
+        return data
+
+    @property
+    def reset_id(self) -> str:
+        if self.reset is True:
+            return "1"
+        return self.reset or ""
 
     @field_validator("name")
     @classmethod
@@ -85,7 +110,14 @@ class Node(SshFields):
     @field_validator("address")
     @classmethod
     def _address(cls, value: Optional[str]) -> Optional[str]:
-        return None if value is None else check.ip_address(value)
+        return None if value is None else check.node_ip(value)
+
+    @field_validator("reset")
+    @classmethod
+    def _reset(cls, value: Union[bool, str]) -> Union[bool, str]:
+        if isinstance(value, str) and not re.match(r"^[A-Za-z0-9._-]{1,64}$", value):
+            raise ValueError(f'must be true or a short id of letters, digits, ".", "_" or "-", got "{value}"')
+        return value
 
     @field_validator("interface")
     @classmethod
@@ -117,6 +149,7 @@ KNOWN_ADDONS = (
     "host-access", "hostpath-storage", "ingress", "kube-ovn", "mayastor", "metallb", "metrics-server",
     "minio", "nvidia", "observability", "prometheus", "rbac", "registry", "rook-ceph", "storage",
 )
+ADDON_RE = re.compile(r"^[a-z0-9-]+(:[A-Za-z0-9.,:=/_-]+)?$")
 CHANNEL_RE = re.compile(r"^(\d+)\.(\d+)(-strict|-eksd)?/(stable|candidate|beta|edge)$")
 
 
@@ -151,6 +184,8 @@ class MicroK8sSettings(StrictModel):
 
         seen = set()
         for entry in addons:
+            if not ADDON_RE.match(entry):
+                raise ValueError(f'"{entry}" is not an addon name with optional arguments such as "metallb:10.0.0.100-10.0.0.110"')
             name = entry.split(":", 1)[0]
             if name not in KNOWN_ADDONS:
                 close = difflib.get_close_matches(name, KNOWN_ADDONS, n=1)
@@ -164,7 +199,8 @@ class MicroK8sSettings(StrictModel):
     @field_validator("dns_servers")
     @classmethod
     def _dns(cls, servers: list[str]) -> list[str]:
-        return [check.ip_address(s) for s in servers]
+        # CoreDNS runs in a pod: a loopback upstream (127.0.0.53, systemd-resolved) would be the pod itself.
+        return [check.routable_ip(s) for s in servers]
 
     @field_validator("drain_timeout", "wait_ready_timeout", "join_timeout")
     @classmethod
@@ -176,14 +212,25 @@ class MicroK8sSettings(StrictModel):
     def _dns_args(self) -> "MicroK8sSettings":
         if self.dns_servers and any(a.startswith("dns:") for a in self.addons):
             raise ValueError('give upstream DNS servers either in "dnsServers" or as "dns:<servers>", not both')
+        for addon in self.addons:
+            if addon.startswith("dns:"):
+                for server in addon.split(":", 1)[1].split(","):
+                    try:
+                        check.routable_ip(server)
+                    except ValueError as error:
+                        raise ValueError(f'addon "{addon}": upstream {error}') from None
         return self
 
     @property
-    def addon_lines(self) -> list[str]:
-        """Addons as `microk8s enable` arguments, with the dns upstreams folded in."""
-        lines = []
+    def dns_upstreams(self) -> list[str]:
+        """CoreDNS upstreams from `dnsServers` or a `dns:<ip>,<ip>` entry (hosts/addons.sh applies them
+        on the first enable and patches CoreDNS when they change)."""
         for addon in self.addons:
-            if addon == "dns" and self.dns_servers:
-                addon = "dns:" + ",".join(self.dns_servers)
-            lines.append(addon)
-        return lines
+            if addon.startswith("dns:"):
+                return addon.split(":", 1)[1].split(",")
+        return list(self.dns_servers)
+
+    @property
+    def addon_lines(self) -> list[str]:
+        """Addons as hosts/addons.sh takes them: dns without arguments (its servers travel apart)."""
+        return ["dns" if a.startswith("dns:") else a for a in self.addons]

@@ -14,7 +14,7 @@ def _where(index: int, field: str = "") -> str:
     return key_path("nodes", (index,) + ((field,) if field else ()))
 
 
-def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None) -> list[str]:
+def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None, offline=None) -> list[str]:
     """`project_dir` None skips the key-file checks (tools that never connect, like the bundler)."""
     problems: list[str] = []
     if not nodes:
@@ -59,6 +59,9 @@ def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None) -
         if key_file is not None and not _readable(project_dir, key_file):
             problems.append(f'{_where(index, "privateKeyFile")}: file "{key_file}" does not exist or is not readable')
 
+    if offline is not None and offline.registry_ca_file and not _readable(project_dir, offline.registry_ca_file):
+        problems.append(f'{key_path("offline", ("registryCaFile",))}: file "{offline.registry_ca_file}" '
+                        "does not exist or is not readable")
     if ssh.private_key is not None and ssh.private_key_file is not None:
         problems.append(f"{key_path('ssh', ('privateKeyFile',))}: give privateKey or privateKeyFile, not both")
     if ssh.private_key_file is not None and not _readable(project_dir, ssh.private_key_file):
@@ -66,14 +69,17 @@ def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None) -
             f'{key_path("ssh", ("privateKeyFile",))}: file "{ssh.private_key_file}" does not exist or is not readable'
         )
 
-    if control_planes and len(nodes) > 1:
+    if control_planes:
         index = control_planes[0]
         cp = nodes[index]
         if not cp.is_local and cp.address is None and not _is_ip(cp.host):
             problems.append(
                 f'{_where(index, "address")}: is required when the control plane\'s host is a DNS name '
-                f'("{cp.host}"): workers join the control plane by IP address'
+                f'("{cp.host}"): workers join it, and the API certificate is valid, by IP address'
             )
+    if control_planes and len(nodes) > 1:
+        index = control_planes[0]
+        cp = nodes[index]
         if cp.is_local and cp.address is None:
             problems.append(
                 f'{_where(index, "address")}: is required when the control plane is "host: local" '

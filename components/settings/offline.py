@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import StrictModel
 
@@ -43,6 +43,13 @@ class OfflineSettings(StrictModel):
             if path and not path.startswith("/"):
                 raise ValueError(f'path for "{upstream}" must start with "/", got "{path}"')
         return dict(sorted(upstreams.items()))
+
+    @model_validator(mode="after")
+    def _mirror_options_need_a_mirror(self) -> "OfflineSettings":
+        if self.registry_mirror is None and (self.registry_ca_file or self.registry_upstreams):
+            raise ValueError('"registryCaFile" and "registryUpstreams" only apply with "registryMirror"; '
+                             "set the mirror or remove them")
+        return self
 
     @property
     def air_gapped(self) -> bool:

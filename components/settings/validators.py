@@ -35,10 +35,15 @@ def node_name(value: str) -> str:
 def host(value: str) -> str:
     if value == "local":
         return value
+    if value.lower() == "local":
+        raise ValueError(f'write "local" in lowercase to run on this machine, got "{value}"')
     try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        pass
+        return node_ip(value)
+    except ValueError as error:
+        if _looks_like_ip(value):
+            raise error
+    if value.lower() in ("localhost", "localhost.localdomain"):
+        raise ValueError('"localhost" is not reachable from other nodes; use "local" to run on this machine')
     if not HOSTNAME_RE.match(value):
         raise ValueError(f'must be "local", an IP address or a DNS name, got "{value}"')
     return value.lower()
@@ -49,6 +54,27 @@ def ip_address(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValueError(f'must be an IP address, got "{value}"') from None
+
+
+def _looks_like_ip(value: str) -> bool:
+    return bool(re.match(r"^[0-9.]+$", value)) or ":" in value
+
+
+def routable_ip(value: str) -> str:
+    """An address other machines (or pods) can reach: not loopback, link-local or unspecified."""
+    address = ipaddress.ip_address(ip_address(value))
+    if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+        raise ValueError(f'must be an address other machines can reach (not loopback, link-local, '
+                         f'multicast or unspecified), got "{value}"')
+    return str(address)
+
+
+def node_ip(value: str) -> str:
+    """A node's address: routable IPv4 (MicroK8s joins and Calico here are IPv4)."""
+    address = routable_ip(value)
+    if ipaddress.ip_address(address).version != 4:
+        raise ValueError(f'must be an IPv4 address (IPv6 node addresses are not supported yet), got "{value}"')
+    return address
 
 
 def interface(value: str) -> str:

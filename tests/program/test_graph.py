@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 
 import pytest
 import yaml
@@ -35,14 +36,35 @@ def inputs_by_urn(run) -> dict[str, str]:
 def test_dev_stack_is_one_local_control_plane():
     run = ok(run_program(stack_config(DEV)))
     hosts = run.of_type("jhub:hosts:Host")
-    assert [h.name for h in hosts] == ["jhub-dev"]
+    me = socket.gethostname().split(".")[0].lower()  # a local node is named after this machine
+    assert [h.name for h in hosts] == [me]
     assert run.of_type("command:remote:Command") == [], "host: local must not use SSH"
     names = {r.name for r in run.of_type("command:local:Command")}
-    assert {"jhub-dev-facts", "jhub-dev-prepare", "jhub-dev-install", "jhub-dev-address",
-            "jhub-dev-addons", "jhub-dev-kubeconfig", "jhub-dev-labels"} <= names
-    assert not any(n.endswith("-join") for n in names)
-    assert run.outputs["controlPlaneAddress"] == "127.0.0.1"
-    assert "jhub-dev" in run.outputs["nodes"]
+    steps = ("teardown", "prepare", "install", "address", "ready", "facts", "addons", "kubeconfig", "labels")
+    assert {f"{me}-{step}" for step in steps} <= names
+    assert not any(n.endswith(("-join", "-scripts", "-upload")) for n in names)
+    # the node's own address, never loopback, is what people get
+    assert run.outputs["controlPlaneAddress"] == _mock_address(me)
+    assert me in run.outputs["nodes"]
+    assert "JHUB_CONTROL_PLANE_ADDRESS=''" in run.named(f"{me}-address").inputs["create"]
+    assert "127.0.0.1" not in run.outputs.get("hubUrl", "")
+
+
+def _mock_address(name: str) -> str:
+    from tests.support.program import mock_address
+
+    return mock_address(name)
+
+
+def test_steps_run_in_order_and_readiness_waits_for_the_images():
+    run = ok(run_program(three_nodes()))
+    deps = {r.name: r.dependencies for r in run.resources()}
+    urns = {r.name: r.urn for r in run.resources()}
+    chain = ["teardown", "scripts", "prepare", "install", "address", "ready", "facts"]
+    for before, after in zip(chain, chain[1:]):
+        assert urns[f"gpu02-{before}"] in deps[f"gpu02-{after}"], f"{after} must wait for {before}"
+    assert urns["gpu01-ready"] in deps["gpu01-addons"]
+    assert urns["gpu02-ready"] in deps["gpu02-join"]
 
 
 def test_three_nodes_graph():
@@ -62,8 +84,11 @@ def test_three_nodes_graph():
     # the join waits for the control plane to admit the worker and for the worker's own install
     join = run.named("gpu02-join")
     assert urns["gpu02-admit"] in join.dependencies
-    assert urns["gpu02-install"] in join.dependencies
+    assert urns["gpu02-ready"] in join.dependencies
     assert join.delete_before_replace and run.named("gpu02-leave").delete_before_replace
+    assert "JHUB_CONTROL_PLANE_ADDRESS=10.10.0.1" in join.inputs["create"]
+    # the drain step uncordons once, at the join, never on later updates
+    assert run.named("gpu02-drain").inputs["update"] == "true"
     # removal order: drain depends on leave, leave on join, join on admit
     assert urns["gpu02-leave"] in run.named("gpu02-drain").dependencies
     assert urns["gpu02-join"] in run.named("gpu02-leave").dependencies
@@ -160,8 +185,8 @@ def test_commands_never_leak_previous_output_into_the_environment():
 def test_teardown_is_created_first_so_it_is_deleted_last():
     run = ok(run_program(three_nodes()))
     teardown = run.named("gpu02-teardown")
-    assert teardown.urn in run.named("gpu02-facts").dependencies
-    assert "jhub-cleanup" in teardown.inputs["delete"] and "jhub-uninstall" not in teardown.inputs["delete"]
+    assert teardown.urn in run.named("gpu02-scripts").dependencies
+    assert "uninstall.sh" in teardown.inputs["delete"] and "JHUB_KEEP_MICROK8S=1" in teardown.inputs["delete"]
 
 
 def test_removing_microk8s_is_opt_in():
@@ -169,4 +194,4 @@ def test_removing_microk8s_is_opt_in():
                                                           "dnsServers": ["10.10.0.254"]}})))
     for node in ("gpu01", "gpu02", "gpu03"):
         delete = run.named(f"{node}-teardown").inputs["delete"]
-        assert "jhub-uninstall" in delete and "JHUB_PURGE=1" in delete
+        assert "uninstall.sh" in delete and "JHUB_KEEP_MICROK8S=0" in delete

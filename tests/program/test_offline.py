@@ -81,21 +81,23 @@ def test_complete_bundle_is_uploaded_to_ssh_nodes_and_imported(tmp_path):
     images_dir, charts_dir = make_bundle(tmp_path)
     run = run_program(airgapped(images_dir, charts_dir))
     assert run.error is None, run.error
-    uploads = [r for r in run.of_type("command:remote:CopyToRemote") if r.name.startswith("gpu02-")]
-    uploaded = sorted(r.inputs["remotePath"] for r in uploads)
-    assert "/var/lib/jhub/bundle/snaps/microk8s-1.32-stable.snap" in uploaded
-    assert "/var/lib/jhub/bundle/images/calico-node-v3.28.1.tar" in uploaded
+    upload = run.named("gpu02-upload")
+    manifest = upload.inputs["create"].split("<<'JHUB_MANIFEST'\n", 1)[1].split("\nJHUB_MANIFEST", 1)[0]
+    uploaded = {line.split("\t")[1]: line.split("\t")[2] for line in manifest.splitlines()}
+    assert uploaded["snaps/microk8s-1.32-stable.snap"] == str(images_dir / "snaps" / "microk8s-1.32-stable.snap")
+    assert "images/calico-node-v3.28.1.tar" in uploaded
     assert not any("metrics-server" in p for p in uploaded)
+    # one upload step per node, whose inputs are the locked checksums (no re-hashing of assets)
+    assert not run.of_type("command:remote:CopyToRemote")
+    assert {r.name for r in run.resources() if r.name.endswith("-upload")} == {
+        "gpu01-upload", "gpu02-upload", "gpu03-upload"}
     images = run.named("gpu02-images").inputs["create"]
     assert "coredns-1.10.1.tar " in images and "images/coredns" not in images and "docker.io/coredns/coredns:1.10.1" in images
     install = run.named("gpu02-install").inputs["create"]
-    assert "snapd snapd.snap snapd.assert" in install
+    assert install.index("snapd snapd.snap snapd.assert") < install.index("core20 core20.snap")
     assert install.index("core20 ") < install.index("microk8s microk8s-1.32-stable.snap")
-    # the install waits for every upload of its node
-    urns = {r.name: r.urn for r in run.resources()}
-    for upload in uploads:
-        assert upload.urn in run.named("gpu02-install").dependencies or upload.name.startswith("gpu02-upload")
-    assert all(urns[u.name] in run.named("gpu02-install").dependencies for u in uploads)
+    # the install waits for the upload of its node
+    assert upload.urn in run.named("gpu02-install").dependencies
 
 
 def test_registry_mirror_replaces_tarballs(tmp_path):
@@ -109,13 +111,14 @@ def test_registry_mirror_replaces_tarballs(tmp_path):
     registry = run.named("gpu02-registry").inputs["create"]
     assert "JHUB_REGISTRY_MIRROR=https://harbor.local" in registry
     assert "docker.io /v2/dockerhub" in registry
-    assert not any("images/" in r.inputs["remotePath"] for r in run.of_type("command:remote:CopyToRemote"))
+    upload = run.named("gpu02-upload").inputs["create"]
+    assert "\timages/" not in upload and "\tsnaps/microk8s-1.32-stable.snap\t" in upload
 
 
 def test_online_mode_needs_no_bundle():
     run = run_program(stack_config(THREE))
     assert run.error is None
-    assert run.of_type("command:remote:CopyToRemote") == []
+    assert not any(r.name.endswith("-upload") for r in run.resources())
     assert "JHUB_MODE=online" in run.named("gpu01-install").inputs["create"]
 
 

@@ -78,11 +78,18 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}
 
 
+def mock_address(node: str) -> str:
+    """The address a node's address step "finds" under mocks: stable, distinct per node."""
+    import zlib
+
+    return f"10.0.{zlib.crc32(node.encode()) % 250}.{zlib.crc32(node[::-1].encode()) % 250 + 2}"
+
+
 def _fake_stdout(name: str) -> str:
     if name.endswith("-facts"):
         return json.dumps({"hostname": name[: -len("-facts")], "cpus": 8, "gpus": []})
     if name.endswith("-address"):
-        return "10.0.0.99\n"
+        return mock_address(name[: -len("-address")]) + "\n"
     if name == "cluster-join-token":
         return "0123456789abcdef0123456789abcdef"
     if name.endswith("-kubeconfig"):
