@@ -2,8 +2,8 @@
 the kubeconfig (a secret) and the Kubernetes provider every later component uses.
 
 Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) ->
-leave (removal only, best effort on the worker) -> drain (control plane: uncordon now, drain on removal)
--> labels. Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
+leave (removal only, best effort on the worker) -> node (control plane: labels, schedulable once; drained
+on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
 MicroK8s when reachable, then is removed from the cluster on the control plane.
 """
 
@@ -62,7 +62,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "JHUB_CALICO_AUTODETECT": "kubernetes-internal-ip",
         }, timeout_s=duration_seconds(settings.ssh.command_timeout)), after=self.cp_host.ready)
         self.nodes_ready: dict[str, pulumi.Resource] = {
-            self.cp.name: self._labels(self.cp, after=[self.addons])
+            self.cp.name: self._node_object(self.cp, after=[self.addons])
         }
         for worker in settings.workers:
             self.nodes_ready[worker.name] = self._create_worker(worker)
@@ -105,12 +105,32 @@ class MicroK8sCluster(pulumi.ComponentResource):
             ),
         )
 
-    def _labels(self, node: Node, *, after) -> pulumi.Resource:
-        env = {
+    def _node_object(self, node: Node, *, after) -> pulumi.Resource:
+        """The node's Kubernetes Node, on the control plane: its labels (re-applied on every change), made
+        schedulable once when a worker joins (never again: an admin may have cordoned it since), and, for
+        a worker, cordoned and drained when it leaves the stack."""
+        settings = self._args.settings
+        labels = self.cp_host.command("labels", {
             "JHUB_NODE_NAME": node.name,
             "JHUB_LABELS": scripts.lines(f"{k}={v}" for k, v in sorted(node.labels.items())),
+        }, timeout_s=600)
+        if node.is_control_plane:
+            return self._on_cp(f"{node.name}-node", labels, after=after)
+        drain_env = {
+            "JHUB_NODE_NAME": node.name,
+            "JHUB_DRAIN_TIMEOUT": str(duration_seconds(settings.microk8s.drain_timeout)),
         }
-        return self._on_cp(f"{node.name}-labels", self.cp_host.command("labels", env, timeout_s=600), after=after)
+        uncordon = self.cp_host.command("drain", drain_env, args=["uncordon"], timeout_s=300)
+        return self._on_cp(
+            f"{node.name}-node",
+            f"( {labels} ) && ( {uncordon} )",
+            update=labels,
+            delete=self.cp_host.command(
+                "drain", drain_env, args=["drain"],
+                timeout_s=duration_seconds(settings.microk8s.drain_timeout) + 120,
+            ),
+            after=after,
+        )
 
     def _create_worker(self, worker: Node) -> pulumi.Resource:
         settings = self._args.settings
@@ -152,23 +172,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             delete=host.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
-        drain_env = {
-            "JHUB_NODE_NAME": worker.name,
-            "JHUB_DRAIN_TIMEOUT": str(duration_seconds(settings.microk8s.drain_timeout)),
-        }
-        drain = self._on_cp(
-            f"{worker.name}-drain",
-            self.cp_host.command("drain", drain_env, args=["uncordon"], timeout_s=300),
-            # Uncordon once, when the node joins; never again on an update (an admin may have
-            # cordoned it for maintenance since).
-            update="true",
-            delete=self.cp_host.command(
-                "drain", drain_env, args=["drain"],
-                timeout_s=duration_seconds(settings.microk8s.drain_timeout) + 120,
-            ),
-            after=[leave],
-        )
-        return self._labels(worker, after=[drain])
+        return self._node_object(worker, after=[leave])
 
 
 def control_plane_address(cp: Node) -> str:

@@ -2,7 +2,7 @@
 
 Steps, each a Command named after the node (never its list position), ordered by depends_on:
 teardown (removal only) -> scripts -> prepare -> upload -> install -> address -> images | registry ->
-ready -> facts. The node is Ready only once Calico runs, so readiness is awaited after the images.
+ready (then the facts). The node is Ready only once Calico runs, so readiness is awaited after the images.
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ class Host(pulumi.ComponentResource):
         address = self._step("address", self._address_command(), after=[install])
         self.address = address.stdout.apply(lambda text: text.strip())
         images = self._create_images_step(after=[address])
-        ready = self._step("ready", self._ready_command(), after=[address, *images])
-        facts = self._step("facts", self.command("facts", timeout_s=120), after=[ready], logging=LOG_STDERR)
-        self.facts = facts.stdout.apply(_parse_facts)
+        # Ready, then the facts of the running node (stdout) for the inventory.
+        facts = self.command("facts", timeout_s=120)
+        ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=[address, *images],
+                           logging=LOG_STDERR)
+        self.facts = ready.stdout.apply(_parse_facts)
         self.ready = [ready]
         self.register_outputs({"facts": self.facts, "address": self.address})
 

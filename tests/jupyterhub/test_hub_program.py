@@ -39,7 +39,7 @@ def test_release_is_on_the_cluster_provider_after_the_ready_control_plane():
     assert release[0].parent == component.urn
     provider = run.named("microk8s")
     inputs = release[0].inputs
-    assert urns["gpu01-labels"] in release[0].dependencies, "the release waits for the ready control plane"
+    assert urns["gpu01-node"] in release[0].dependencies, "the release waits for the ready control plane"
     assert urns["namespace"] in release[0].dependencies
     for name in ("namespace", "cluster-reader", "cluster-reader-binding", "hub-secret", "tls-secret"):
         reg = run.named(name)

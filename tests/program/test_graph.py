@@ -40,7 +40,7 @@ def test_dev_stack_is_one_local_control_plane():
     assert [h.name for h in hosts] == [me]
     assert run.of_type("command:remote:Command") == [], "host: local must not use SSH"
     names = {r.name for r in run.of_type("command:local:Command")}
-    steps = ("teardown", "prepare", "install", "address", "ready", "facts", "addons", "kubeconfig", "labels")
+    steps = ("teardown", "prepare", "install", "address", "ready", "addons", "kubeconfig", "node")
     assert {f"{me}-{step}" for step in steps} <= names
     assert not any(n.endswith(("-join", "-scripts", "-upload")) for n in names)
     # the node's own address, never loopback, is what people get
@@ -60,7 +60,7 @@ def test_steps_run_in_order_and_readiness_waits_for_the_images():
     run = ok(run_program(three_nodes()))
     deps = {r.name: r.dependencies for r in run.resources()}
     urns = {r.name: r.urn for r in run.resources()}
-    chain = ["teardown", "scripts", "prepare", "install", "address", "ready", "facts"]
+    chain = ["teardown", "scripts", "prepare", "install", "address", "ready"]
     for before, after in zip(chain, chain[1:]):
         assert urns[f"gpu02-{before}"] in deps[f"gpu02-{after}"], f"{after} must wait for {before}"
     assert urns["gpu01-ready"] in deps["gpu01-addons"]
@@ -73,7 +73,7 @@ def test_three_nodes_graph():
     joins = sorted(r.name for r in run.resources() if r.name.endswith("-join"))
     assert joins == ["gpu02-join", "gpu03-join"], "one join per worker, none for the control plane"
     for worker in ("gpu02", "gpu03"):
-        for step in ("admit", "leave", "drain", "labels"):
+        for step in ("admit", "leave", "node"):
             run.named(f"{worker}-{step}")
     urns = {r.name: r.urn for r in run.resources()}
     provider = run.of_type("pulumi:providers:kubernetes")
@@ -87,10 +87,14 @@ def test_three_nodes_graph():
     assert urns["gpu02-ready"] in join.dependencies
     assert join.delete_before_replace and run.named("gpu02-leave").delete_before_replace
     assert "JHUB_CONTROL_PLANE_ADDRESS=10.10.0.1" in join.inputs["create"]
-    # the drain step uncordons once, at the join, never on later updates
-    assert run.named("gpu02-drain").inputs["update"] == "true"
-    # removal order: drain depends on leave, leave on join, join on admit
-    assert urns["gpu02-leave"] in run.named("gpu02-drain").dependencies
+    # the node step labels and uncordons at the join, re-labels on updates (never uncordons again),
+    # and drains on removal
+    node = run.named("gpu02-node").inputs
+    assert "labels.sh" in node["create"] and "uncordon" in node["create"]
+    assert "labels.sh" in node["update"] and "uncordon" not in node["update"]
+    assert "drain.sh" in node["delete"] and node["delete"].endswith("drain.sh drain")
+    # removal order: node (drain) depends on leave, leave on join, join on admit
+    assert urns["gpu02-leave"] in run.named("gpu02-node").dependencies
     assert urns["gpu02-join"] in run.named("gpu02-leave").dependencies
 
 

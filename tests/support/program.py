@@ -86,8 +86,8 @@ def mock_address(node: str) -> str:
 
 
 def _fake_stdout(name: str) -> str:
-    if name.endswith("-facts"):
-        return json.dumps({"hostname": name[: -len("-facts")], "cpus": 8, "gpus": []})
+    if name.endswith("-ready"):  # the ready step prints the node's facts
+        return json.dumps({"hostname": name[: -len("-ready")], "cpus": 8, "gpus": []})
     if name.endswith("-address"):
         return mock_address(name[: -len("-address")]) + "\n"
     if name == "cluster-join-token":
