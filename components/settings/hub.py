@@ -1,7 +1,7 @@
 """`jhub:hub`: the JupyterHub release: namespace, NodePort, admins, images, storage, spawn options, branding.
 
 The spawn form itself is computed in the hub pod from live node capacity (`hub/jhub_profiles.py`); the
-`profiles` object here only tunes it (see docs/jupyterhub.md for the CPU/memory preset formula).
+`profiles` object here only tunes it (see README.md, "The spawn form", for the CPU/memory preset formula).
 """
 
 from __future__ import annotations
