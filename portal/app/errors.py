@@ -13,7 +13,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from portal.app.auth.guard import NotAuthenticated
 from portal.app.context import KubeUnavailable

@@ -29,10 +29,12 @@ from portal.app.metrics import Metrics, MetricsMiddleware
 from portal.app.pages import audit as audit_page
 from portal.app.pages import limits as limits_page
 from portal.app.pages import pods as pods_page
-from portal.app.pages import static, storage as storage_page, usage as usage_pages
+from portal.app.pages import static
+from portal.app.pages import storage as storage_page
+from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
-from portal.app.routing import walk
 from portal.app.routes import audit, limits, login, openapi, ops, pods, storage, usage
+from portal.app.routing import walk
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
 from portal.settings import PortalSettings
@@ -97,4 +99,4 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
         if route.path in PUBLIC_PATHS:
             continue
         if authenticate not in route.dependency_calls:
-            raise RuntimeError(f"route {route.path or route!r} is not behind authentication")
+            raise RuntimeError(f"route {route.path} is not behind authentication")

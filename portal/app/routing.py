@@ -36,5 +36,6 @@ def walk(app: FastAPI) -> Iterator[RouteInfo]:
     else:
         routes = list(iter_route_contexts(app.routes))
     for route in routes:
-        yield RouteInfo(path=getattr(route, "path", None) or "", methods=frozenset(getattr(route, "methods", None) or ()),
+        yield RouteInfo(path=getattr(route, "path", None) or "",
+                        methods=frozenset(getattr(route, "methods", None) or ()),
                         endpoint=getattr(route, "endpoint", None), dependency_calls=_calls(route))

@@ -56,7 +56,8 @@ class HubClient:
     async def token_for_code(self, *, code: str, code_verifier: str) -> str | None:
         """The access token for an OAuth code; None when the hub refuses the code."""
         secret = self.settings.oauth_client_secret
-        form = {"client_id": self.settings.oauth_client_id, "client_secret": secret.get_secret_value() if secret else "",
+        form = {"client_id": self.settings.oauth_client_id,
+                "client_secret": secret.get_secret_value() if secret else "",
                 "grant_type": "authorization_code", "code": code, "redirect_uri": self.settings.oauth_callback_url,
                 "code_verifier": code_verifier}
         try:

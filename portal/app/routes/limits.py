@@ -59,7 +59,8 @@ def list_limits(request: Request, principal: AdminUser) -> dict:
     return {"users": [limits_of(request, name) for name in names]}
 
 
-@router.get("/api/limits/{username}", summary="A user's limits and GPU-hour budget use this month", response_model=LimitsReport)
+@router.get("/api/limits/{username}", summary="A user's limits and GPU-hour budget use this month",
+            response_model=LimitsReport)
 @hub_token_allowed
 def get_limits(request: Request, username: UserName, principal: CurrentUser) -> dict:
     check_may_see(principal, username)

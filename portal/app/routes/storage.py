@@ -46,7 +46,7 @@ def remove(ctx: PortalContext, *, name: str, idle_days: int, confirm: str, actor
     return entry
 
 
-@router.get("/api/storage", summary="Storage directories (yours, or all for admins); idle_days lists removal candidates")
+@router.get("/api/storage", summary="Storage directories (yours, or all for admins); idle_days filters")
 def list_storage(request: Request, principal: CurrentUser,
                  idle_days: Annotated[int | None, Query(ge=0, le=36500)] = None) -> dict:
     ctx = get_context(request)

@@ -82,6 +82,7 @@ def billing_csv(request: Request, principal: CurrentUser, month: Month = None, s
     ctx = get_context(request)
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=ctx.clock())
     rows = report(ctx, period, whose(principal, user))
-    name = f"billing-{period.start.astimezone(ctx.settings.zone):%Y%m%d}-{period.end.astimezone(ctx.settings.zone):%Y%m%d}.csv"
+    zone = ctx.settings.zone
+    name = f"billing-{period.start.astimezone(zone):%Y%m%d}-{period.end.astimezone(zone):%Y%m%d}.csv"
     return Response(report_csv(rows, currency=ctx.settings.currency), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -21,7 +21,7 @@ _SAFE = set(string.ascii_lowercase + string.digits)
 
 
 def kubespawner_escape(name: str) -> str:
-    """The legacy KubeSpawner form of a user name ("Alice.B" -> "-41lice-2eb"), used in directory names."""
+    """The legacy KubeSpawner form of a user name ("Alice.B" -> "-41lice-2e-42"), used in directory names."""
     out = []
     for char in name:
         out.append(char if char in _SAFE else "".join(f"-{byte:02X}" for byte in char.encode()))
