@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -60,8 +62,9 @@ def _storage_auto_removal(settings: WebSettings, engine, stop: threading.Event) 
 
     def loop() -> None:
         while not stop.wait(3600):  # first pass an hour after start, then hourly; idle is measured in days
-            removed = remove_all_idle(engine, settings.storage_base_path, idle_days=settings.storage_auto_remove_idle_days,
-                                      now=datetime.now(UTC), walk_limit=settings.storage_walk_max_entries)
+            removed = remove_all_idle(engine, settings.storage_base_path,
+                                      idle_days=settings.storage_auto_remove_idle_days, now=datetime.now(UTC),
+                                      walk_limit=settings.storage_walk_max_entries)
             if removed:
                 log.info("removed idle storage", extra={"directories": removed})
 
@@ -76,9 +79,26 @@ def _engine(settings: PortalSettings):
     return engine_from_settings(settings, **extra)
 
 
-def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
+def _server(app, web: WebSettings):
+    """A uvicorn server that, on SIGTERM/SIGINT, shuts down gracefully and then returns to us (uvicorn's own
+    default re-raises the signal afterwards, which would kill the process before the workers stop)."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server(uvicorn.Config(app, host=web.host, port=web.port, log_config=None, access_log=False,
+                                 server_header=False, timeout_graceful_shutdown=10))
+
+
+def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     from portal.app import create_app
     from portal.collector.service import make_collector, make_mysql_syncer
 
@@ -99,8 +119,7 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
         workers.append(supervised("storage-auto-remove", _storage_auto_removal(web, engine, stop), stop))
 
     app = create_app(settings, web, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host=web.host, port=web.port, log_config=None, access_log=False,
-                                           server_header=False, timeout_graceful_shutdown=10))
+    server = _server(app, web)
     for worker in workers:
         worker.start()
     log.info("portal listening", extra={"host": web.host, "port": web.port, "workers": [w.name for w in workers]})

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.app.metrics import route_template
 
-_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,6 +40,8 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by AccessLogMiddleware (no query strings)
+    for name in ("httpx", "httpx2", "httpcore", "kubernetes", "urllib3"):  # request lines of our own clients
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 access_log = logging.getLogger("portal.access")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from portal.settings import SettingsError
 
@@ -216,6 +217,10 @@ def load_web_settings(**overrides: object) -> WebSettings:
     """Read and validate the web settings; raise SettingsError naming each bad variable."""
     try:
         return WebSettings(**overrides)
+    except PydanticSettingsError as exc:  # a JSON-valued variable that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        where = _where((field.group(1),)) if field else "settings"
+        raise SettingsError(f"invalid portal settings: {where}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
