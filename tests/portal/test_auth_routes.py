@@ -70,8 +70,8 @@ def test_public_routes_hold_no_user_data_and_sign_in_only_starts_or_refuses(port
     assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
     assert "alice" not in client.get("/metrics").text
     # no hub configured here: sign-in says so; with a hub it redirects there (see test_auth_hub_oauth)
-    assert client.get("/login").status_code == 503
-    assert client.get("/oauth_callback?code=x&state=y").status_code == 503
+    assert client.get("/login").status_code == 404
+    assert client.get("/oauth_callback?code=x&state=y").status_code == 404
     assert SESSION_COOKIE not in client.cookies
 
 

@@ -55,7 +55,7 @@ def test_hub_sign_in_from_jupyterhub_service_variables(monkeypatch):
     ({**HUB, "PORTAL_SESSION_SECRET": "short"}, "PORTAL_SESSION_SECRET must be at least 32"),
     ({**HUB, "PORTAL_SESSION_SECRET_FILE": "/nonexistent/secret"}, "cannot read PORTAL_SESSION_SECRET_FILE"),
     ({**HUB, "PORTAL_API_TOKENS": '{"hub": {"role": "hub", "sha256": "abc"}}'}, "PORTAL_API_TOKENS"),
-    ({**HUB, "PORTAL_API_TOKENS": '{"hub": {"role": "root", "sha256": "%s"}}' % DIGEST}, "PORTAL_API_TOKENS"),
+    ({**HUB, "PORTAL_API_TOKENS": json.dumps({"hub": {"role": "root", "sha256": DIGEST}})}, "PORTAL_API_TOKENS"),
     ({**HUB, "PORTAL_API_TOKENS": "not json"}, "PORTAL_API_TOKENS: not valid JSON"),
     ({**HUB, "PORTAL_STORAGE_BASE_PATH": "relative/dir"}, "PORTAL_STORAGE_BASE_PATH: 'relative/dir' must be"),
     ({**HUB, "PORTAL_STORAGE_AUTO_REMOVE_IDLE_DAYS": "0"}, "PORTAL_STORAGE_AUTO_REMOVE_IDLE_DAYS"),

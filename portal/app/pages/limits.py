@@ -37,7 +37,8 @@ def limits_form(request: Request, username: UserName, principal: AdminUser, cpu:
         limits = Limits.model_validate({k: v.strip() or None for k, v in raw.items()})
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        raise HTTPException(422, f"limits for {username} not saved: {problems} (leave a field empty for unlimited)")
+        message = f"limits for {username} not saved: {problems} (leave a field empty for unlimited)"
+        raise HTTPException(422, message) from None
     ctx = get_context(request)
     with ctx.engine.begin() as connection:
         set_limits(connection, user=username, limits=limits.model_dump(), actor=principal.name, now=ctx.clock())

@@ -37,7 +37,7 @@ def safe_next(value: str | None) -> str:
 def login(request: Request, next: str | None = None) -> RedirectResponse:  # noqa: A002 (the usual name)
     ctx = get_context(request)
     if ctx.hub is None:
-        raise HTTPException(503, "JupyterHub sign-in is not configured on this portal (use an API token)")
+        raise HTTPException(404, "JupyterHub sign-in is not configured on this portal (use an API token)")
     state = secrets.token_urlsafe(24)
     verifier, challenge = pkce_pair()
     response = RedirectResponse(ctx.hub.authorize_url(state=state, code_challenge=challenge), status_code=302)
@@ -51,7 +51,7 @@ async def oauth_callback(request: Request, code: str | None = None, state: str |
                          error: str | None = None) -> RedirectResponse:
     ctx = get_context(request)
     if ctx.hub is None:
-        raise HTTPException(503, "JupyterHub sign-in is not configured on this portal")
+        raise HTTPException(404, "JupyterHub sign-in is not configured on this portal")
     if error:
         ctx.metrics.sign_ins.labels("refused").inc()
         raise HTTPException(403, "JupyterHub did not let you sign in to the portal")
