@@ -64,52 +64,93 @@ def kube(tmp_path):
     api.close()
 
 
-def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp_path):
-    port = free_port()
-    tokens = json.dumps({"ops": {"role": "admin", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}})
-    env = portal_env(PORTAL_DATABASE_URL=pg_database_url, PORTAL_HOST="127.0.0.1", PORTAL_PORT=str(port),
-                     PORTAL_API_TOKENS=tokens, PORTAL_KUBE_CONFIG_MODE="kubeconfig", PORTAL_KUBECONFIG=str(kube),
-                     PORTAL_SESSION_SECRET="m" * 40, PORTAL_STORAGE_BASE_PATH=str(tmp_path))
-    log = open(tmp_path / "portal.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "portal"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        url, deadline, ready = f"http://127.0.0.1:{port}", time.monotonic() + 60, None
-        while time.monotonic() < deadline and process.poll() is None:
+class Running:
+    """``python -m portal`` in a subprocess, its log in a file; stopped with SIGTERM."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / "portal.log"
+        self.log = open(self.log_path, "w+")
+        env = portal_env(PORTAL_HOST="127.0.0.1", PORTAL_PORT=str(self.port), PORTAL_SESSION_SECRET="m" * 40,
+                         PORTAL_API_TOKENS=json.dumps({"ops": {"role": "admin", "sha256": hashlib.sha256(
+                             TOKEN.encode()).hexdigest()}}), **env)
+        self.process = subprocess.Popen([sys.executable, "-m", "portal"], cwd=ROOT, env=env, stdout=self.log,
+                                        stderr=self.log)
+
+    def wait_ready(self) -> dict:
+        deadline, ready = time.monotonic() + 60, None
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                ready = httpx.get(f"{url}/readyz", timeout=2)
+                ready = httpx.get(f"{self.url}/readyz", timeout=2)
                 if ready.status_code == 200:
-                    break
+                    return ready.json()
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        assert ready is not None and ready.json() == {"status": "ok", "database": "ok"}, Path(log.name).read_text()
+        raise AssertionError(f"the portal did not get ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> tuple[int, float]:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        return code, time.monotonic() - started
+
+    def close(self) -> list[dict]:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+
+def poll(engine: sa.Engine, query: str, seconds: float = 20) -> list:
+    deadline = time.monotonic() + seconds
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(query)).all()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp_path):
+    portal = Running(tmp_path, PORTAL_DATABASE_URL=pg_database_url, PORTAL_KUBE_CONFIG_MODE="kubeconfig",
+                     PORTAL_KUBECONFIG=str(kube), PORTAL_STORAGE_BASE_PATH=str(tmp_path))
+    try:
+        assert portal.wait_ready() == {"status": "ok", "database": "ok"}
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        assert httpx.get(f"{url}/api/me", headers=auth).json()["admin"] is True
-        assert httpx.get(f"{url}/api/me").status_code == 401
+        assert httpx.get(f"{portal.url}/api/me", headers=auth).json()["admin"] is True
+        assert httpx.get(f"{portal.url}/api/me").status_code == 401
         engine = sa.create_engine(pg_database_url)
-        for _ in range(100):  # the collector thread records the running pod from the cluster
-            with engine.connect() as conn:
-                found = conn.execute(sa.text("SELECT user_name, started_at FROM pod_sessions")).all()
-            if found:
-                break
-            time.sleep(0.2)
+        found = poll(engine, "SELECT user_name FROM pod_sessions WHERE pod_uid = 'uid-main-alice'")  # collector
         engine.dispose()
         assert [row[0] for row in found] == ["alice"]
-
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
-        assert time.monotonic() - started < 25
+        code, took = portal.stop()
+        assert code == 0 and took < 25
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
-    lines = [line for line in Path(log.name).read_text().splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]  # every line is one JSON object
-    messages = [r["message"] for r in records]
+        records = portal.close()
+    messages = [r["message"] for r in records]  # every line of the log is one JSON object
     assert "database schema is current" in messages and "portal stopped" in messages
+    assert "collector stopped" in messages
     assert any(r["logger"] == "portal.access" and r["path"] == "/api/me" for r in records)
-    assert TOKEN not in Path(log.name).read_text()
+    assert TOKEN not in portal.log_path.read_text()
+
+
+def test_exports_to_mysql_when_configured(pg_database_url, mysql_database_url, kube, tmp_path):
+    portal = Running(tmp_path, PORTAL_DATABASE_URL=pg_database_url, PORTAL_KUBE_CONFIG_MODE="kubeconfig",
+                     PORTAL_KUBECONFIG=str(kube), PORTAL_MYSQL_URL=mysql_database_url,
+                     PORTAL_MYSQL_SYNC_INTERVAL_SECONDS="0.5")
+    try:
+        portal.wait_ready()
+        mysql = sa.create_engine(mysql_database_url)
+        rows = poll(mysql, "SELECT user_name, pod_uid FROM pod_report WHERE pod_uid = 'uid-main-alice'")
+        mysql.dispose()
+        assert [tuple(r) for r in rows] == [("alice", "uid-main-alice")]
+        assert portal.stop()[0] == 0
+    finally:
+        records = portal.close()
+    assert "mysql-sync stopped" in [r["message"] for r in records]
 
 
 def test_a_missing_kubeconfig_is_named_at_start(pg_database_url, tmp_path):
