@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from portal.app.auth.guard import AdminUser
 from portal.app.context import get_context
+from portal.app.deps import AdminUser
 from portal.app.pages.common import render
 from portal.app.services import audit
 

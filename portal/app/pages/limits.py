@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from portal.app.auth.guard import AdminUser, CurrentUser
 from portal.app.context import get_context
+from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
 from portal.app.routes.limits import Limits, UserName, limits_of
 from portal.app.services.limits_edit import known_users, set_limits
@@ -26,7 +26,7 @@ def limits_page(request: Request, principal: CurrentUser) -> HTMLResponse:
             names = known_users(connection)
     else:
         names = [principal.name]
-    return render(request, "limits.html", principal, reports=[limits_of(request, name) for name in names])
+    return render(request, "limits.html", principal, reports=[limits_of(ctx, name) for name in names])
 
 
 @router.post("/limits/{username}")

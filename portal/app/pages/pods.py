@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from portal.app.auth.guard import AdminUser, CurrentUser
 from portal.app.context import KubeUnavailable, get_context
+from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
 from portal.app.routes.pods import Namespace, PodName
 from portal.app.services.pod_actions import delete_user_pod

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from portal.app.auth.guard import CurrentUser
+from portal.app.deps import CurrentUser
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 FILES = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()} if STATIC_DIR.is_dir() else {}

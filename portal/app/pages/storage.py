@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from portal.app.auth.guard import AdminUser, CurrentUser
 from portal.app.context import get_context
+from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
 from portal.app.routes.storage import DirName, entries, remove
 

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from portal.app.auth.guard import CurrentUser
 from portal.app.context import get_context
+from portal.app.deps import CurrentUser
 from portal.app.pages.common import render
 from portal.app.ranges import resolve_range
 from portal.app.routes.usage import End, Month, Start, report, whose

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from portal.app.auth.guard import AdminUser, CurrentUser, hub_token_allowed
+from portal.app.auth.guard import hub_token_allowed
 from portal.app.auth.principal import Principal
-from portal.app.context import get_context
+from portal.app.context import PortalContext
+from portal.app.deps import AdminUser, Context, CurrentUser
 from portal.app.services.limits_edit import known_users, reset_limits, set_limits
 from portal.billing.limits import user_limits
 
@@ -40,8 +41,7 @@ class LimitsReport(BaseModel):
     remaining: dict[str, float | None]
 
 
-def limits_of(request: Request, user: str) -> dict:
-    ctx = get_context(request)
+def limits_of(ctx: PortalContext, user: str) -> dict:
     with ctx.engine.connect() as connection:
         return user_limits(connection, user_name=user, settings=ctx.settings, now=ctx.clock())
 
@@ -52,34 +52,31 @@ def check_may_see(principal: Principal, user: str) -> None:
 
 
 @router.get("/api/limits", summary="Limits of every known user (admins)")
-def list_limits(request: Request, principal: AdminUser) -> dict:
-    ctx = get_context(request)
+def list_limits(ctx: Context, principal: AdminUser) -> dict:
     with ctx.engine.connect() as connection:
         names = known_users(connection)
-    return {"users": [limits_of(request, name) for name in names]}
+    return {"users": [limits_of(ctx, name) for name in names]}
 
 
 @router.get("/api/limits/{username}", summary="A user's limits and GPU-hour budget use this month",
             response_model=LimitsReport)
 @hub_token_allowed
-def get_limits(request: Request, username: UserName, principal: CurrentUser) -> dict:
+def get_limits(ctx: Context, username: UserName, principal: CurrentUser) -> dict:
     check_may_see(principal, username)
-    return limits_of(request, username)
+    return limits_of(ctx, username)
 
 
 @router.put("/api/limits/{username}", summary="Set a user's limits (admins; audited)", response_model=LimitsReport)
-def put_limits(request: Request, username: UserName, body: Limits, principal: AdminUser) -> dict:
-    ctx = get_context(request)
+def put_limits(ctx: Context, username: UserName, body: Limits, principal: AdminUser) -> dict:
     with ctx.engine.begin() as connection:
         set_limits(connection, user=username, limits=body.model_dump(), actor=principal.name, now=ctx.clock())
-    return limits_of(request, username)
+    return limits_of(ctx, username)
 
 
 @router.delete("/api/limits/{username}", summary="Return a user to the default limits (admins; audited)",
                response_model=LimitsReport)
-def delete_limits(request: Request, username: UserName, principal: AdminUser) -> dict:
-    ctx = get_context(request)
+def delete_limits(ctx: Context, username: UserName, principal: AdminUser) -> dict:
     with ctx.engine.begin() as connection:
         if not reset_limits(connection, user=username, actor=principal.name, now=ctx.clock()):
             raise HTTPException(404, f"{username!r} has no limits of their own (the defaults apply)")
-    return limits_of(request, username)
+    return limits_of(ctx, username)

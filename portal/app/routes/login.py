@@ -14,9 +14,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from portal.app.auth.cookies import STATE_COOKIE
-from portal.app.auth.guard import CurrentUser
 from portal.app.auth.hub import HubUnavailable, pkce_pair
 from portal.app.context import get_context
+from portal.app.deps import CurrentUser
 
 log = logging.getLogger(__name__)
 public = APIRouter(tags=["sign-in"])

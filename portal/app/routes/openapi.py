@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from portal.app.auth.guard import CurrentUser
+from portal.app.deps import CurrentUser
 
 router = APIRouter(tags=["meta"])
 

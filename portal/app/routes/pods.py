@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from portal.app.auth.guard import AdminUser, CurrentUser
-from portal.app.context import get_context
+from portal.app.deps import AdminUser, Context, CurrentUser
 from portal.app.services.pod_actions import delete_user_pod
 
 router = APIRouter(tags=["pods"])
@@ -23,16 +22,14 @@ class DeletePod(BaseModel):
 
 
 @router.get("/api/pods", summary="Running user pods (yours, or all for admins)")
-def list_pods(request: Request, principal: CurrentUser) -> dict:
-    ctx = get_context(request)
+def list_pods(ctx: Context, principal: CurrentUser) -> dict:
     pods = ctx.live_pods().list(user=None if principal.admin else principal.name)
     now = ctx.clock()
     return {"now": now.isoformat(), "pods": [p.as_json(now) for p in pods]}
 
 
 @router.post("/api/pods/{namespace}/{name}/delete", summary="Delete a user pod (admins; confirm with its name)")
-def delete_pod(request: Request, namespace: Namespace, name: PodName, body: DeletePod, principal: AdminUser) -> dict:
-    ctx = get_context(request)
+def delete_pod(ctx: Context, namespace: Namespace, name: PodName, body: DeletePod, principal: AdminUser) -> dict:
     pod = delete_user_pod(ctx, actor=principal.name, namespace=namespace, name=name, uid=body.uid,
                           confirm=body.confirm)
     return {"deleted": f"{namespace}/{name}", "uid": pod.uid, "user": pod.user}

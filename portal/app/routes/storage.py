@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from portal.app.auth.guard import AdminUser, CurrentUser
-from portal.app.context import PortalContext, get_context
+from portal.app.context import PortalContext
+from portal.app.deps import AdminUser, Context, CurrentUser
 from portal.app.services.storage import StorageError
 from portal.app.services.storage_view import StorageEntry, overview, remove_idle
 
@@ -47,9 +47,8 @@ def remove(ctx: PortalContext, *, name: str, idle_days: int, confirm: str, actor
 
 
 @router.get("/api/storage", summary="Storage directories (yours, or all for admins); idle_days filters")
-def list_storage(request: Request, principal: CurrentUser,
+def list_storage(ctx: Context, principal: CurrentUser,
                  idle_days: Annotated[int | None, Query(ge=0, le=36500)] = None) -> dict:
-    ctx = get_context(request)
     now = ctx.clock()
     found = entries(ctx)
     if not principal.admin:
@@ -60,7 +59,7 @@ def list_storage(request: Request, principal: CurrentUser,
 
 
 @router.post("/api/storage/{name}/remove", summary="Remove an idle user's directory (admins; confirm with its name)")
-def remove_storage(request: Request, name: DirName, body: RemoveStorage, principal: AdminUser) -> dict:
-    entry = remove(get_context(request), name=name, idle_days=body.idle_days, confirm=body.confirm,
+def remove_storage(ctx: Context, name: DirName, body: RemoveStorage, principal: AdminUser) -> dict:
+    entry = remove(ctx, name=name, idle_days=body.idle_days, confirm=body.confirm,
                    actor=principal.name)
     return {"removed": entry.name, "user": entry.user, "size_bytes": entry.size_bytes}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from portal.app.auth.guard import CurrentUser
 from portal.app.auth.principal import Principal
-from portal.app.context import PortalContext, get_context
+from portal.app.context import PortalContext
+from portal.app.deps import Context, CurrentUser
 from portal.app.ranges import Range, resolve_range
 from portal.app.services import sessions
 from portal.billing.export import report_csv
@@ -49,11 +49,10 @@ def row_json(row: UsageRow) -> dict:
 
 
 @router.get("/api/sessions", summary="Sessions that ran in a month or range, newest first")
-def list_sessions(request: Request, principal: CurrentUser, month: Month = None, start: Start = None,
+def list_sessions(ctx: Context, principal: CurrentUser, month: Month = None, start: Start = None,
                   end: End = None, user: UserFilter = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict:
-    ctx = get_context(request)
     now = ctx.clock()
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=now)
     who = whose(principal, user)
@@ -65,9 +64,8 @@ def list_sessions(request: Request, principal: CurrentUser, month: Month = None,
 
 
 @router.get("/api/billing", summary="Usage and cost per user in a month or range")
-def billing(request: Request, principal: CurrentUser, month: Month = None, start: Start = None, end: End = None,
+def billing(ctx: Context, principal: CurrentUser, month: Month = None, start: Start = None, end: End = None,
             user: UserFilter = None) -> dict:
-    ctx = get_context(request)
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=ctx.clock())
     rows = report(ctx, period, whose(principal, user))
     return {"start": period.start.isoformat(), "end": period.end.isoformat(), "currency": ctx.settings.currency,
@@ -77,9 +75,8 @@ def billing(request: Request, principal: CurrentUser, month: Month = None, start
 
 @router.get("/api/billing.csv", summary="The billing report as CSV", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
-def billing_csv(request: Request, principal: CurrentUser, month: Month = None, start: Start = None,
+def billing_csv(ctx: Context, principal: CurrentUser, month: Month = None, start: Start = None,
                 end: End = None, user: UserFilter = None) -> Response:
-    ctx = get_context(request)
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=ctx.clock())
     rows = report(ctx, period, whose(principal, user))
     zone = ctx.settings.zone
