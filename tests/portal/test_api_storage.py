@@ -145,6 +145,9 @@ def test_kubespawner_escaped_directory_names_find_their_user(portal):
     portal.add_session("Alice.B", start=portal.now - timedelta(days=3), end=portal.now - timedelta(days=2))
     [entry] = portal.client(token=ADMIN_TOKEN).get("/api/storage").json()["directories"]
     assert entry["user"] == "Alice.B"
+    (portal.storage / "alice").mkdir()  # someone else's
+    [own] = portal.client("Alice.B").get("/api/storage").json()["directories"]
+    assert own["name"] == "-41lice-2e-42"
 
 
 def test_no_base_configured_or_missing_is_a_clear_4xx_5xx(portal, pg_url, cluster):

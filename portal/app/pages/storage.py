@@ -22,11 +22,9 @@ def storage_page(request: Request, principal: CurrentUser,
     ctx = get_context(request)
     now = ctx.clock()
     try:
-        found, problem = entries(ctx), None
+        found, problem = entries(ctx, principal), None
     except HTTPException as exc:
         found, problem = [], str(exc.detail)
-    if not principal.admin:
-        found = [e for e in found if e.user == principal.name]
     return render(request, "storage.html", principal, entries=found, now=now, idle_days=idle_days,
                   problem=problem, base=ctx.web.storage_base_path)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from portal.app.auth.principal import Principal
 from portal.app.context import PortalContext
 from portal.app.deps import AdminUser, Context, CurrentUser
 from portal.app.services.storage import StorageError
@@ -21,12 +22,16 @@ class RemoveStorage(BaseModel):
     confirm: str = Field(max_length=255, description="The directory name, typed again")
 
 
-def entries(ctx: PortalContext) -> list[StorageEntry]:
+def entries(ctx: PortalContext, principal: Principal) -> list[StorageEntry]:
+    """All directories for admins; only the user's own (and only that one measured) for others."""
     if ctx.web.storage_base_path is None:
         raise HTTPException(404, "no storage base path is configured (PORTAL_STORAGE_BASE_PATH)")
+    if not principal.admin and not principal.is_user:
+        return []
     try:
         with ctx.engine.connect() as connection:
-            return overview(connection, ctx.web.storage_base_path, walk_limit=ctx.web.storage_walk_max_entries)
+            return overview(connection, ctx.web.storage_base_path, walk_limit=ctx.web.storage_walk_max_entries,
+                            user=None if principal.admin else principal.name)
     except StorageError as exc:
         raise HTTPException(exc.status, exc.reason) from None
 
@@ -50,9 +55,7 @@ def remove(ctx: PortalContext, *, name: str, idle_days: int, confirm: str, actor
 def list_storage(ctx: Context, principal: CurrentUser,
                  idle_days: Annotated[int | None, Query(ge=0, le=36500)] = None) -> dict:
     now = ctx.clock()
-    found = entries(ctx)
-    if not principal.admin:
-        found = [e for e in found if e.user == principal.name]
+    found = entries(ctx, principal)
     if idle_days is not None:
         found = [e for e in found if e.idle_days(now) >= idle_days]
     return {"base": str(ctx.web.storage_base_path), "directories": [e.as_json(now) for e in found]}

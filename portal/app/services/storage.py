@@ -58,15 +58,25 @@ def _size(path: Path, limit: int) -> tuple[int | None, str | None]:
     return total, "walk"
 
 
-def scan(base: Path, *, walk_limit: int) -> list[DirectoryFacts]:
-    """Facts about each direct child directory of ``base`` (symlinks and files are skipped)."""
-    facts = []
+def _entries(base: Path) -> list[os.DirEntry]:
     try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
+        with os.scandir(base) as entries:
+            return sorted(entries, key=lambda e: e.name)
     except FileNotFoundError:
         raise StorageError(503, f"the storage base {str(base)!r} does not exist (is it mounted?)") from None
     except OSError as exc:
         raise StorageError(503, f"cannot read the storage base {str(base)!r}: {exc.strerror}") from None
+
+
+def check_base(base: Path) -> None:
+    """Raise StorageError (503) when the base is missing or unreadable."""
+    _entries(base)
+
+
+def scan(base: Path, *, walk_limit: int) -> list[DirectoryFacts]:
+    """Facts about each direct child directory of ``base`` (symlinks and files are skipped)."""
+    facts = []
+    entries = _entries(base)
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             facts.append(_facts(Path(entry.path), entry.stat(follow_symlinks=False), walk_limit))

@@ -13,7 +13,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from portal.app.services import audit
-from portal.app.services.storage import DirectoryFacts, StorageError, facts_of, remove_directory, scan
+from portal.app.services.storage import (
+    DirectoryFacts,
+    StorageError,
+    check_base,
+    facts_of,
+    remove_directory,
+    scan,
+)
 from portal.models import PodSession
 
 _S = PodSession.__table__
@@ -77,10 +84,18 @@ def _entry(facts: DirectoryFacts, activity: dict[str, tuple[datetime, bool]], by
                         facts.modified_at, last, running, last_used)
 
 
-def overview(connection: sa.Connection, base: Path, *, walk_limit: int) -> list[StorageEntry]:
+def overview(connection: sa.Connection, base: Path, *, walk_limit: int, user: str | None = None) -> list[StorageEntry]:
+    """Every directory (or only ``user``'s: then only theirs is measured)."""
     activity = user_activity(connection)
     by_dir = {kubespawner_escape(name): name for name in activity}
-    return [_entry(facts, activity, by_dir) for facts in scan(base, walk_limit=walk_limit)]
+    if user is None:
+        found = scan(base, walk_limit=walk_limit)
+    else:
+        check_base(base)
+        found = [f for f in (facts_of(base, name, walk_limit=walk_limit)
+                             for name in sorted({user, kubespawner_escape(user)})) if f is not None]
+    entries = [_entry(facts, activity, by_dir) for facts in found]
+    return entries if user is None else [e for e in entries if e.user == user]
 
 
 def remove_idle(engine: sa.Engine, base: Path, *, name: str, idle_days: int, actor: str, now: datetime,
