@@ -66,6 +66,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _kube(request: Request, exc: KubeUnavailable) -> Response:
         return error_response(request, 503, f"Kubernetes API unavailable: {exc}")
 
+    @app.exception_handler(sa.exc.DataError)
+    async def _unstorable(request: Request, exc: Exception) -> Response:
+        # a value the database cannot hold got past validation: the request is at fault, not the server
+        log.warning("database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+        return error_response(request, 422, "a value in the request cannot be stored or searched for")
+
     @app.exception_handler(sa.exc.OperationalError)
     @app.exception_handler(sa.exc.InterfaceError)
     async def _database(request: Request, exc: Exception) -> Response:

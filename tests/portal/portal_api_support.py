@@ -5,7 +5,6 @@ config, and a live uvicorn server. The fixtures that use them are in conftest_ap
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import secrets
@@ -13,7 +12,7 @@ import socket
 import threading
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -166,6 +165,7 @@ class Portal:
     cluster: FakeCluster
     storage: Path
     now: datetime = NOW
+    url: str = ""  # set when served on a real socket (LiveServer)
     clients: list = field(default_factory=list)
 
     @property
@@ -326,15 +326,3 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-def user_pods(*users: str, namespace: str = "jhub", started: str = "2026-05-20T02:00:00Z") -> list[dict]:
-    return [user_pod(u, namespace=namespace, started=started) for u in users]
-
-
-def days_ago(days: float) -> datetime:
-    return NOW - timedelta(days=days)
-
-
-def deep(pod: dict) -> dict:
-    return copy.deepcopy(pod)

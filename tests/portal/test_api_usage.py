@@ -109,3 +109,10 @@ def test_paging(usage):
     first = admin.get("/api/sessions?limit=2").json()
     second = admin.get("/api/sessions?limit=2&offset=2").json()
     assert first["total"] == 3 and len(first["sessions"]) == 2 and len(second["sessions"]) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/sessions?user=%00", "/api/billing?user=a%00b", "/api/billing.csv?user=%1b",
+                                  "/api/limits/a%00b", "/api/audit?action=%00", "/sessions?user=%00"])
+def test_control_characters_in_names_are_refused_not_crashing(usage, path):
+    reply = usage.client(token=ADMIN_TOKEN).get(path)
+    assert reply.status_code == 422, reply.text

@@ -38,7 +38,7 @@ def test_not_ready_while_the_database_is_down_and_the_api_says_503(migrated_pg_u
     made.engine.dispose()
 
 
-def test_not_ready_before_the_schema_is_migrated(pg_database_url, cluster, tmp_path):
+def test_not_ready_before_the_schema_is_migrated(cluster, tmp_path):
     made = make_portal(f"sqlite:///{tmp_path / 'empty.db'}", cluster, tmp_path)
     reply = made.client().get("/readyz")
     assert reply.status_code == 503

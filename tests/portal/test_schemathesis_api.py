@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402  (only once schemathes
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-EXAMPLES = 40  # per operation and mode
+EXAMPLES = int(os.environ.get("JHUB_SCHEMATHESIS_EXAMPLES", "40"))  # per operation and mode
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
-from portal.app.routes.limits import Limits, UserName, limits_of
+from portal.app.params import UserName
+from portal.app.routes.limits import Limits, limits_of
 from portal.app.services.limits_edit import known_users, set_limits
 
 router = APIRouter(include_in_schema=False)

@@ -36,7 +36,8 @@ def pods_page(request: Request, principal: CurrentUser) -> HTMLResponse:
 @router.post("/pods/{namespace}/{name}/delete")
 def delete_pod_form(request: Request, namespace: Namespace, name: PodName, principal: AdminUser,
                     confirm: Annotated[str, Form(max_length=253)] = "",
-                    uid: Annotated[str | None, Form(max_length=64)] = None) -> RedirectResponse:
+                    uid: Annotated[str | None, Form(max_length=64, pattern=r"^[0-9A-Za-z-]*$")] = None,
+                    ) -> RedirectResponse:
     pod = delete_user_pod(get_context(request), actor=principal.name, namespace=namespace, name=name,
                           uid=uid or None, confirm=confirm.strip())
     return back_to(request, "/pods", f"Deleted pod {namespace}/{name} of {pod.user}.")

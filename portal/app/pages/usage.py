@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse
 from portal.app.context import get_context
 from portal.app.deps import CurrentUser
 from portal.app.pages.common import render
+from portal.app.params import End, Month, Start
+from portal.app.params import UserFormFilter as UserFilter
 from portal.app.ranges import resolve_range
-from portal.app.routes.usage import End, Month, Start, report, whose
+from portal.app.routes.usage import report, whose
 from portal.app.services import sessions
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
-UserFilter = Annotated[str | None, Query(max_length=255)]  # a page form sends "" for "everyone"
 
 
 def _query(**values) -> str:

@@ -7,21 +7,18 @@ Answer (null = unlimited):
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.app.auth.guard import hub_token_allowed
 from portal.app.auth.principal import Principal
 from portal.app.context import PortalContext
 from portal.app.deps import AdminUser, Context, CurrentUser
+from portal.app.params import UserName
 from portal.app.services.limits_edit import known_users, reset_limits, set_limits
 from portal.billing.limits import user_limits
 
 router = APIRouter(tags=["limits"])
-
-UserName = Annotated[str, Path(min_length=1, max_length=255, description="JupyterHub user name")]
 
 
 class Limits(BaseModel):

@@ -18,7 +18,8 @@ PodName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9](
 
 class DeletePod(BaseModel):
     confirm: str = Field(max_length=253, description="The pod's name, typed again")
-    uid: str | None = Field(default=None, max_length=64, description="Delete only if the pod still has this UID")
+    uid: str | None = Field(default=None, max_length=64, pattern=r"^[0-9A-Za-z-]+$",
+                            description="Delete only if the pod still has this UID")
 
 
 @router.get("/api/pods", summary="Running user pods (yours, or all for admins)")

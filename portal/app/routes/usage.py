@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from portal.app.auth.principal import Principal
 from portal.app.context import PortalContext
 from portal.app.deps import Context, CurrentUser
+from portal.app.params import End, Month, Start, UserFilter
 from portal.app.ranges import Range, resolve_range
 from portal.app.services import sessions
 from portal.billing.export import report_csv
@@ -18,10 +19,6 @@ from portal.billing.report import UsageRow, usage_report
 
 router = APIRouter(tags=["usage"])
 
-Month = Annotated[str | None, Query(max_length=7, description="YYYY-MM in the portal's time zone")]
-Start = Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD (local midnight) or ISO 8601 time")]
-End = Annotated[str | None, Query(max_length=40, description="exclusive; same forms as start")]
-UserFilter = Annotated[str | None, Query(min_length=1, max_length=255, description="one user (admins: anyone)")]
 
 
 def whose(principal: Principal, user: str | None) -> str | None:
