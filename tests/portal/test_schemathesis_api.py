@@ -1,5 +1,6 @@
 """schemathesis against the app's own OpenAPI document, in-process (ASGI), on a real PostgreSQL database,
-with an admin's bearer token: generated valid and invalid input never gets a 5xx."""
+as an admin (bearer token) and as a user (browser session with its CSRF token): generated valid and invalid
+input never gets a 5xx."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import timedelta
 import pytest
 from portal_api_support import ADMIN_TOKEN, make_portal
 from portal_test_pods import user_pod
+
+from portal.app.auth.cookies import SESSION_COOKIE
 
 pytest_plugins = ["conftest_api"]
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
@@ -37,27 +40,36 @@ def api_schema(pg_url, cluster, tmp_path, monkeypatch):
         (portal.storage / name).mkdir()
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", portal.app, headers=AUTH)
     assert len(list(schema.get_all_operations())) >= 13  # the whole API, not an empty document
+    session = portal.ctx.signer.session_value(name="alice", admin=False)
+    csrf = portal.ctx.signer.csrf_token(portal.ctx.signer.read_session(session).session_id)
+    schema.credentials = {"admin-token": AUTH,
+                          "user-session": {"Cookie": f"{SESSION_COOKIE}={session}", "X-CSRF-Token": csrf}}
     yield schema
     portal.engine.dispose()
 
 
-@pytest.mark.parametrize("mode", ["positive", "negative"])
-def test_no_input_makes_the_api_fail(api_schema, mode):
+@pytest.mark.parametrize(("who", "mode"), [("admin-token", "positive"), ("admin-token", "negative"),
+                                         ("user-session", "positive"), ("user-session", "negative")])
+def test_no_input_makes_the_api_fail(api_schema, who, mode):
     """Every operation, with generated input that fits its schema (positive) and that breaks it (negative).
 
     (Driven through Hypothesis directly: schemathesis' pytest fixture loader does not run under pytest 9.)
     """
     from schemathesis.generation.modes import GenerationMode
 
-    tried = []
+    headers, tried, answered = api_schema.credentials[who], [], set()
     for result in api_schema.get_all_operations():
         operation = result.ok()
 
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
         def check(case):
-            response = case.call(headers=AUTH)
-            case.validate_response(response, checks=[not_a_server_error], headers=AUTH)
+            if who == "user-session":  # the session alone: no generated bearer token or cookie on top
+                case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+                case.cookies = {}
+            response = case.call(headers=headers)
+            answered.add((operation.label, response.status_code))
+            case.validate_response(response, checks=[not_a_server_error], headers=headers)
 
         try:
             check()
@@ -67,3 +79,5 @@ def test_no_input_makes_the_api_fail(api_schema, mode):
         tried.append(operation.label)
     assert "PUT /api/limits/{username}" in tried and "POST /api/pods/{namespace}/{name}/delete" in tried
     assert "GET /api/billing" in tried and "POST /api/storage/{name}/remove" in tried
+    if mode == "positive":  # the credentials were honoured (not a run of 401s)
+        assert ("GET /api/me", 200) in answered and ("GET /api/sessions", 200) in answered
