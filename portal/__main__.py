@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from portal.app.settings import WebSettings, load_web_settings
-from portal.settings import PortalSettings, SettingsError, load_settings
+from portal.app.settings import WebSettings, load_engine_settings, load_web_settings
+from portal.settings import PortalSettings, SettingsError
 
 log = logging.getLogger("portal")
 JOIN_SECONDS = 10.0
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hash-token":
         return _hash_token(args.stdin)
     try:
-        settings, web = load_settings(), load_web_settings()
+        settings, web = load_engine_settings(), load_web_settings()
     except SettingsError as exc:
         print(f"portal: {exc}", file=sys.stderr)
         return 2

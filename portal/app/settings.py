@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from portal.settings import SettingsError
+from portal.settings import PortalSettings, SettingsError, load_settings
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -213,14 +213,27 @@ def _where(loc: tuple) -> str:
     return f"PORTAL_{field.upper()}"
 
 
+def _not_json(exc: PydanticSettingsError) -> SettingsError:
+    field = re.search(r'field "([^"]+)"', str(exc))
+    where = _where((field.group(1),)) if field else "settings"
+    return SettingsError(f"invalid portal settings: {where}: not valid JSON")
+
+
+def load_engine_settings(**overrides: object) -> PortalSettings:
+    """The engine's settings (portal.settings), with a JSON-valued variable that is not JSON reported
+    like every other bad value (pydantic-settings raises its own error for those)."""
+    try:
+        return load_settings(**overrides)
+    except PydanticSettingsError as exc:
+        raise _not_json(exc) from None
+
+
 def load_web_settings(**overrides: object) -> WebSettings:
     """Read and validate the web settings; raise SettingsError naming each bad variable."""
     try:
         return WebSettings(**overrides)
     except PydanticSettingsError as exc:  # a JSON-valued variable that is not JSON
-        field = re.search(r'field "([^"]+)"', str(exc))
-        where = _where((field.group(1),)) if field else "settings"
-        raise SettingsError(f"invalid portal settings: {where}: not valid JSON") from None
+        raise _not_json(exc) from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -41,6 +41,8 @@ def test_bad_settings_stop_the_start_with_the_variable_named():
     assert result.returncode == 2 and "PORTAL_OAUTH_CLIENT_SECRET" in result.stderr
     result = run("check", env=portal_env())
     assert result.returncode == 2 and "nobody can sign in" in result.stderr
+    result = run("check", env=portal_env(PORTAL_GPU_MODEL_RATES="{not json"))
+    assert result.returncode == 2 and "PORTAL_GPU_MODEL_RATES: not valid JSON" in result.stderr
 
 
 def test_hash_token_prints_what_portal_api_tokens_needs():
