@@ -18,9 +18,12 @@ _A = AuditLog.__table__
 
 def record(connection: sa.Connection, *, actor: str, action: str, target: str, detail: dict,
            at: datetime) -> int:
-    result = connection.execute(
-        sa.insert(_A).values(at=at, actor=actor, action=action, target=target[:512], detail=detail)
-        .returning(_A.c.id))
+    values = {"at": at, "actor": actor, "action": action, "target": target[:512], "detail": detail}
+    if connection.dialect.name == "sqlite":
+        # audit_log.id is a BIGINT key, which SQLite does not number by itself (only INTEGER keys alias
+        # the rowid); number it in the same statement, which SQLite runs under its write lock.
+        values["id"] = sa.select(sa.func.coalesce(sa.func.max(_A.c.id), 0) + 1).scalar_subquery()
+    result = connection.execute(sa.insert(_A).values(**values).returning(_A.c.id))
     return int(result.scalar_one())
 
 
