@@ -1,0 +1,108 @@
+"""The dependencies every protected route goes through.
+
+Identity comes from exactly two places: a bearer token in the Authorization header (a configured API
+token, or the user's own JupyterHub token checked with the hub), or the signed session cookie set by
+the OAuth callback. No other header or query parameter can name a user. Browser sessions must send
+the CSRF token with every unsafe request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyCookie, HTTPBearer
+
+from portal.app.auth.cookies import SESSION_COOKIE
+from portal.app.auth.hub import HubUnavailable
+from portal.app.auth.principal import Principal
+from portal.app.context import PortalContext, get_context
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_AUTH_HEADER = re.compile(r"^(?:bearer|token)\s+(\S+)\s*$", re.IGNORECASE)
+_HUB_TOKEN_ALLOWED = "__portal_hub_token_allowed__"
+
+# Declared for the OpenAPI document (and so API clients know what to send); parsing is done below.
+_bearer_scheme = HTTPBearer(auto_error=False, description="A portal API token or your JupyterHub API token")
+_cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Browser session (sign in at /login)")
+
+F = TypeVar("F", bound=Callable)
+
+
+class NotAuthenticated(Exception):
+    """No valid credentials: API clients get 401, browsers are sent to sign in."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def hub_token_allowed(endpoint: F) -> F:
+    """Mark the one kind of route the hub's limits token may call."""
+    setattr(endpoint, _HUB_TOKEN_ALLOWED, True)
+    return endpoint
+
+
+async def _from_bearer(ctx: PortalContext, header: str) -> Principal:
+    match = _AUTH_HEADER.match(header)
+    if not match:
+        raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+    token = match.group(1)
+    principal = ctx.tokens.lookup(token)
+    if principal is None and ctx.hub is not None and ctx.web.accept_hub_tokens:
+        try:
+            principal = await ctx.hub.principal_for_bearer(token)
+        except HubUnavailable as exc:
+            raise HTTPException(503, f"cannot check the token with JupyterHub: {exc}") from None
+    if principal is None:
+        raise NotAuthenticated("the token is not valid")
+    return principal
+
+
+async def _check_csrf(ctx: PortalContext, request: Request, principal: Principal) -> None:
+    token = request.headers.get(CSRF_HEADER)
+    if token is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        token = value if isinstance(value, str) else None
+    if not ctx.signer.csrf_ok(principal.session_id or "", token):
+        raise HTTPException(403, "missing or invalid CSRF token: reload the page and try again")
+
+
+async def authenticate(
+    request: Request,
+    ctx: Annotated[PortalContext, Depends(get_context)],
+    _bearer: Annotated[object, Security(_bearer_scheme)] = None,
+    _cookie: Annotated[object, Security(_cookie_scheme)] = None,
+) -> Principal:
+    """The principal of this request, or NotAuthenticated. Runs once per request (cached)."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        principal = await _from_bearer(ctx, header)
+    else:
+        session = ctx.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            raise NotAuthenticated("sign in first")
+        principal = Principal(name=session.name, admin=session.admin, via="session",
+                              role="admin" if session.admin else "user", session_id=session.session_id)
+    if principal.role == "hub" and not getattr(request.scope.get("endpoint"), _HUB_TOKEN_ALLOWED, False):
+        raise HTTPException(403, "this token may only read user limits")
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        await _check_csrf(ctx, request, principal)
+    request.state.principal = principal
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    if not principal.admin:
+        raise HTTPException(403, "only JupyterHub admins may do this")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(authenticate)]
+AdminUser = Annotated[Principal, Depends(require_admin)]

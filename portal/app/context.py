@@ -1,0 +1,60 @@
+"""Everything a request may need, built once per application (no import-time globals)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from portal.app.auth.cookies import CookieSigner
+from portal.app.auth.hub import HubClient
+from portal.app.auth.tokens import TokenStore
+from portal.app.metrics import Metrics
+from portal.app.settings import WebSettings
+from portal.settings import PortalSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class KubeUnavailable(Exception):
+    """The Kubernetes API cannot be used (not configured, unreachable, or it refused the portal)."""
+
+
+@dataclass
+class PortalContext:
+    settings: PortalSettings
+    web: WebSettings
+    engine: sa.Engine
+    signer: CookieSigner
+    tokens: TokenStore
+    hub: HubClient | None
+    metrics: Metrics
+    kube_factory: Callable[[], object] | None = None  # returns a kubernetes ApiClient
+    clock: Callable[[], datetime] = utcnow
+    _live_pods: object | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def live_pods(self):
+        """The live pod view, made on first use, so that the portal starts without a cluster."""
+        from portal.app.services.live_pods import LivePods
+
+        with self._lock:
+            if self._live_pods is None:
+                if self.kube_factory is None:
+                    raise KubeUnavailable("no Kubernetes access is configured")
+                try:
+                    api_client = self.kube_factory()
+                except Exception as exc:  # a missing kubeconfig, no service account...
+                    raise KubeUnavailable(f"cannot configure the Kubernetes client: {exc}") from None
+                self._live_pods = LivePods(api_client, self.settings)
+            return self._live_pods
+
+
+def get_context(request: Request) -> PortalContext:
+    return request.app.state.portal

@@ -1,0 +1,102 @@
+"""Build the portal's FastAPI application from validated settings.
+
+Authentication is the default: every router is mounted behind ``authenticate`` except the ones in
+``PUBLIC_ROUTERS``, whose paths must be exactly ``PUBLIC_PATHS`` (checked here, and by a test that
+walks every route):
+  /healthz, /readyz, /metrics   probes and Prometheus scrapes arrive without credentials; no user data
+  /login, /oauth_callback       the sign-in itself; the callback signs in only whom the hub vouches for
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI
+
+from portal.app.auth.cookies import CookieSigner
+from portal.app.auth.guard import authenticate
+from portal.app.auth.hub import HubClient
+from portal.app.auth.tokens import TokenStore
+from portal.app.context import PortalContext, utcnow
+from portal.app.errors import install_error_handlers
+from portal.app.headers import SecurityHeadersMiddleware
+from portal.app.logs import AccessLogMiddleware
+from portal.app.metrics import Metrics, MetricsMiddleware
+from portal.app.pages import audit as audit_page
+from portal.app.pages import limits as limits_page
+from portal.app.pages import pods as pods_page
+from portal.app.pages import static
+from portal.app.pages import storage as storage_page
+from portal.app.pages import usage as usage_pages
+from portal.app.pages.common import make_templates
+from portal.app.routes import audit, limits, login, openapi, ops, pods, storage, usage
+from portal.app.routing import walk
+from portal.app.settings import WebSettings
+from portal.db import engine_from_settings
+from portal.settings import PortalSettings
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ROUTERS = (ops.router, login.public)
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_callback"})
+PROTECTED_ROUTERS = (
+    login.router, pods.router, limits.router, usage.router, storage.router, audit.router, openapi.router,
+    pods_page.router, usage_pages.router, limits_page.router, storage_page.router, audit_page.router,
+    static.router,
+)
+
+
+def default_kube_factory(settings: PortalSettings) -> Callable[[], object]:
+    def make():
+        from portal.collector.kube import make_api_client
+
+        return make_api_client(settings)
+
+    return make
+
+
+def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine | None = None,
+               kube_factory: Callable[[], object] | None = None, hub_transport=None,
+               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    secret = web.session_secret.get_secret_value() if web.session_secret else None
+    if secret is None:
+        log.warning("PORTAL_SESSION_SECRET is not set: using a random one (sign-ins end at restart, "
+                    "and replicas do not share them)")
+        secret = secrets.token_urlsafe(48)
+    metrics = Metrics()
+    ctx = PortalContext(
+        settings=settings, web=web, engine=engine or engine_from_settings(settings),
+        signer=CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies),
+        tokens=TokenStore(web.api_tokens), hub=HubClient(web, transport=hub_transport) if web.oauth_enabled else None,
+        metrics=metrics, kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+    )
+    app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,
+                  description="Usage, billing, live pods, limits and storage of a jhub JupyterHub platform.")
+    app.state.portal = ctx
+    app.state.templates = make_templates(settings.zone)
+    install_error_handlers(app)
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, dependencies=[Depends(authenticate)])
+    public = {r.path for router in PUBLIC_ROUTERS for r in router.routes}
+    if public != PUBLIC_PATHS:  # a new public route must be added (and justified) deliberately
+        raise RuntimeError(f"public routes changed: {sorted(public ^ PUBLIC_PATHS)}; update PUBLIC_PATHS and its test")
+    _check_every_route_is_guarded(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def _check_every_route_is_guarded(app: FastAPI) -> None:
+    """Refuse to build an app with a route that is neither public nor behind ``authenticate``."""
+    for route in walk(app):
+        if route.path in PUBLIC_PATHS:
+            continue
+        if authenticate not in route.dependency_calls:
+            raise RuntimeError(f"route {route.path} is not behind authentication")

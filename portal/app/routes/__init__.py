@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area. ``PUBLIC_ROUTERS`` are the only ones reachable without signing in."""

@@ -1,0 +1,36 @@
+"""Live user pods: everyone sees their own, admins see all and may delete one (confirmed, audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from portal.app.deps import AdminUser, Context, CurrentUser
+from portal.app.services.pod_actions import delete_user_pod
+
+router = APIRouter(tags=["pods"])
+
+Namespace = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+PodName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class DeletePod(BaseModel):
+    confirm: str = Field(max_length=253, description="The pod's name, typed again")
+    uid: str | None = Field(default=None, max_length=64, pattern=r"^[0-9A-Za-z-]+$",
+                            description="Delete only if the pod still has this UID")
+
+
+@router.get("/api/pods", summary="Running user pods (yours, or all for admins)")
+def list_pods(ctx: Context, principal: CurrentUser) -> dict:
+    pods = ctx.live_pods().list(user=None if principal.admin else principal.name)
+    now = ctx.clock()
+    return {"now": now.isoformat(), "pods": [p.as_json(now) for p in pods]}
+
+
+@router.post("/api/pods/{namespace}/{name}/delete", summary="Delete a user pod (admins; confirm with its name)")
+def delete_pod(ctx: Context, namespace: Namespace, name: PodName, body: DeletePod, principal: AdminUser) -> dict:
+    pod = delete_user_pod(ctx, actor=principal.name, namespace=namespace, name=name, uid=body.uid,
+                          confirm=body.confirm)
+    return {"deleted": f"{namespace}/{name}", "uid": pod.uid, "user": pod.user}

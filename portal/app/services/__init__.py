@@ -1,0 +1,1 @@
+"""What the routes do, without HTTP: live pods, storage, limits edits, session listing, the audit log."""

@@ -1,0 +1,101 @@
+"""GET /api/limits/{user} as the hub's pre-spawn hook calls it, and admins editing limits (audited)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from portal_api_support import ADMIN_TOKEN, HUB_TOKEN
+
+pytest_plugins = ["conftest_api"]
+
+ALICE = {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0}
+
+
+def test_the_hub_gets_exactly_the_contract(portal):
+    admin = portal.client(token=ADMIN_TOKEN)
+    assert admin.put("/api/limits/alice", json=ALICE).status_code == 200
+    # 12.5 GPU-hours this month: one GPU for 10 h (closed), and one still running for 2.5 h
+    portal.add_session("alice", start=portal.now - timedelta(hours=20), end=portal.now - timedelta(hours=10))
+    portal.add_session("alice", start=portal.now - timedelta(hours=2.5))
+    portal.add_session("bob", start=portal.now - timedelta(hours=5))  # someone else's use is not counted
+    reply = portal.client(token=HUB_TOKEN).get("/api/limits/alice")
+    assert reply.status_code == 200
+    assert reply.json() == {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2,
+                                                        "gpuHoursMonthly": 100.0},
+                            "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+
+
+def test_a_user_without_limits_of_their_own_is_unlimited_by_default(portal):
+    reply = portal.client(token=HUB_TOKEN).get("/api/limits/newcomer")
+    assert reply.json() == {"user": "newcomer", "limits": {"cpu": None, "memoryGiB": None, "gpus": None,
+                                                           "gpuHoursMonthly": None},
+                            "used": {"gpuHoursThisMonth": 0.0}, "remaining": {"gpuHours": None}}
+
+
+def test_last_months_use_does_not_count(portal):
+    portal.client(token=ADMIN_TOKEN).put("/api/limits/alice", json=ALICE)
+    portal.add_session("alice", start=portal.now - timedelta(days=40), end=portal.now - timedelta(days=39))
+    assert portal.client(token=HUB_TOKEN).get("/api/limits/alice").json()["remaining"] == {"gpuHours": 100.0}
+
+
+def test_users_see_their_own_limits_only(portal):
+    alice = portal.client("alice")
+    assert alice.get("/api/limits/alice").status_code == 200
+    assert alice.get("/api/limits/bob").status_code == 403
+    assert alice.get("/api/limits").status_code == 403
+
+
+def test_admin_edits_are_audited_and_can_be_undone(portal):
+    admin = portal.client("root", admin=True)
+    csrf = {"X-CSRF-Token": portal.csrf(admin)}
+    first = admin.put("/api/limits/alice", json=ALICE, headers=csrf)
+    assert first.json()["limits"] == ALICE
+    second = admin.put("/api/limits/alice", json={**ALICE, "gpus": None}, headers=csrf)
+    assert second.json()["limits"]["gpus"] is None
+    assert admin.get("/api/limits").json()["users"][0]["user"] == "alice"
+    reset = admin.delete("/api/limits/alice", headers=csrf)
+    assert reset.json()["limits"] == {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None}
+    assert admin.delete("/api/limits/alice", headers=csrf).status_code == 404
+    log = portal.audit()
+    assert [(e["actor"], e["action"], e["target"]) for e in log] == [
+        ("root", "limits.update", "alice"), ("root", "limits.update", "alice"), ("root", "limits.reset", "alice")]
+    assert log[0]["detail"] == {"before": None, "after": ALICE, "result": "ok"}
+    assert log[1]["detail"]["before"] == ALICE and log[1]["detail"]["after"]["gpus"] is None
+    assert log[0]["at"] == portal.now
+
+
+@pytest.mark.parametrize("body", [
+    {"cpu": -1, "memoryGiB": 1, "gpus": 1, "gpuHoursMonthly": 1},
+    {"cpu": "lots", "memoryGiB": 1, "gpus": 1, "gpuHoursMonthly": 1},
+    {"cpu": 1, "memoryGiB": 1, "gpus": 1.5, "gpuHoursMonthly": 1},
+    {"cpu": 1, "memoryGiB": 1, "gpus": 1},
+    {"cpu": 1, "memoryGiB": 1, "gpus": 1, "gpuHoursMonthly": 1, "admin": True},
+    [], "x", None,
+])
+def test_bad_bodies_are_refused_with_a_reason(portal, body):
+    admin = portal.client(token=ADMIN_TOKEN)
+    reply = admin.put("/api/limits/alice", json=body)
+    assert reply.status_code == 422
+    assert reply.json()["detail"]
+    assert portal.audit() == []
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"1e309", b"-Infinity"])
+def test_numbers_that_are_not_numbers_are_refused(portal, number):
+    admin = portal.client(token=ADMIN_TOKEN)
+    body = b'{"cpu": %s, "memoryGiB": 1, "gpus": 1, "gpuHoursMonthly": 1}' % number
+    reply = admin.put("/api/limits/alice", content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 422
+
+
+@pytest.mark.parametrize("name", ["a" * 256])
+def test_impossible_user_names_are_refused(portal, name):
+    assert portal.client(token=HUB_TOKEN).get(f"/api/limits/{name}").status_code == 422
+
+
+def test_unusual_user_names_work(portal):
+    admin = portal.client(token=ADMIN_TOKEN)
+    for name in ("Alice.B@example.org", "用户", "o'brien"):
+        assert admin.put(f"/api/limits/{name}", json=ALICE).status_code == 200
+        assert admin.get(f"/api/limits/{name}").json()["user"] == name

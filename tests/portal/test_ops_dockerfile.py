@@ -1,0 +1,36 @@
+"""The portal image recipe stays consistent with the code (no Docker engine here to build it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PORTAL = Path(__file__).resolve().parents[2] / "portal"
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", (PORTAL / "Dockerfile").read_text())
+    return [tuple(line.split(None, 1)) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_installs_the_pinned_requirements_and_runs_python_m_portal_as_non_root():
+    steps = instructions()
+    kinds = [kind for kind, _ in steps]
+    assert kinds[0] == "FROM" and steps[0][1].startswith("python:3.11")
+    copies = [arg for kind, arg in steps if kind == "COPY"]
+    assert copies[0] == "requirements.txt requirements-api.txt /app/portal/"
+    for name in copies[0].split()[:-1]:
+        lines = [ln for ln in (PORTAL / name).read_text().splitlines() if ln and not ln.startswith("#")]
+        assert lines and all("==" in ln for ln in lines), f"{name}: every dependency pinned"
+    run = next(arg for kind, arg in steps if kind == "RUN")
+    assert "requirements.txt" in run and "requirements-api.txt" in run
+    assert kinds.index("COPY") < kinds.index("RUN") < len(kinds) - kinds[::-1].index("COPY") - 1  # deps cached
+    user = next(arg for kind, arg in steps if kind == "USER")
+    assert not user.startswith(("0", "root"))
+    assert ("EXPOSE", "29781") in steps
+    assert ("ENTRYPOINT", '["python", "-m", "portal"]') in steps and ("CMD", '["serve"]') in steps
+
+
+def test_the_image_does_not_carry_local_databases_or_caches():
+    ignored = (PORTAL / ".dockerignore").read_text().split()
+    assert {"**/__pycache__", "*.db", ".venv"} <= set(ignored)

@@ -1,0 +1,29 @@
+"""The local trial on the embedded SQLite database: the API's reads and audited writes work there too."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from portal_api_support import ADMIN_TOKEN, HUB_TOKEN, make_portal
+
+pytest_plugins = ["conftest_api"]
+
+
+def test_the_api_works_on_sqlite(sqlite_url, cluster, tmp_path):
+    storage = tmp_path / "storage"
+    (storage / "olduser").mkdir(parents=True)
+    made = make_portal(sqlite_url, cluster, storage)
+    stamp = (made.now - timedelta(days=30)).timestamp()
+    os.utime(storage / "olduser", (stamp, stamp))
+    made.add_session("alice", start=made.now - timedelta(hours=3), end=made.now - timedelta(hours=1))
+    admin = made.client(token=ADMIN_TOKEN)
+    limits = {"cpu": 4.0, "memoryGiB": 16.0, "gpus": 1, "gpuHoursMonthly": 10.0}
+    assert admin.put("/api/limits/alice", json=limits).status_code == 200
+    assert made.client(token=HUB_TOKEN).get("/api/limits/alice").json()["remaining"] == {"gpuHours": 8.0}
+    assert admin.get("/api/billing").json()["rows"][0]["gpu_cost"] == 8.0
+    assert [s["user"] for s in made.client("alice").get("/api/sessions").json()["sessions"]] == ["alice"]
+    assert admin.post("/api/storage/olduser/remove", json={"idle_days": 7, "confirm": "olduser"}).status_code == 200
+    assert [(e["action"], e["detail"]["result"]) for e in made.audit()] == [("limits.update", "ok"),
+                                                                            ("storage.remove", "ok")]
+    made.engine.dispose()
