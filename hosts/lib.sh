@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # jhub host library: the helpers every hosts/*.sh uses.
 #
-# The Pulumi components run a script as `bash -c '<lib.sh>\n<script.sh>' jhub-<script> [args]`;
-# tests and people run `bash hosts/<script>.sh`, which sources this file. Either way:
+# The Pulumi components upload hosts/*.sh to /var/lib/jhub/scripts/<sha256 of the set>/ and run
+# `bash /var/lib/jhub/scripts/<sha>/<script>.sh [args]` (local nodes: the repository's hosts/); the
+# script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
+# too: a script does not source it again.) Either way:
 # - stdout carries machine output only (facts JSON, kubeconfig, an address); every human line goes
 #   to stderr through log(), saying what was done or skipped;
 # - JHUB_ROOT (default empty) prefixes every file path, so tests run in a temporary root; live kernel

@@ -62,6 +62,7 @@ class Host:
         self.fake = tmp / "fake"
         self.root.mkdir()
         self.fake.mkdir()
+        # True: run `bash -c '<lib.sh>\n<script>' jhub-<script>` instead of `bash <folder>/<script>.sh`
         self.component_style = False
 
     # -- paths ---------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ def test_dns_enabled_earlier_without_servers_is_pointed_at_them(host):
     assert res.count("microk8s kubectl -n kube-system patch configmap coredns --type merge -p") == 1
     assert "    forward . 10.0.0.2 10.0.0.3\n" in host.state("microk8s")["corefile"]
     assert "CoreDNS now forwards to 10.0.0.2 10.0.0.3 (was: /etc/resolv.conf)" in res.stderr
+    before = host.snapshot()
+    again = host.run("addons", env=env())
+    assert not again.has("microk8s enable") and not again.has("microk8s kubectl -n kube-system patch")
+    assert host.snapshot() == before
 
 
 def test_plain_dns_without_servers_is_enabled_plain_and_coredns_left_alone(host):

@@ -3,6 +3,8 @@ adoption of a MicroK8s jhub did not install, and one-shot resets of half-install
 
 import pytest
 
+from hostkit import copy_scripts
+
 SNAP_DIR = "/var/lib/jhub/bundle/snaps"
 RECORD = "/var/lib/jhub/microk8s.installed"
 
@@ -35,11 +37,13 @@ def record(host):
     return dict(line.split("=", 1) for line in host.read(RECORD).splitlines())
 
 
-@pytest.mark.parametrize("style", ["direct", "component"])
+@pytest.mark.parametrize("style", ["repository", "uploaded", "bash -c"])
 def test_air_gapped_install_waits_for_containerd_only_then_second_run_installs_nothing(host, style):
-    host.component_style = style == "component"
+    host.component_style = style == "bash -c"
+    # uploaded: as the components run it over SSH, from /var/lib/jhub/scripts/<sha>/ on the node
+    scripts = copy_scripts(host.p("/var/lib/jhub/scripts")) if style == "uploaded" else None
     env = bundle(host)
-    res = host.run("install", env=env)
+    res = host.run("install", env=env, script_dir=scripts)
     snaps = str(host.p(SNAP_DIR))
     assert res.stdout == ""
     assert [c for c in res.lines() if not c.startswith("snap list")] == [
@@ -58,10 +62,10 @@ def test_air_gapped_install_waits_for_containerd_only_then_second_run_installs_n
     assert not host.p("/var/lib/jhub/ready-once").exists()
 
     before = host.snapshot()
-    again = host.run("install", env=env)
+    again = host.run("install", env=env, script_dir=scripts)
     assert not again.has("snap install") and not again.has("snap ack") and not again.has("snap refresh")
     assert host.snapshot() == before
-    assert "microk8s rev 7229 already installed, skipping" in again.stderr
+    assert "jhub[install]: microk8s rev 7229 already installed, skipping" in again.stderr
     assert "automatic refreshes of microk8s already held" in again.stderr
 
 
@@ -93,8 +97,10 @@ def test_base_snap_already_present_is_kept(host):
 
 
 def test_online_install_tracks_the_channel(host):
-    env = {"JHUB_MODE": "online", "JHUB_CHANNEL": "1.32"}
+    # readiness is ready.sh's: install.sh does not even read its timeout
+    env = {"JHUB_MODE": "online", "JHUB_CHANNEL": "1.32", "JHUB_WAIT_READY_TIMEOUT": "not read here"}
     res = host.run("install", env=env)
+    assert not res.has("microk8s status")
     assert res.has("snap install microk8s --classic --channel=1.32/stable")
     assert not res.has("snap ack")
     again = host.run("install", env=env)
