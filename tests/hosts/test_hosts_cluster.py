@@ -74,7 +74,9 @@ def test_admit_renews_a_stale_token_first_line_and_keeps_the_file_owner_and_mode
     other = "Zyxwvutsrqponmlkjihgfedcba987654|9999999999"
     # an expired line for our token comes first (it would refuse every join), a single-use one after
     host.write(TOKENS, f"{TOKEN}|{int(time.time()) - 60}\n{other}\n{TOKEN}", mode=0o640)
-    os.chown(host.p(TOKENS), 0, 4)  # like MicroK8s's own file: root and a group
+    # like MicroK8s's own file: root and a group (as another user: that user and its group)
+    owner = (0, 4) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    os.chown(host.p(TOKENS), *owner)
     res = host.run("admit", "add", env=admit_env(JHUB_TOKEN_TTL="864000"), stdin=TOKEN)
     assert res.calls == []
     lines = token_lines(host)
@@ -82,7 +84,7 @@ def test_admit_renews_a_stale_token_first_line_and_keeps_the_file_owner_and_mode
     token, expiry = lines[1].split("|")
     assert token == TOKEN and int(expiry) >= int(time.time()) + 864000 - 5
     st = host.p(TOKENS).stat()
-    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o640, 0, 4)
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o640, *owner)
     assert not list(host.p(TOKENS).parent.glob("*.jhub-*"))  # no temporary file left
 
     # less than a day left: renewed; more: kept
