@@ -1,9 +1,11 @@
 """Optional export of sessions to an external MySQL/MariaDB ``pod_report`` table.
 
-One row per session, keyed by pod UID, so history is kept. Incremental: the collector queues changed
-sessions in ``mysql_outbox``; a sync upserts the queued sessions (plus the open ones, whose live time
-grows) into MySQL, and only after MySQL has committed does it remove exactly the versions it sent. A
-MySQL outage therefore loses nothing (the queue waits) and duplicates nothing (the key is the UID).
+One row per session, keyed by pod UID, so history is kept. Incremental: the collector queues every
+changed session in ``mysql_outbox`` (always, also while no MySQL is configured, so that changes made
+while the export was off are sent once it is on); a sync upserts the queued sessions (plus the open
+ones, whose live time grows) into MySQL, and only after MySQL has committed does it remove exactly the
+versions it sent. A MySQL outage therefore loses nothing (the queue waits) and duplicates nothing (the
+key is the UID).
 Times in MySQL are naive UTC (DATETIME has no zone).
 """
 
@@ -96,33 +98,42 @@ def _bootstrap(connection: sa.Connection, now: datetime) -> None:
     connection.execute(sa.insert(PortalMeta.__table__).values(key=BOOTSTRAP_KEY, value=now.isoformat()))
 
 
+def _queued(connection: sa.Connection, batch: int) -> list[sa.RowMapping]:
+    return connection.execute(
+        sa.select(_O.c.pod_uid, _O.c.version, _S).join(_S, _S.c.pod_uid == _O.c.pod_uid)
+        .order_by(_O.c.pod_uid).limit(batch)
+    ).mappings().all()
+
+
 def sync_once(portal: sa.Engine, mysql: sa.Engine, *, now: datetime, batch: int = 1000) -> SyncResult:
-    """Send queued sessions and refresh open ones. Raises on a MySQL error; nothing is lost then."""
+    """Send queued sessions and refresh open ones. Raises on a MySQL error; nothing is lost then.
+
+    A queued row always wins over the open row of the same session: the open sessions are read first,
+    so a session the collector closes meanwhile is queued by then, and its queued (closed) state is what
+    MySQL gets. Later batches are written after the first, so they too override what was sent before.
+    """
     with portal.begin() as conn:
         _bootstrap(conn, now)
         open_rows = conn.execute(sa.select(_S).where(_S.c.ended_at.is_(None))).mappings().all()
-    exported, open_sent = 0, {r["pod_uid"] for r in open_rows}
-    rows_to_send = [report_row(r, now) for r in open_rows]
+    exported, refreshed = 0, {r["pod_uid"]: r for r in open_rows}
     while True:
         with portal.connect() as conn:
-            queued = conn.execute(
-                sa.select(_O.c.pod_uid, _O.c.version, _S).join(_S, _S.c.pod_uid == _O.c.pod_uid)
-                .order_by(_O.c.pod_uid).limit(batch)
-            ).mappings().all()
-        rows_to_send += [report_row(r, now) for r in queued if r["pod_uid"] not in open_sent]
+            queued = _queued(conn, batch)
+        for row in queued:
+            refreshed.pop(row["pod_uid"], None)
+        rows_to_send = [report_row(r, now) for r in refreshed.values()] + [report_row(r, now) for r in queued]
+        refreshed = {}  # open rows go with the first write only
         if rows_to_send:
             stmt = mysql_insert(pod_report)
             stmt = stmt.on_duplicate_key_update({c.name: stmt.inserted[c.name]
                                                  for c in pod_report.columns if c.name != "pod_uid"})
             with mysql.begin() as mconn:
                 mconn.execute(stmt, rows_to_send)
-        if not queued:
-            return SyncResult(exported, len(open_rows))
-        with portal.begin() as conn:  # only the versions MySQL now has; newer changes stay queued
-            sent = [(r["pod_uid"], r["version"]) for r in queued]
-            conn.execute(sa.delete(_O).where(sa.tuple_(_O.c.pod_uid, _O.c.version).in_(sent)))
-        exported += len(queued)
-        rows_to_send = []
+        if queued:
+            with portal.begin() as conn:  # only the versions MySQL now has; newer changes stay queued
+                sent = [(r["pod_uid"], r["version"]) for r in queued]
+                conn.execute(sa.delete(_O).where(sa.tuple_(_O.c.pod_uid, _O.c.version).in_(sent)))
+            exported += len(queued)
         if len(queued) < batch:
             return SyncResult(exported, len(open_rows))
 

@@ -33,7 +33,7 @@ def make_collector(settings: PortalSettings, *, engine: sa.Engine, api_client=No
         hints=hints_from_settings(settings),
         resync_interval=settings.resync_interval_seconds,
         heartbeat_interval=settings.heartbeat_interval_seconds,
-        enqueue_export=settings.mysql_url is not None,
+        enqueue_export=True,  # also while MySQL is off: what changed meanwhile is sent once it is on
         stop=stop,
     )
 

@@ -16,6 +16,7 @@ from portal.collector.store import write_changes
 from portal.db import make_engine
 from portal.models import MysqlOutbox
 from portal.mysql_sync import MysqlSyncer, PodReportSchemaError, ensure_pod_report, pod_report, sync_once
+from portal.settings import load_settings
 
 ZONE = ZoneInfo("Asia/Taipei")
 NOW = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
@@ -172,4 +173,60 @@ def test_syncer_keeps_running_through_an_outage(portal_db, mysql_url, tcp_proxy_
     finally:
         syncer.stop.set()
         thread.join(10)
+    mysql.dispose()
+
+
+def test_a_session_closed_between_the_reads_of_a_sync_reaches_mysql_closed(portal_db, pg_url, mysql_url):
+    """The collector closes u1 after the sync read the open sessions and before it read the queue: the
+    queued (closed) row must win over the open row read a moment earlier, at once and for good."""
+    mysql = make_engine(mysql_url)
+    ensure_pod_report(mysql)
+    write(portal_db, [record("u1", "alice")])
+    sync_once(portal_db, mysql, now=NOW)  # exported as open; the queue is empty
+    closed = {"done": False}
+
+    def close_after_the_open_read(conn, cursor, statement, *args):
+        if not closed["done"] and "mysql_outbox" in statement and "JOIN" in statement.upper():
+            closed["done"] = True
+            collector = make_engine(pg_url)  # another connection, as the collector's thread has
+            write(collector, [record("u1", "alice", end="2025-03-01T05:00:00")])
+            collector.dispose()
+
+    sa.event.listen(portal_db, "before_cursor_execute", close_after_the_open_read)
+    try:
+        sync_once(portal_db, mysql, now=NOW + timedelta(minutes=1))
+    finally:
+        sa.event.remove(portal_db, "before_cursor_execute", close_after_the_open_read)
+    assert closed["done"]
+    row = report(mysql_url)["u1"]
+    assert row["ended_at"] == datetime(2025, 3, 1, 5, 0) and row["live_time"] == 3 * 3600
+    assert queued(portal_db) == 0
+    sync_once(portal_db, mysql, now=NOW + timedelta(hours=5))  # and no later sync reopens it
+    assert report(mysql_url)["u1"]["ended_at"] == datetime(2025, 3, 1, 5, 0)
+    mysql.dispose()
+
+
+def test_changes_made_while_the_export_was_off_are_sent_when_it_is_back(portal_db, pg_url, mysql_url):
+    """The portal ran with MySQL, then without it for a while (its collector still queues), then with it."""
+    from kubernetes import client
+    from portal_test_pods import user_pod
+
+    from portal.collector.service import make_collector
+
+    mysql = make_engine(mysql_url)
+    ensure_pod_report(mysql)
+    write(portal_db, [record("uid-alice", "alice")])
+    sync_once(portal_db, mysql, now=NOW)
+    assert report(mysql_url)["uid-alice"]["ended_at"] is None
+
+    without_mysql = load_settings(database_url=pg_url, timezone="Asia/Taipei")
+    collector = make_collector(without_mysql, engine=portal_db, api_client=client.ApiClient())
+    ended = user_pod("alice", finished="2025-03-01T05:00:00Z", phase="Succeeded")
+    assert collector.handle_event("MODIFIED", ended) is not None  # alice's server ends: nobody exports
+    collector.handle_event("MODIFIED", user_pod("bob", started="2025-03-01T04:00:00Z"))
+
+    sync_once(portal_db, mysql, now=NOW + timedelta(hours=1))  # MySQL configured again
+    rows = report(mysql_url)
+    assert rows["uid-alice"]["ended_at"] == datetime(2025, 3, 1, 5, 0) and "uid-bob" in rows
+    assert queued(portal_db) == 0
     mysql.dispose()
