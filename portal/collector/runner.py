@@ -1,5 +1,8 @@
 """The collector loop: list, then watch; re-list on 410 Gone or any watch error (with backoff);
 a periodic full resync as a safety net; a heartbeat that bounds unseen ends; database retries.
+
+The heartbeat is one row (``portal_meta.collector_heartbeat``): the last moment the collector was in
+step with the cluster. Open sessions are not rewritten for it; the core reads it as their last-seen bound.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from kubernetes.client import ApiException
 from portal.collector.core import SessionRecord, apply_event, reconcile
 from portal.collector.kube import PodSource
 from portal.collector.pods import PodSpecHints, observe_pod
-from portal.collector.store import load_known, touch_open_sessions, write_changes
+from portal.collector.store import load_known, write_changes
+from portal.meta import COLLECTOR_HEARTBEAT, COLLECTOR_SINCE, read_time, write_time
 from portal.rollups import ensure_rollups
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,7 @@ class Collector:
 
     def __init__(self, *, source: PodSource, engine: sa.Engine, zone: ZoneInfo, hints: PodSpecHints,
                  resync_interval: float = 300.0, heartbeat_interval: float = 30.0,
-                 enqueue_export: bool = False, clock: Callable[[], datetime] = utcnow,
+                 enqueue_export: bool = True, clock: Callable[[], datetime] = utcnow,
                  stop: threading.Event | None = None, db_backoff: Backoff | None = None,
                  watch_backoff: Backoff | None = None) -> None:
         self.source, self.engine, self.zone, self.hints = source, engine, zone, hints
@@ -62,6 +66,7 @@ class Collector:
         self.node_gpu_models: dict[str, str] = {}
         self.relists = 0
         self.db_retries = 0
+        self.heartbeat_at: datetime | None = None  # as stored; None until the first heartbeat ever
         self._last_resync = self._last_heartbeat = 0.0
 
     # -- database, retried until it answers (an outage must not crash the collector) --------------
@@ -87,8 +92,16 @@ class Collector:
 
     # -- the three moves ------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Make sure the daily rollups are in the configured time zone (rebuild once if not)."""
-        if self._in_transaction(lambda c: ensure_rollups(c, self.zone)):
+        """Make sure the daily rollups are in the configured time zone (rebuild once if not); record when
+        this database began to receive sessions (kept from the first start); read the last heartbeat."""
+        now = self.clock()
+
+        def work(connection: sa.Connection) -> bool:
+            write_time(connection, COLLECTOR_SINCE, now, keep_existing=True)
+            self.heartbeat_at = read_time(connection, COLLECTOR_HEARTBEAT)
+            return ensure_rollups(connection, self.zone)
+
+        if self._in_transaction(work):
             log.info("rebuilt daily usage rollups for time zone %s", self.zone.key)
 
     def relist(self) -> str:
@@ -101,12 +114,15 @@ class Collector:
 
         def work(connection: sa.Connection) -> dict[str, SessionRecord]:
             known = load_known(connection, [p.uid for p in pods])
-            changes = reconcile(known=known, pods=pods, now=now)
+            changes = reconcile(known=known, pods=pods, now=now, heartbeat=self.heartbeat_at)
             write_changes(connection, changes, zone=self.zone, now=now, enqueue_export=self.enqueue_export)
+            write_time(connection, COLLECTOR_HEARTBEAT, now)  # every open session was just listed: alive now
             known.update({c.pod_uid: c for c in changes})
             return known
 
         self.known = self._in_transaction(work)
+        self.heartbeat_at = now
+        self._last_heartbeat = self._clock_seconds()
         self.relists += 1
         self._last_resync = self._clock_seconds()
         log.info("listed %d user pods at resourceVersion %s", len(pods), resource_version)
@@ -117,7 +133,7 @@ class Collector:
         if pod is None:
             return None
         now = self.clock()
-        change = apply_event(known=self.known, event_type=event_type, pod=pod, now=now)
+        change = apply_event(known=self.known, event_type=event_type, pod=pod, now=now, heartbeat=self.heartbeat_at)
         if change is not None:
             self._in_transaction(lambda c: write_changes(
                 c, [change], zone=self.zone, now=now, enqueue_export=self.enqueue_export))
@@ -127,9 +143,10 @@ class Collector:
         return change
 
     def heartbeat(self) -> None:
-        """Record that all open sessions are alive now (only called while the view is in sync)."""
+        """Record that all open sessions are alive now (only called while the view is in sync): one row."""
         now = self.clock()
-        self._in_transaction(lambda c: touch_open_sessions(c, now))
+        self._in_transaction(lambda c: write_time(c, COLLECTOR_HEARTBEAT, now))
+        self.heartbeat_at = now
         self._last_heartbeat = self._clock_seconds()
 
     # -- scheduling -------------------------------------------------------------------------------
