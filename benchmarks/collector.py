@@ -84,6 +84,12 @@ class SnapshotSource:
     def node_gpu_models(self) -> dict[str, str]:
         return {}
 
+    def claim_requests(self) -> dict:
+        return {}
+
+    def claim_request(self, namespace: str, name: str) -> None:
+        return None
+
 
 def set_based(engine: sa.Engine, observations, now: datetime) -> None:
     """The collector's relist transaction (Collector.relist without the listing call)."""

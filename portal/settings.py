@@ -41,6 +41,7 @@ class PortalSettings(BaseSettings):
     gpu_model_label: str = "nvidia.com/gpu.product"
     kube_config_mode: Literal["auto", "in-cluster", "kubeconfig"] = "auto"
     kubeconfig: str | None = None
+    user_storage_size: str | None = None  # e.g. "128Gi": each user's storage, where pods and claims tell nothing
     resync_interval_seconds: float = Field(default=300.0, gt=0)
     heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
 
@@ -91,6 +92,20 @@ class PortalSettings(BaseSettings):
             raise ValueError(f"{value!r} is not a label selector of the form key=value[,key=value]")
         return value
 
+    @field_validator("user_storage_size")
+    @classmethod
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from kubernetes.utils.quantity import parse_quantity
+
+        try:
+            if parse_quantity(value) < 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{value!r} is not a Kubernetes quantity such as 128Gi") from None
+        return value
+
     @field_validator("gpu_model_rates")
     @classmethod
     def _non_negative_rates(cls, value: dict[str, float]) -> dict[str, float]:
@@ -115,6 +130,14 @@ class PortalSettings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def user_storage_bytes(self) -> int | None:
+        if self.user_storage_size is None:
+            return None
+        from kubernetes.utils.quantity import parse_quantity
+
+        return int(parse_quantity(self.user_storage_size))
 
 
 def env_name(field: str) -> str:

@@ -104,7 +104,8 @@ def session_for_pod(
         memory_request_bytes=pod.memory_request_bytes,
         gpu_count=pod.gpu_count,
         rdma_count=pod.rdma_count,
-        storage_request_bytes=previous.storage_request_bytes if previous else None,
+        storage_request_bytes=(pod.storage_request_bytes if pod.storage_request_bytes is not None
+                               else previous.storage_request_bytes if previous else None),
         started_at=started_at,
         ended_at=ended_at,
         end_source=end_source,

@@ -102,6 +102,40 @@ class PodSource:
                 models[node["metadata"]["name"]] = model
         return dict(sorted(models.items()))
 
+    def claim_requests(self, *, request_timeout: float = 30) -> dict[tuple[str, str], int | None]:
+        """Storage requested by each PersistentVolumeClaim in scope; empty when claims may not be read."""
+        from portal.collector.pods import claim_request
+
+        try:
+            if self.scope.cluster_wide:
+                response = self._core.list_persistent_volume_claim_for_all_namespaces(
+                    _preload_content=False, _request_timeout=request_timeout)
+            else:
+                response = self._core.list_namespaced_persistent_volume_claim(
+                    self.scope.hub_namespace, _preload_content=False, _request_timeout=request_timeout)
+            body = _json(response)
+        except client.ApiException as exc:
+            log.warning("cannot list storage claims (HTTP %s); storage requests come from pods or settings",
+                        exc.status)
+            return {}
+        return {(claim["metadata"].get("namespace", ""), claim["metadata"]["name"]): claim_request(claim)
+                for claim in body.get("items") or [] if self.in_scope(claim["metadata"].get("namespace", ""))}
+
+    def claim_request(self, namespace: str, name: str, *, request_timeout: float = 10) -> int | None:
+        """Storage requested by one claim; None when it is missing or cannot be read (the session is still
+        recorded: the storage request is a detail, never a reason to drop a watch event)."""
+        from portal.collector.pods import claim_request
+
+        try:
+            return claim_request(_json(self._core.read_namespaced_persistent_volume_claim(
+                name, namespace, _preload_content=False, _request_timeout=request_timeout)))
+        except client.ApiException as exc:
+            if exc.status != 404:
+                log.warning("cannot read storage claim %s/%s (HTTP %s)", namespace, name, exc.status)
+        except Exception as exc:  # a transport error: the next listing reads every claim again
+            log.warning("cannot read storage claim %s/%s (%s)", namespace, name, type(exc).__name__)
+        return None
+
     def watch(self, resource_version: str, *, timeout_seconds: int) -> Iterator[tuple[str, dict]]:
         """(type, object) watch events after ``resource_version``; ends when the server closes the watch.
 

@@ -18,7 +18,7 @@ from kubernetes.client import ApiException
 
 from portal.collector.core import SessionRecord, apply_event, reconcile
 from portal.collector.kube import PodSource
-from portal.collector.pods import PodSpecHints, observe_pod
+from portal.collector.pods import PodSpecHints, claim_names, observe_pod
 from portal.collector.store import load_known, write_changes
 from portal.meta import COLLECTOR_HEARTBEAT, COLLECTOR_SINCE, read_time, write_time
 from portal.rollups import ensure_rollups
@@ -64,6 +64,7 @@ class Collector:
         self.watch_backoff = watch_backoff or Backoff()
         self.known: dict[str, SessionRecord] = {}
         self.node_gpu_models: dict[str, str] = {}
+        self.claim_requests: dict[tuple[str, str], int | None] = {}
         self.relists = 0
         self.db_retries = 0
         self.heartbeat_at: datetime | None = None  # as stored; None until the first heartbeat ever
@@ -108,8 +109,8 @@ class Collector:
         """Full listing reconciled against the database; returns the resourceVersion to watch from."""
         raw_pods, resource_version = self.source.list_pods()
         self.node_gpu_models = self.source.node_gpu_models()
-        pods = [p for p in (observe_pod(r, hints=self.hints, node_gpu_models=self.node_gpu_models)
-                            for r in raw_pods) if p is not None]
+        self.claim_requests = self.source.claim_requests()
+        pods = [p for p in (self._observe(r) for r in raw_pods) if p is not None]
         now = self.clock()
 
         def work(connection: sa.Connection) -> dict[str, SessionRecord]:
@@ -128,8 +129,16 @@ class Collector:
         log.info("listed %d user pods at resourceVersion %s", len(pods), resource_version)
         return resource_version
 
+    def _observe(self, raw_pod: dict, *, read_missing_claims: bool = False):
+        if read_missing_claims:  # a pod seen first in a watch event: its claim came after the last listing
+            for namespace, name in claim_names(raw_pod):
+                if (namespace, name) not in self.claim_requests:
+                    self.claim_requests[(namespace, name)] = self.source.claim_request(namespace, name)
+        return observe_pod(raw_pod, hints=self.hints, node_gpu_models=self.node_gpu_models,
+                           claim_requests=self.claim_requests)
+
     def handle_event(self, event_type: str, raw_pod: dict) -> SessionRecord | None:
-        pod = observe_pod(raw_pod, hints=self.hints, node_gpu_models=self.node_gpu_models)
+        pod = self._observe(raw_pod, read_missing_claims=event_type != "DELETED")
         if pod is None:
             return None
         now = self.clock()

@@ -18,6 +18,7 @@ def hints_from_settings(settings: PortalSettings) -> PodSpecHints:
         gpu_resource=settings.gpu_resource,
         rdma_resource_prefix=settings.rdma_resource_prefix,
         gpu_model_label=settings.gpu_model_label,
+        storage_size_bytes=settings.user_storage_bytes,
     )
 
 

@@ -24,6 +24,14 @@ def drop(): return ("drop",)  # the connection dies mid-stream (no terminating c
 def gate(event: threading.Event): return ("gate", event)  # hold the stream until event is set
 
 
+def claim(user: str, size: str, namespace: str = "jhub") -> dict:
+    """The PersistentVolumeClaim KubeSpawner makes for ``user`` (claim-{username})."""
+    return {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+            "metadata": {"name": f"claim-{user}", "namespace": namespace, "uid": f"pvc-{user}"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+            "status": {"phase": "Bound", "capacity": {"storage": size}}}
+
+
 class FakeKubeApi:
     """Scripted answers: ``lists`` and ``watches`` are queues consumed in order (the last list repeats)."""
 
@@ -31,6 +39,7 @@ class FakeKubeApi:
         self.lists: list[tuple[list[dict], str]] = []
         self.watches: list[list[tuple]] = []
         self.nodes: list[dict] = []
+        self.claims: list[dict] = []  # PersistentVolumeClaims, as the API returns them
         self.requests: list[str] = []
         self.idle_watch_seconds = idle_watch_seconds
         self._lock = threading.Lock()
@@ -71,6 +80,8 @@ class FakeKubeApi:
         if url.path == "/api/v1/nodes":
             return self._json(handler, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
                                         "items": self.nodes})
+        if "persistentvolumeclaims" in url.path:
+            return self._claims(handler, url.path.strip("/").split("/"))
         if not url.path.endswith("/pods"):
             return self._json(handler, {"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
         if query.get("watch") == ["true"]:
@@ -79,6 +90,18 @@ class FakeKubeApi:
             items, version = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
         self._json(handler, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": version},
                              "items": items})
+
+    def _claims(self, handler, parts: list[str]) -> None:
+        namespace = parts[3] if len(parts) >= 5 and parts[2] == "namespaces" else None
+        with self._lock:
+            found = [c for c in self.claims if namespace is None or c["metadata"]["namespace"] == namespace]
+        if len(parts) == 6:  # one claim by name
+            found = [c for c in found if c["metadata"]["name"] == parts[5]]
+            if not found:
+                return self._json(handler, {"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+            return self._json(handler, found[0])
+        self._json(handler, {"kind": "PersistentVolumeClaimList", "apiVersion": "v1",
+                             "metadata": {"resourceVersion": "1"}, "items": found})
 
     @staticmethod
     def _json(handler, body: dict, status: int = 200) -> None:

@@ -9,6 +9,8 @@ from portal_test_pods import user_pod
 from portal.collector.core import apply_event, close_unseen, reconcile
 from portal.collector.pods import observe_pod
 
+GIB = 1024**3
+
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -143,3 +145,20 @@ def test_the_heartbeat_is_the_last_seen_bound_of_open_sessions():
     assert close_unseen(opened, heartbeat).ended_at == heartbeat
     assert apply_event(known={opened.pod_uid: opened}, event_type="MODIFIED", pod=observe_pod(user_pod("bob")),
                        now=at("2025-03-01T06:00:00"), heartbeat=heartbeat) is None
+
+
+def test_storage_request_from_the_claim_then_ephemeral_storage_then_the_setting():
+    from portal.collector.pods import PodSpecHints
+
+    claims = {("jhub", "claim-alice"): 10 * GIB}
+    assert observe_pod(user_pod("alice"), claim_requests=claims).storage_request_bytes == 10 * GIB
+    scratch = user_pod("alice", ephemeral_storage="20Gi")
+    assert observe_pod(scratch).storage_request_bytes == 20 * GIB  # its claim is not known: the pod's request
+    configured = PodSpecHints(storage_size_bytes=128 * GIB)
+    assert observe_pod(user_pod("alice"), hints=configured).storage_request_bytes == 128 * GIB
+    assert observe_pod(user_pod("alice")).storage_request_bytes is None
+    # carried into the session, and kept when a later sighting knows less
+    opened = event(user_pod("alice", ephemeral_storage="20Gi"), "2025-03-01T02:00:01")
+    assert opened.storage_request_bytes == 20 * GIB
+    assert apply_event(known={opened.pod_uid: opened}, event_type="MODIFIED", pod=observe_pod(user_pod("alice")),
+                       now=at("2025-03-01T02:01:00")) is None

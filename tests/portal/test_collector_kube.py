@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from portal_test_kube import FakeKubeApi, deleted, drop, gate, gone, modified
+from portal_test_kube import FakeKubeApi, claim, deleted, drop, gate, gone, modified
 from portal_test_pods import user_pod
 
 from portal.collector.kube import PodSource, WatchScope
@@ -212,4 +212,26 @@ def test_heartbeats_write_one_row_and_bound_the_end_of_pods_gone_while_down(kube
     assert bob["ended_at"] == at("2025-03-01T04:30:00") and bob["end_approximate"] is True
     with engine.connect() as conn:
         assert read_time(conn, COLLECTOR_SINCE) == at("2025-03-01T04:00:00")  # kept from the first start
+    engine.dispose()
+
+
+def test_storage_requests_come_from_the_users_claims(kube, pg_url):
+    engine = make_engine(pg_url)
+    kube.claims = [claim("alice", "10Gi")]
+    kube.lists = [([user_pod("alice")], "100")]
+    carol = user_pod("carol", started="2025-03-01T03:00:00Z", resource_version="101")
+    release = threading.Event()
+    kube.watches = [[gate(release), modified(carol)]]
+    collector, thread = start_collector(kube, engine, Clock("2025-03-01T06:00:00"))
+    try:
+        wait_until(lambda: "uid-alice" in sessions(engine), what="the first listing")
+        kube.claims.append(claim("carol", "25Gi"))  # made by KubeSpawner after the listing, with her pod
+        release.set()
+        wait_until(lambda: "uid-carol" in sessions(engine), what="carol's session")
+    finally:
+        stop_collector(collector, thread)
+    rows = sessions(engine)
+    assert rows["uid-alice"]["storage_request_bytes"] == 10 * 1024**3
+    assert rows["uid-carol"]["storage_request_bytes"] == 25 * 1024**3
+    assert any(r.endswith("/persistentvolumeclaims/claim-carol") for r in kube.requests)
     engine.dispose()

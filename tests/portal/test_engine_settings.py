@@ -29,6 +29,8 @@ def test_environment_values_are_parsed(monkeypatch):
     assert list(settings.gpu_model_rates) == ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
     assert settings.zone.key == "Europe/Berlin"
     assert settings.default_gpu_hours_monthly == 100.0
+    monkeypatch.setenv("PORTAL_USER_STORAGE_SIZE", "128Gi")
+    assert load_settings().user_storage_bytes == 128 * 1024**3
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,7 @@ def test_environment_values_are_parsed(monkeypatch):
         ("PORTAL_DATABASE_URL", "just-a-path.db", "SQLAlchemy URL"),
         ("PORTAL_RESYNC_INTERVAL_SECONDS", "0", "greater than 0"),
         ("PORTAL_POD_LABEL_SELECTOR", "component singleuser", "label selector"),
+        ("PORTAL_USER_STORAGE_SIZE", "lots", "Kubernetes quantity"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, variable, value, complaint):

@@ -23,13 +23,14 @@ NOW = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 GIB = 1024**3
 
 
-def record(uid: str, user: str, *, start="2025-03-01T02:00:00", end: str | None = None) -> SessionRecord:
+def record(uid: str, user: str, *, start="2025-03-01T02:00:00", end: str | None = None,
+           storage: int | None = None) -> SessionRecord:
     started = datetime.fromisoformat(start).replace(tzinfo=UTC)
     ended = datetime.fromisoformat(end).replace(tzinfo=UTC) if end else None
     return SessionRecord(
         pod_uid=uid, user_name=user, server_name="", namespace="jhub", pod_name=f"jupyter-{user}", node_name="n1",
         image="img", gpu_model="", cpu_request=2.0, memory_request_bytes=8 * GIB, gpu_count=1, rdma_count=0,
-        storage_request_bytes=None, started_at=started, ended_at=ended, end_source="finished" if end else None,
+        storage_request_bytes=storage, started_at=started, ended_at=ended, end_source="finished" if end else None,
         end_approximate=False, last_seen_at=ended or NOW,
     )
 
@@ -72,7 +73,7 @@ def write(portal, records, now=NOW) -> None:
 def test_sessions_are_exported_one_row_each_with_history(portal_db, mysql_url):
     mysql = make_engine(mysql_url)
     ensure_pod_report(mysql)
-    write(portal_db, [record("u1", "alice", end="2025-03-01T03:30:00"), record("u2", "alice"),
+    write(portal_db, [record("u1", "alice", end="2025-03-01T03:30:00", storage=10 * GIB), record("u2", "alice"),
                       record("u3", "bob", start="2025-03-01T01:00:00", end="2025-03-01T02:00:00")])
     result = sync_once(portal_db, mysql, now=NOW)
     assert (result.exported, result.refreshed_open) == (3, 1)
@@ -82,6 +83,7 @@ def test_sessions_are_exported_one_row_each_with_history(portal_db, mysql_url):
     assert rows["u2"]["live_time"] == 4 * 3600 and rows["u2"]["ended_at"] is None  # open: up to the sync
     assert (rows["u1"]["cpu_usage"], rows["u1"]["memory_usage"], rows["u1"]["gpu_count"]) == (2.0, 8.0, 1)
     assert rows["u1"]["user_name"] == "alice" and rows["u1"]["created_at"] == datetime(2025, 3, 1, 2, 0)
+    assert rows["u1"]["storage_request"] == 10.0 and rows["u2"]["storage_request"] is None  # GiB, when known
     assert queued(portal_db) == 0
 
     # Incremental: nothing changed, so only the open session is refreshed.
