@@ -162,12 +162,14 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             migrate(settings.database_url.get_secret_value())
-            seed_database(settings, engine=engine)
+            changed = seed_database(settings, engine=engine)
         except Exception as exc:
             print(f"portal: cannot migrate the database: {type(exc).__name__}: {getattr(exc, 'orig', exc)}",
                   file=sys.stderr)
             return 1
         log.info("database schema is current")
+        if changed:
+            log.info("configured rates applied from today", extra={"gpu_models": changed})
     if args.command == "migrate":
         return 0
     return serve(settings, web, engine)

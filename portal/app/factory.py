@@ -29,11 +29,12 @@ from portal.app.metrics import Metrics, MetricsMiddleware
 from portal.app.pages import audit as audit_page
 from portal.app.pages import limits as limits_page
 from portal.app.pages import pods as pods_page
+from portal.app.pages import rates as rates_page
 from portal.app.pages import static
 from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
-from portal.app.routes import audit, limits, login, openapi, ops, pods, storage, usage
+from portal.app.routes import audit, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 PUBLIC_ROUTERS = (ops.router, login.public)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_callback"})
 PROTECTED_ROUTERS = (
-    login.router, pods.router, limits.router, usage.router, storage.router, audit.router, openapi.router,
-    pods_page.router, usage_pages.router, limits_page.router, storage_page.router, audit_page.router,
+    login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
+    openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
+    audit_page.router,
     static.router,
 )
 

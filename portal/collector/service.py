@@ -39,14 +39,15 @@ def make_collector(settings: PortalSettings, *, engine: sa.Engine, api_client=No
     )
 
 
-def seed_database(settings: PortalSettings, *, engine: sa.Engine) -> None:
-    """Fill what a fresh database needs beyond its schema (the configured rates). Idempotent."""
+def seed_database(settings: PortalSettings, *, engine: sa.Engine) -> list[str]:
+    """Apply what the settings put in the database: the configured rates, when they changed since the last
+    start (audited). Idempotent. Returns the GPU models whose prices changed ("" = the default)."""
     from datetime import UTC, datetime
 
-    from portal.billing.rates import seed_rates
+    from portal.billing.rates import apply_configured_rates
 
     with engine.begin() as connection:
-        seed_rates(connection, settings, now=datetime.now(UTC))
+        return apply_configured_rates(connection, settings, now=datetime.now(UTC))
 
 
 def make_mysql_syncer(settings: PortalSettings, *, engine: sa.Engine, stop: threading.Event | None = None):
