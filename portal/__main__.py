@@ -103,7 +103,7 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     from portal.collector.service import make_collector, make_mysql_syncer
 
     stop = threading.Event()
-    workers = []
+    workers, stoppers = [], [stop.set]
     if web.collector_enabled:
         try:
             collector = make_collector(settings, engine=engine, stop=stop)
@@ -112,6 +112,7 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
                   "or PORTAL_COLLECTOR_ENABLED=false)", file=sys.stderr)
             return 2
         workers.append(supervised("collector", collector.run, stop))
+        stoppers.append(collector.request_stop)
     syncer = make_mysql_syncer(settings, engine=engine, stop=stop)
     if syncer is not None:
         workers.append(supervised("mysql-sync", syncer.run, stop))
@@ -126,7 +127,8 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     try:
         server.run()
     finally:
-        stop.set()
+        for request_stop in stoppers:
+            request_stop()
         for worker in workers:
             worker.join(JOIN_SECONDS)
             if worker.is_alive():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,6 +59,9 @@ class PodSource:
         self._gpu_model_label = gpu_model_label
         self._page_size = page_size
         self._labelled_namespaces: frozenset[str] = frozenset()
+        self._watch_lock = threading.Lock()
+        self._watch_response = None  # the open watch response, so that another thread can interrupt it
+        self._interrupted = False
 
     def in_scope(self, namespace: str) -> bool:
         scope = self.scope
@@ -142,19 +146,50 @@ class PodSource:
         A 410 Gone (the version is too old) or an ERROR event raises ApiException; a dropped connection
         raises the transport error. The caller re-lists in every such case.
         """
-        def call(**kwargs):  # no return type on purpose: the client then hands out raw dicts
-            return self._list_call(**kwargs)
+        watcher = watch.Watch()
 
-        stream = watch.Watch().stream(
+        def call(**kwargs):  # no return type on purpose: the client then hands out raw dicts
+            response = self._list_call(**kwargs)
+            with self._watch_lock:
+                self._watch_response = response
+                if self._interrupted:
+                    _shutdown(response)
+            return response
+
+        stream = watcher.stream(
             call, resource_version=resource_version, timeout_seconds=timeout_seconds,
             allow_watch_bookmarks=True, _request_timeout=(10, timeout_seconds + 30),
         )
-        for event in stream:
-            obj = event["raw_object"]
-            if event["type"] in ("ADDED", "MODIFIED", "DELETED") and not self.in_scope(
-                    obj["metadata"].get("namespace", "")):
-                continue
-            yield event["type"], obj
+        try:
+            for event in stream:
+                obj = event["raw_object"]
+                if event["type"] in ("ADDED", "MODIFIED", "DELETED") and not self.in_scope(
+                        obj["metadata"].get("namespace", "")):
+                    continue
+                yield event["type"], obj
+        finally:
+            watcher.stop()
+            with self._watch_lock:
+                self._watch_response = None
+
+    def interrupt(self) -> None:
+        """End the watch in progress now, and any later one at once (called from another thread at shutdown:
+        an idle watch otherwise blocks until the API server ends it, up to its timeout)."""
+        with self._watch_lock:
+            self._interrupted = True
+            if self._watch_response is not None:
+                _shutdown(self._watch_response)
+
+
+def _shutdown(response) -> None:
+    """Unblock a thread reading ``response``: shut the socket's reading side (urllib3 2)."""
+    try:
+        response.shutdown()
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        try:
+            response.close()
+        except Exception:  # already closed: nothing left to unblock
+            pass
 
 
 def _json(response) -> dict:

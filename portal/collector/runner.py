@@ -158,6 +158,13 @@ class Collector:
         self.heartbeat_at = now
         self._last_heartbeat = self._clock_seconds()
 
+    def request_stop(self) -> None:
+        """Stop soon, from another thread: also ends a watch that would otherwise block until its timeout."""
+        self.stop.set()
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+
     # -- scheduling -------------------------------------------------------------------------------
     def _due(self, last: float, interval: float) -> bool:
         return self._clock_seconds() - last >= interval

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -33,9 +32,14 @@ def claim(user: str, size: str, namespace: str = "jhub") -> dict:
 
 
 class FakeKubeApi:
-    """Scripted answers: ``lists`` and ``watches`` are queues consumed in order (the last list repeats)."""
+    """Scripted answers: ``lists`` and ``watches`` are queues consumed in order (the last list repeats).
 
-    def __init__(self, *, idle_watch_seconds: float = 0.2) -> None:
+    A watch with nothing scripted stays open and silent for its ``timeoutSeconds``, as an API server's
+    does; ``idle_watch_seconds`` ends such watches sooner (tests whose clock moves by hand need the
+    collector's loop to come round often).
+    """
+
+    def __init__(self, *, idle_watch_seconds: float | None = None) -> None:
         self.lists: list[tuple[list[dict], str]] = []
         self.watches: list[list[tuple]] = []
         self.nodes: list[dict] = []
@@ -43,6 +47,8 @@ class FakeKubeApi:
         self.requests: list[str] = []
         self.idle_watch_seconds = idle_watch_seconds
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self.open_watches = 0  # watch requests being answered now
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,6 +74,7 @@ class FakeKubeApi:
         return client.ApiClient(configuration)
 
     def close(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -115,6 +122,16 @@ class FakeKubeApi:
     def _watch(self, handler, timeout_seconds: float) -> None:
         with self._lock:
             script = self.watches.pop(0) if self.watches else None
+            self.open_watches += 1
+        try:
+            self._stream(handler, script, timeout_seconds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (e.g. it stopped watching): nothing more to send
+        finally:
+            with self._lock:
+                self.open_watches -= 1
+
+    def _stream(self, handler, script: list | None, timeout_seconds: float) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Transfer-Encoding", "chunked")
@@ -126,7 +143,9 @@ class FakeKubeApi:
             handler.wfile.flush()
 
         if script is None:  # nothing scripted: an idle watch that the server ends after its timeout
-            time.sleep(min(timeout_seconds, self.idle_watch_seconds))
+            idle = timeout_seconds if self.idle_watch_seconds is None else min(timeout_seconds,
+                                                                               self.idle_watch_seconds)
+            self._closing.wait(idle)
         for step in script or []:
             if step[0] == "event":
                 chunk({"type": step[1], "object": step[2]})

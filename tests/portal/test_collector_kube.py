@@ -40,7 +40,7 @@ class Clock:
 
 @pytest.fixture
 def kube():
-    api = FakeKubeApi()
+    api = FakeKubeApi(idle_watch_seconds=0.2)
     yield api
     api.close()
 
