@@ -103,7 +103,7 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     from portal.collector.service import make_collector, make_mysql_syncer
 
     stop = threading.Event()
-    workers, stoppers = [], [stop.set]
+    workers, stoppers, collector = [], [stop.set], None
     if web.collector_enabled:
         try:
             collector = make_collector(settings, engine=engine, stop=stop)
@@ -119,7 +119,8 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     if web.storage_auto_remove_idle_days is not None and web.storage_base_path is not None:
         workers.append(supervised("storage-auto-remove", _storage_auto_removal(web, engine, stop), stop))
 
-    app = create_app(settings, web, engine=engine)
+    app = create_app(settings, web, engine=engine, collector=collector, syncer=syncer,
+                     workers={worker.name: worker for worker in workers})
     server = _server(app, web)
     for worker in workers:
         worker.start()
@@ -157,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print("portal: settings are valid")
         return 0
-    engine = _engine(settings)
+    try:
+        engine = _engine(settings)
+    except Exception as exc:  # e.g. a driver that is not installed
+        print(f"portal: cannot use PORTAL_DATABASE_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    changed = []
     if web.auto_migrate or args.command == "migrate":
         from portal.collector.service import seed_database
         from portal.db import migrate
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate(settings.database_url.get_secret_value())
             changed = seed_database(settings, engine=engine)
         except Exception as exc:
+            engine.dispose()
             print(f"portal: cannot migrate the database: {type(exc).__name__}: {getattr(exc, 'orig', exc)}",
                   file=sys.stderr)
             return 1

@@ -146,7 +146,10 @@ class MysqlSyncer:
                  stop: threading.Event | None = None) -> None:
         self.portal, self.mysql, self.interval, self.clock = portal, mysql, interval, clock
         self.stop = stop or threading.Event()
-        self.failures = 0
+        self.failures = 0  # in a row; 0 after a success
+        self.failures_total = 0
+        self.exported_total = 0
+        self.last_success_at: datetime | None = None
 
     def run(self) -> None:
         schema_ready = False
@@ -155,12 +158,16 @@ class MysqlSyncer:
                 if not schema_ready:
                     ensure_pod_report(self.mysql)
                     schema_ready = True
-                result = sync_once(self.portal, self.mysql, now=self.clock())
+                now = self.clock()
+                result = sync_once(self.portal, self.mysql, now=now)
                 self.failures = 0
+                self.exported_total += result.exported
+                self.last_success_at = now
                 log.info("MySQL export: %d changed, %d open", result.exported, result.refreshed_open)
                 wait = self.interval
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 self.failures += 1
+                self.failures_total += 1
                 wait = min(self.interval, 2.0 ** min(self.failures, 6))
                 log.warning("MySQL export failed (%s); retrying in %.1fs", type(exc.orig).__name__, wait)
             self.stop.wait(wait)

@@ -37,6 +37,9 @@ class PortalContext:
     metrics: Metrics
     kube_factory: Callable[[], object] | None = None  # returns a kubernetes ApiClient
     clock: Callable[[], datetime] = utcnow
+    collector: object | None = None  # the running Collector, when this process runs one
+    syncer: object | None = None  # the running MysqlSyncer, likewise
+    workers: dict[str, threading.Thread] = field(default_factory=dict)
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -56,6 +59,10 @@ class PortalContext:
                 self._live_pods = LivePods(api_client, self.settings)
             return self._live_pods
 
+
+    def worker_alive(self, name: str) -> bool:
+        worker = self.workers.get(name)
+        return worker is not None and worker.is_alive()
 
     def storage_cache(self):
         """Measurements of storage directories shared by listing requests (see ScanCache)."""

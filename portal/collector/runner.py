@@ -67,6 +67,10 @@ class Collector:
         self.claim_requests: dict[tuple[str, str], int | None] = {}
         self.relists = 0
         self.db_retries = 0
+        self.watch_errors = 0  # watches (or listings) that failed, 410 Gone included
+        self.watch_expired = 0  # of which 410 Gone
+        self._gone_in_a_row = 0
+        self.last_relist_at: datetime | None = None
         self.heartbeat_at: datetime | None = None  # as stored; None until the first heartbeat ever
         self._last_resync = self._last_heartbeat = 0.0
 
@@ -125,6 +129,7 @@ class Collector:
         self.heartbeat_at = now
         self._last_heartbeat = self._clock_seconds()
         self.relists += 1
+        self.last_relist_at = now
         self._last_resync = self._clock_seconds()
         log.info("listed %d user pods at resourceVersion %s", len(pods), resource_version)
         return resource_version
@@ -182,20 +187,35 @@ class Collector:
                         self.heartbeat()
                     resource_version = self._watch(resource_version)
                     self.watch_backoff.reset()
+                    self._gone_in_a_row = 0
                 except Stopped:
                     raise
                 except ApiException as exc:
                     in_sync = False
+                    self.watch_errors += 1
                     if exc.status == 410:
-                        log.info("watch expired (410 Gone); re-listing")
+                        self._after_gone()
                         continue
                     self._after_watch_error(exc)
                 except Exception as exc:  # a dropped connection, a timeout, a bad response...
                     in_sync = False
+                    self.watch_errors += 1
                     self._after_watch_error(exc)
         except Stopped:
             pass
         log.info("collector stopped")
+
+    def _after_gone(self) -> None:
+        """410 Gone: the resourceVersion is too old. Re-list at once the first time; when watches keep
+        expiring before any event arrives, back off like after any other error."""
+        self.watch_expired += 1
+        self._gone_in_a_row += 1
+        if self._gone_in_a_row == 1:
+            log.info("watch expired (410 Gone); re-listing")
+            return
+        delay = self.watch_backoff.next()
+        log.warning("watch expired %d times in a row (410 Gone); re-listing in %.1fs", self._gone_in_a_row, delay)
+        self._sleep(delay)
 
     def _after_watch_error(self, exc: Exception) -> None:
         delay = self.watch_backoff.next()
@@ -207,6 +227,7 @@ class Collector:
         timeout = max(1, int(min(self.heartbeat_interval, self.resync_interval)))
         for event_type, obj in self.source.watch(resource_version, timeout_seconds=timeout):
             resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+            self._gone_in_a_row = 0
             if event_type in ("ADDED", "MODIFIED", "DELETED"):
                 self.handle_event(event_type, obj)
             if self.stop.is_set():

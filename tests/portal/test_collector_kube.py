@@ -235,3 +235,24 @@ def test_storage_requests_come_from_the_users_claims(kube, pg_url):
     assert rows["uid-carol"]["storage_request_bytes"] == 25 * 1024**3
     assert any(r.endswith("/persistentvolumeclaims/claim-carol") for r in kube.requests)
     engine.dispose()
+
+
+def test_watches_that_keep_expiring_are_relisted_with_backoff(kube, pg_url):
+    engine = make_engine(pg_url)
+    kube.lists = [([user_pod("alice")], "100")]
+    kube.watches = [[gone()] for _ in range(50)]  # every watch is refused at once: 410 Gone
+    source = PodSource(kube.api_client(), WatchScope(), gpu_model_label="nvidia.com/gpu.product")
+    collector = Collector(source=source, engine=engine, zone=ZONE, hints=PodSpecHints(),
+                          clock=Clock("2025-03-01T06:00:00"), watch_backoff=Backoff(1.0, 1.0))
+    thread = threading.Thread(target=collector.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: collector.watch_expired >= 2, what="two expired watches")
+        time.sleep(0.5)
+        # the first 410 is re-listed at once, the second waits for the backoff (1 s): not a tight loop
+        assert (collector.relists, collector.watch_expired) == (2, 2)
+        wait_until(lambda: collector.relists >= 3, what="the re-list after the backoff")
+    finally:
+        stop_collector(collector, thread)
+    assert collector.watch_errors == collector.watch_expired >= 2
+    engine.dispose()

@@ -43,6 +43,19 @@ def test_bad_settings_stop_the_start_with_the_variable_named():
     assert result.returncode == 2 and "nobody can sign in" in result.stderr
     result = run("check", env=portal_env(PORTAL_GPU_MODEL_RATES="{not json"))
     assert result.returncode == 2 and "PORTAL_GPU_MODEL_RATES: not valid JSON" in result.stderr
+    result = run("check", env=portal_env(PORTAL_DATABASE_URL="postgres://portal:hunter2@db/portal"))
+    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr and "postgresql+psycopg://" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_mysql_portal_database_is_refused_before_any_table_is_made(mysql_database_url):
+    result = run("migrate", env=portal_env(PORTAL_DATABASE_URL=mysql_database_url, PORTAL_SESSION_SECRET="m" * 40,
+                                           PORTAL_API_TOKENS=json.dumps({"ops": {"role": "admin",
+                                                                                 "sha256": "0" * 64}})))
+    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+    engine = sa.create_engine(mysql_database_url)
+    assert not {"alembic_version", "pod_sessions", "audit_log"} & set(sa.inspect(engine).get_table_names())
+    engine.dispose()
 
 
 def test_hash_token_prints_what_portal_api_tokens_needs():
@@ -121,7 +134,8 @@ def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp
     portal = Running(tmp_path, PORTAL_DATABASE_URL=pg_database_url, PORTAL_KUBE_CONFIG_MODE="kubeconfig",
                      PORTAL_KUBECONFIG=str(kube.kubeconfig), PORTAL_STORAGE_BASE_PATH=str(tmp_path))
     try:
-        assert portal.wait_ready() == {"status": "ok", "database": "ok"}
+        ready = portal.wait_ready()
+        assert (ready["status"], ready["database"], ready["collector"] in ("starting", "ok")) == ("ok", "ok", True)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert httpx.get(f"{portal.url}/api/me", headers=auth).json()["admin"] is True
         assert httpx.get(f"{portal.url}/api/me").status_code == 401
@@ -129,6 +143,9 @@ def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp
         found = poll(engine, "SELECT user_name FROM pod_sessions WHERE pod_uid = 'uid-main-alice'")  # collector
         engine.dispose()
         assert [row[0] for row in found] == ["alice"]
+        metrics = httpx.get(f"{portal.url}/metrics").text
+        assert "portal_collector_running 1.0" in metrics and "portal_collector_relists_total 1.0" in metrics
+        assert httpx.get(f"{portal.url}/readyz").json()["collector"] == "ok"
         deadline = time.monotonic() + 20
         while kube.open_watches < 1 and time.monotonic() < deadline:  # the collector waits in a quiet watch,
             time.sleep(0.1)  # which the API server holds open for its timeoutSeconds (30 s here)
