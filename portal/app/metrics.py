@@ -38,7 +38,8 @@ class EngineMetrics:
     def collect(self):
         collector, syncer = self.ctx.collector, self.ctx.syncer
         if collector is not None:
-            yield _gauge("portal_collector_running", "1 while the collector thread runs", self.ctx.worker_alive("collector"))
+            yield _gauge("portal_collector_running", "1 while the collector thread runs",
+                         self.ctx.worker_alive("collector"))
             for name, help_text, value in (
                     ("portal_collector_relists", "Full listings of the user pods", collector.relists),
                     ("portal_collector_watch_errors", "Watches or listings that failed (410 Gone included)",

@@ -37,7 +37,8 @@ def user_pod(
     if deletion:
         meta["deletionTimestamp"] = deletion
         meta["deletionGracePeriodSeconds"] = 30
-    spec["volumes"] = [{"name": f"volume-{user}", "persistentVolumeClaim": {"claimName": f"claim-{user}"}}] if claim else []
+    volume = {"name": f"volume-{user}", "persistentVolumeClaim": {"claimName": f"claim-{user}"}}
+    spec["volumes"] = [volume] if claim else []
     notebook = spec["containers"][0]
     notebook["volumeMounts"] = [{"mountPath": "/workspace/storage", "name": f"volume-{user}"}] if claim else []
     notebook["resources"]["requests"].update({"cpu": cpu, "memory": memory})

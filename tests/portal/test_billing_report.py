@@ -186,7 +186,8 @@ def test_changed_settings_apply_from_the_day_of_the_start_and_past_months_keep_t
         write_changes(conn, [session("c2", "carol", "2025-04-10T03:00:00", "2025-04-10T04:00:00", gpus=2,
                                      model=H100)], zone=TAIPEI, now=april)
         [carol] = monthly_report(conn, year=2025, month=4, zone=TAIPEI, now=april, user="carol")
-        log = conn.execute(sa.select(AuditLog.actor, AuditLog.action, AuditLog.target).where(AuditLog.at == april)).all()
+        log = conn.execute(sa.select(AuditLog.actor, AuditLog.action, AuditLog.target)
+                           .where(AuditLog.at == april)).all()
     assert march["alice"].gpu_cost == pytest.approx(4.5 * 4.0)  # March keeps 4 USD ...
     assert march["carol"].gpu_cost == pytest.approx(2 * 9.5)  # ... and the H100 price of March
     assert carol.gpu_cost == pytest.approx(2 * 5.0)  # from April 10 the H100 has no price of its own

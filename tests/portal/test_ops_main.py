@@ -44,7 +44,8 @@ def test_bad_settings_stop_the_start_with_the_variable_named():
     result = run("check", env=portal_env(PORTAL_GPU_MODEL_RATES="{not json"))
     assert result.returncode == 2 and "PORTAL_GPU_MODEL_RATES: not valid JSON" in result.stderr
     result = run("check", env=portal_env(PORTAL_DATABASE_URL="postgres://portal:hunter2@db/portal"))
-    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr and "postgresql+psycopg://" in result.stderr
+    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr
+    assert "postgresql+psycopg://" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
