@@ -1,6 +1,7 @@
 """Billing benchmark: the monthly per-user report over 1,000,000 sessions in PostgreSQL (rollups +
-live open sessions, one SQL statement) against a Python-loop baseline in the same run. Prints p50
-times and the ratio; the last lines are ``name: value unit``.
+live open sessions, one SQL statement) against a Python-loop baseline in the same run. The GPU price
+changes in the middle of the month, so both split usage at that day. Prints p50 times and the ratio;
+the last lines are ``name: value unit``.
 
     python benchmarks/billing.py          # PostgreSQL from JHUB_TEST_PG_URL (a throwaway db is made)
 """
@@ -13,7 +14,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portal.billing import month_bounds, monthly_report  # noqa: E402
-from portal.billing.rates import RateDefaults, seed_rates  # noqa: E402
+from portal.billing.rates import RateDefaults, apply_configured_rates, set_rate  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
 from portal.models import PodSession  # noqa: E402
-from portal.rollups import GIB, rebuild_rollups  # noqa: E402
+from portal.rollups import GIB, day_start, rebuild_rollups  # noqa: E402
 from portal.settings import load_settings  # noqa: E402
 
 SESSIONS = 1_000_000
@@ -34,6 +35,8 @@ ZONE = ZoneInfo("Asia/Taipei")
 NOW = datetime(2025, 12, 15, tzinfo=UTC)  # mid-December: the report month is open, with running sessions
 ADMIN_URL = os.environ.get("JHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 RUNS, BASELINE_RUNS = 30, 5
+PRICE_CHANGE = date(2025, 12, 8)  # from this day (Taipei) the default GPU-hour costs 5 instead of 4
+NEW_GPU_HOUR = 5.0
 
 # One million sessions spread over 2025 up to NOW: 200 users, 10 min to 12 h each, a third without
 # GPUs, the rest on A100s or H100s; sessions still running at NOW are open.
@@ -57,19 +60,25 @@ FROM (SELECT g,
 
 def python_loop_report(engine: sa.Engine, start: datetime, end: datetime, rates: dict[str, float],
                        defaults: RateDefaults) -> dict[str, float]:
-    """The baseline: fetch the month's sessions and add their costs up in Python."""
+    """The baseline: fetch the month's sessions and add their costs up in Python, each part of a session at
+    the GPU price in force then (model prices are older than the change and stay)."""
     s = PodSession.__table__
+    change = day_start(PRICE_CHANGE, ZONE)
     totals: dict[str, float] = defaultdict(float)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(s.c.user_name, s.c.gpu_model, s.c.started_at, s.c.ended_at, s.c.gpu_count,
                                       s.c.cpu_request, s.c.memory_request_bytes)
                             .where(s.c.started_at < end, sa.or_(s.c.ended_at.is_(None), s.c.ended_at > start)))
         for user, model, started, ended, gpus, cpu, mem in rows:
-            hours = ((min(ended or NOW, end, NOW)) - max(started, start)).total_seconds() / 3600
-            if hours <= 0:
+            lo, hi = max(started, start), min(ended or NOW, end, NOW)
+            if hi <= lo:
                 continue
-            totals[user] += hours * (gpus * rates.get(model, defaults.gpu_hour) + cpu * defaults.cpu_core_hour
-                                     + mem / GIB * defaults.memory_gib_hour)
+            for piece_lo, piece_hi, gpu_hour in ((lo, min(hi, change), defaults.gpu_hour),
+                                                 (max(lo, change), hi, NEW_GPU_HOUR)):
+                hours = (piece_hi - piece_lo).total_seconds() / 3600
+                if hours > 0:
+                    totals[user] += hours * (gpus * rates.get(model, gpu_hour) + cpu * defaults.cpu_core_hour
+                                             + mem / GIB * defaults.memory_gib_hour)
     return dict(sorted(totals.items()))
 
 
@@ -105,7 +114,10 @@ def run(url: str) -> None:
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(sa.text(GENERATE), {"now": NOW})
-        seed_rates(conn, settings, now=NOW)
+        apply_configured_rates(conn, settings, now=NOW)
+        set_rate(conn, gpu_model="", effective_from=PRICE_CHANGE, actor="benchmark", now=NOW,
+                 prices={"gpu_hour": NEW_GPU_HOUR, "cpu_core_hour": defaults.cpu_core_hour,
+                         "memory_gib_hour": defaults.memory_gib_hour})
         rebuild_rollups(conn, ZONE)  # what the collector maintains as sessions close
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))
@@ -133,7 +145,8 @@ def run(url: str) -> None:
                                BASELINE_RUNS)
     worst = max(abs(r.total_cost - loop_totals[r.user_name]) for r in rows)
     assert len(rows) == len(loop_totals) == USERS and worst < 1e-6 * max(loop_totals.values()), worst
-    print(f"monthly report December 2025 ({ZONE.key}), {len(rows)} users, totals equal to the loop's "
+    print(f"monthly report December 2025 ({ZONE.key}, GPU-hour 4 -> {NEW_GPU_HOUR:g} USD from {PRICE_CHANGE}), "
+          f"{len(rows)} users, totals equal to the loop's "
           f"(max difference {worst:.2e} USD)")
     print(f"SQL with daily rollups + open sessions   p50 {sql_ms:8.2f} ms  ({RUNS} runs)")
     print(f"SQL over raw sessions (no rollups)       p50 {raw_ms:8.2f} ms  (5 runs)")

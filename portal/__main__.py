@@ -103,7 +103,7 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     from portal.collector.service import make_collector, make_mysql_syncer
 
     stop = threading.Event()
-    workers = []
+    workers, stoppers, collector = [], [stop.set], None
     if web.collector_enabled:
         try:
             collector = make_collector(settings, engine=engine, stop=stop)
@@ -112,13 +112,15 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
                   "or PORTAL_COLLECTOR_ENABLED=false)", file=sys.stderr)
             return 2
         workers.append(supervised("collector", collector.run, stop))
+        stoppers.append(collector.request_stop)
     syncer = make_mysql_syncer(settings, engine=engine, stop=stop)
     if syncer is not None:
         workers.append(supervised("mysql-sync", syncer.run, stop))
     if web.storage_auto_remove_idle_days is not None and web.storage_base_path is not None:
         workers.append(supervised("storage-auto-remove", _storage_auto_removal(web, engine, stop), stop))
 
-    app = create_app(settings, web, engine=engine)
+    app = create_app(settings, web, engine=engine, collector=collector, syncer=syncer,
+                     workers={worker.name: worker for worker in workers})
     server = _server(app, web)
     for worker in workers:
         worker.start()
@@ -126,7 +128,8 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
     try:
         server.run()
     finally:
-        stop.set()
+        for request_stop in stoppers:
+            request_stop()
         for worker in workers:
             worker.join(JOIN_SECONDS)
             if worker.is_alive():
@@ -155,19 +158,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print("portal: settings are valid")
         return 0
-    engine = _engine(settings)
+    try:
+        engine = _engine(settings)
+    except Exception as exc:  # e.g. a driver that is not installed
+        print(f"portal: cannot use PORTAL_DATABASE_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    changed = []
     if web.auto_migrate or args.command == "migrate":
         from portal.collector.service import seed_database
         from portal.db import migrate
 
         try:
             migrate(settings.database_url.get_secret_value())
-            seed_database(settings, engine=engine)
+            changed = seed_database(settings, engine=engine)
         except Exception as exc:
+            engine.dispose()
             print(f"portal: cannot migrate the database: {type(exc).__name__}: {getattr(exc, 'orig', exc)}",
                   file=sys.stderr)
             return 1
         log.info("database schema is current")
+        if changed:
+            log.info("configured rates applied from today", extra={"gpu_models": changed})
     if args.command == "migrate":
         return 0
     return serve(settings, web, engine)

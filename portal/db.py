@@ -68,8 +68,20 @@ def alembic_config(url: str):
     return config
 
 
+SUPPORTED_BACKENDS = ("postgresql", "sqlite")
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (the latest by default)."""
+    """Bring the database at ``url`` up to ``revision`` (the latest by default).
+
+    Only PostgreSQL and SQLite: their DDL runs in a transaction, so a failed migration leaves nothing half
+    applied. Any other database is refused before anything is sent to it.
+    """
     from alembic import command
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(url).get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise ValueError(f"the portal database must be PostgreSQL or SQLite, not {backend}")
 
     command.upgrade(alembic_config(url), revision)

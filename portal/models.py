@@ -79,15 +79,21 @@ class User(SQLModel, table=True):
 
 
 class Rate(SQLModel, table=True):
-    """Prices per hour. The row with gpu_model "" is the default; other rows override it per GPU model."""
+    """Prices per hour, each from a calendar day (in the configured zone) until the model's next row.
+
+    The rows with gpu_model "" are the default; other rows override it per GPU model. Past days keep the
+    prices that were in force then: a change is a new row, never an edit of an old one.
+    """
 
     __tablename__ = "rates"
 
     gpu_model: str = Field(primary_key=True, max_length=255)
+    effective_from: date = Field(primary_key=True)  # the first local day these prices apply to
     gpu_hour: float | None = None  # None in an override row: use the default row's price
     cpu_core_hour: float | None = None
     memory_gib_hour: float | None = None
     updated_at: datetime | None = _utc(nullable=True)
+    updated_by: str | None = Field(default=None, max_length=255)  # an admin, or "system:settings"
 
 
 class AuditLog(SQLModel, table=True):
@@ -95,7 +101,9 @@ class AuditLog(SQLModel, table=True):
 
     __tablename__ = "audit_log"
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER key numbers itself (the rowid)
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
     at: datetime = _utc(index=True)
     actor: str = Field(max_length=255)
     action: str = Field(max_length=64)  # e.g. pod.delete, limits.update, storage.remove

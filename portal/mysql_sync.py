@@ -1,9 +1,11 @@
 """Optional export of sessions to an external MySQL/MariaDB ``pod_report`` table.
 
-One row per session, keyed by pod UID, so history is kept. Incremental: the collector queues changed
-sessions in ``mysql_outbox``; a sync upserts the queued sessions (plus the open ones, whose live time
-grows) into MySQL, and only after MySQL has committed does it remove exactly the versions it sent. A
-MySQL outage therefore loses nothing (the queue waits) and duplicates nothing (the key is the UID).
+One row per session, keyed by pod UID, so history is kept. Incremental: the collector queues every
+changed session in ``mysql_outbox`` (always, also while no MySQL is configured, so that changes made
+while the export was off are sent once it is on); a sync upserts the queued sessions (plus the open
+ones, whose live time grows) into MySQL, and only after MySQL has committed does it remove exactly the
+versions it sent. A MySQL outage therefore loses nothing (the queue waits) and duplicates nothing (the
+key is the UID).
 Times in MySQL are naive UTC (DATETIME has no zone).
 """
 
@@ -96,33 +98,42 @@ def _bootstrap(connection: sa.Connection, now: datetime) -> None:
     connection.execute(sa.insert(PortalMeta.__table__).values(key=BOOTSTRAP_KEY, value=now.isoformat()))
 
 
+def _queued(connection: sa.Connection, batch: int) -> list[sa.RowMapping]:
+    return connection.execute(
+        sa.select(_O.c.pod_uid, _O.c.version, _S).join(_S, _S.c.pod_uid == _O.c.pod_uid)
+        .order_by(_O.c.pod_uid).limit(batch)
+    ).mappings().all()
+
+
 def sync_once(portal: sa.Engine, mysql: sa.Engine, *, now: datetime, batch: int = 1000) -> SyncResult:
-    """Send queued sessions and refresh open ones. Raises on a MySQL error; nothing is lost then."""
+    """Send queued sessions and refresh open ones. Raises on a MySQL error; nothing is lost then.
+
+    A queued row always wins over the open row of the same session: the open sessions are read first,
+    so a session the collector closes meanwhile is queued by then, and its queued (closed) state is what
+    MySQL gets. Later batches are written after the first, so they too override what was sent before.
+    """
     with portal.begin() as conn:
         _bootstrap(conn, now)
         open_rows = conn.execute(sa.select(_S).where(_S.c.ended_at.is_(None))).mappings().all()
-    exported, open_sent = 0, {r["pod_uid"] for r in open_rows}
-    rows_to_send = [report_row(r, now) for r in open_rows]
+    exported, refreshed = 0, {r["pod_uid"]: r for r in open_rows}
     while True:
         with portal.connect() as conn:
-            queued = conn.execute(
-                sa.select(_O.c.pod_uid, _O.c.version, _S).join(_S, _S.c.pod_uid == _O.c.pod_uid)
-                .order_by(_O.c.pod_uid).limit(batch)
-            ).mappings().all()
-        rows_to_send += [report_row(r, now) for r in queued if r["pod_uid"] not in open_sent]
+            queued = _queued(conn, batch)
+        for row in queued:
+            refreshed.pop(row["pod_uid"], None)
+        rows_to_send = [report_row(r, now) for r in refreshed.values()] + [report_row(r, now) for r in queued]
+        refreshed = {}  # open rows go with the first write only
         if rows_to_send:
             stmt = mysql_insert(pod_report)
             stmt = stmt.on_duplicate_key_update({c.name: stmt.inserted[c.name]
                                                  for c in pod_report.columns if c.name != "pod_uid"})
             with mysql.begin() as mconn:
                 mconn.execute(stmt, rows_to_send)
-        if not queued:
-            return SyncResult(exported, len(open_rows))
-        with portal.begin() as conn:  # only the versions MySQL now has; newer changes stay queued
-            sent = [(r["pod_uid"], r["version"]) for r in queued]
-            conn.execute(sa.delete(_O).where(sa.tuple_(_O.c.pod_uid, _O.c.version).in_(sent)))
-        exported += len(queued)
-        rows_to_send = []
+        if queued:
+            with portal.begin() as conn:  # only the versions MySQL now has; newer changes stay queued
+                sent = [(r["pod_uid"], r["version"]) for r in queued]
+                conn.execute(sa.delete(_O).where(sa.tuple_(_O.c.pod_uid, _O.c.version).in_(sent)))
+            exported += len(queued)
         if len(queued) < batch:
             return SyncResult(exported, len(open_rows))
 
@@ -135,7 +146,10 @@ class MysqlSyncer:
                  stop: threading.Event | None = None) -> None:
         self.portal, self.mysql, self.interval, self.clock = portal, mysql, interval, clock
         self.stop = stop or threading.Event()
-        self.failures = 0
+        self.failures = 0  # in a row; 0 after a success
+        self.failures_total = 0
+        self.exported_total = 0
+        self.last_success_at: datetime | None = None
 
     def run(self) -> None:
         schema_ready = False
@@ -144,12 +158,16 @@ class MysqlSyncer:
                 if not schema_ready:
                     ensure_pod_report(self.mysql)
                     schema_ready = True
-                result = sync_once(self.portal, self.mysql, now=self.clock())
+                now = self.clock()
+                result = sync_once(self.portal, self.mysql, now=now)
                 self.failures = 0
+                self.exported_total += result.exported
+                self.last_success_at = now
                 log.info("MySQL export: %d changed, %d open", result.exported, result.refreshed_open)
                 wait = self.interval
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 self.failures += 1
+                self.failures_total += 1
                 wait = min(self.interval, 2.0 ** min(self.failures, 6))
                 log.warning("MySQL export failed (%s); retrying in %.1fs", type(exc.orig).__name__, wait)
             self.stop.wait(wait)

@@ -41,6 +41,7 @@ class PortalSettings(BaseSettings):
     gpu_model_label: str = "nvidia.com/gpu.product"
     kube_config_mode: Literal["auto", "in-cluster", "kubeconfig"] = "auto"
     kubeconfig: str | None = None
+    user_storage_size: str | None = None  # e.g. "128Gi": each user's storage, where pods and claims tell nothing
     resync_interval_seconds: float = Field(default=300.0, gt=0)
     heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
 
@@ -91,6 +92,20 @@ class PortalSettings(BaseSettings):
             raise ValueError(f"{value!r} is not a label selector of the form key=value[,key=value]")
         return value
 
+    @field_validator("user_storage_size")
+    @classmethod
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from kubernetes.utils.quantity import parse_quantity
+
+        try:
+            if parse_quantity(value) < 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{value!r} is not a Kubernetes quantity such as 128Gi") from None
+        return value
+
     @field_validator("gpu_model_rates")
     @classmethod
     def _non_negative_rates(cls, value: dict[str, float]) -> dict[str, float]:
@@ -99,11 +114,33 @@ class PortalSettings(BaseSettings):
             raise ValueError(f"GPU model rates must have a model name and a rate >= 0: {bad}")
         return dict(sorted(value.items()))
 
-    @field_validator("database_url", "mysql_url")
+    @field_validator("database_url")
     @classmethod
-    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and "://" not in value.get_secret_value():
-            raise ValueError("expected a SQLAlchemy URL such as postgresql+psycopg://user@host/db")
+    def _portal_database(cls, value: SecretStr) -> SecretStr:
+        backend, driver = _backend(value.get_secret_value())
+        if backend in ("postgres", "postgresql") and driver != "psycopg":
+            scheme = f"{backend}+{driver}" if driver else backend
+            raise ValueError(f"{scheme}:// needs another driver: write postgresql+psycopg://user@host/db "
+                             "(psycopg 3 is the PostgreSQL driver the portal ships)")
+        if backend == "sqlite" and driver not in (None, "pysqlite"):
+            raise ValueError("use sqlite:///path/to/portal.db for the embedded database")
+        if backend in ("mysql", "mariadb"):
+            raise ValueError("MySQL/MariaDB cannot hold the portal's own database (use PostgreSQL, or SQLite for "
+                             "a trial); MySQL only receives the export, through PORTAL_MYSQL_URL")
+        if backend not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {backend!r}: use postgresql+psycopg://user@host/db or "
+                             "sqlite:///path/to/portal.db")
+        return value
+
+    @field_validator("mysql_url")
+    @classmethod
+    def _export_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        backend, driver = _backend(value.get_secret_value())
+        if backend not in ("mysql", "mariadb") or driver != "pymysql":
+            raise ValueError("expected a MySQL/MariaDB URL such as mysql+pymysql://user:password@host/db "
+                             "(PyMySQL is the driver the portal ships)")
         return value
 
     @model_validator(mode="after")
@@ -115,6 +152,29 @@ class PortalSettings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def user_storage_bytes(self) -> int | None:
+        if self.user_storage_size is None:
+            return None
+        from kubernetes.utils.quantity import parse_quantity
+
+        return int(parse_quantity(self.user_storage_size))
+
+
+def _backend(url: str) -> tuple[str, str | None]:
+    """(backend, driver) of a SQLAlchemy URL; ValueError without repeating the URL (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "://" not in url:
+        raise ValueError("expected a SQLAlchemy URL such as postgresql+psycopg://user@host/db")
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a valid SQLAlchemy URL (expected e.g. postgresql+psycopg://user@host/db)") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    return backend, driver or None
 
 
 def env_name(field: str) -> str:

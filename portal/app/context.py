@@ -37,7 +37,11 @@ class PortalContext:
     metrics: Metrics
     kube_factory: Callable[[], object] | None = None  # returns a kubernetes ApiClient
     clock: Callable[[], datetime] = utcnow
+    collector: object | None = None  # the running Collector, when this process runs one
+    syncer: object | None = None  # the running MysqlSyncer, likewise
+    workers: dict[str, threading.Thread] = field(default_factory=dict)
     _live_pods: object | None = field(default=None, repr=False)
+    _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def live_pods(self):
@@ -54,6 +58,22 @@ class PortalContext:
                     raise KubeUnavailable(f"cannot configure the Kubernetes client: {exc}") from None
                 self._live_pods = LivePods(api_client, self.settings)
             return self._live_pods
+
+
+    def worker_alive(self, name: str) -> bool:
+        worker = self.workers.get(name)
+        return worker is not None and worker.is_alive()
+
+    def storage_cache(self):
+        """Measurements of storage directories shared by listing requests (see ScanCache)."""
+        from portal.app.services.storage_view import ScanCache
+
+        with self._lock:
+            if self._storage_cache is None:
+                self._storage_cache = ScanCache(ttl_seconds=self.web.storage_scan_cache_seconds,
+                                                budget=self.web.storage_walk_budget_entries,
+                                                walk_limit=self.web.storage_walk_max_entries)
+            return self._storage_cache
 
 
 def get_context(request: Request) -> PortalContext:

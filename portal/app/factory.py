@@ -25,15 +25,16 @@ from portal.app.context import PortalContext, utcnow
 from portal.app.errors import install_error_handlers
 from portal.app.headers import SecurityHeadersMiddleware
 from portal.app.logs import AccessLogMiddleware
-from portal.app.metrics import Metrics, MetricsMiddleware
+from portal.app.metrics import EngineMetrics, Metrics, MetricsMiddleware
 from portal.app.pages import audit as audit_page
 from portal.app.pages import limits as limits_page
 from portal.app.pages import pods as pods_page
+from portal.app.pages import rates as rates_page
 from portal.app.pages import static
 from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
-from portal.app.routes import audit, limits, login, openapi, ops, pods, storage, usage
+from portal.app.routes import audit, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 PUBLIC_ROUTERS = (ops.router, login.public)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_callback"})
 PROTECTED_ROUTERS = (
-    login.router, pods.router, limits.router, usage.router, storage.router, audit.router, openapi.router,
-    pods_page.router, usage_pages.router, limits_page.router, storage_page.router, audit_page.router,
+    login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
+    openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
+    audit_page.router,
     static.router,
 )
 
@@ -61,7 +63,10 @@ def default_kube_factory(settings: PortalSettings) -> Callable[[], object]:
 
 def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine | None = None,
                kube_factory: Callable[[], object] | None = None, hub_transport=None,
-               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+               clock: Callable[[], datetime] = utcnow, collector=None, syncer=None,
+               workers=None) -> FastAPI:
+    """The portal app. ``collector``, ``syncer`` and their threads (``workers``, by name) are the running
+    engine of this process, when it runs one: /metrics and /readyz report on them."""
     secret = web.session_secret.get_secret_value() if web.session_secret else None
     if secret is None:
         log.warning("PORTAL_SESSION_SECRET is not set: using a random one (sign-ins end at restart, "
@@ -73,7 +78,9 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         signer=CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies),
         tokens=TokenStore(web.api_tokens), hub=HubClient(web, transport=hub_transport) if web.oauth_enabled else None,
         metrics=metrics, kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        collector=collector, syncer=syncer, workers=dict(workers or {}),
     )
+    metrics.registry.register(EngineMetrics(ctx))
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,
                   description="Usage, billing, live pods, limits and storage of a jhub JupyterHub platform.")
     app.state.portal = ctx

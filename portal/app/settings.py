@@ -93,7 +93,9 @@ class WebSettings(BaseSettings):
     # Storage view: the per-user directories (shared-hostpath base, mounted into the portal pod).
     storage_base_path: Path | None = None
     storage_auto_remove_idle_days: int | None = Field(default=None, ge=1)  # None: never automatic
-    storage_walk_max_entries: int = Field(default=200_000, ge=1)
+    storage_walk_max_entries: int = Field(default=200_000, ge=1)  # per directory; beyond it, last use unknown
+    storage_walk_budget_entries: int = Field(default=1_000_000, ge=1)  # per listing request, all directories
+    storage_scan_cache_seconds: float = Field(default=300.0, ge=0)  # how long a listing reuses a measurement
 
     @field_validator("hub_api_url", "hub_public_url", "oauth_callback_url")
     @classmethod

@@ -4,8 +4,13 @@ A session is one run of one pod (keyed by UID). It opens when the notebook conta
 (billable start = its ``startedAt``) and closes once:
   * at the container's ``terminated.finishedAt`` when the pod is finished or being deleted;
   * at the deletion (``deletionTimestamp``, capped at the moment it was seen) when no finish time exists;
-  * at its last-seen time, marked approximate, when the pod vanished unseen (e.g. while the collector was down).
+  * at its last-seen time, marked approximate, when the pod vanished unseen (e.g. while the collector was down)
+    or is found finished without a finish time (e.g. its node was lost).
 A closed session never changes again.
+
+Last seen: a session's own ``last_seen_at`` (written with its row) or the collector's ``heartbeat``, when
+later: the heartbeat is the last moment the collector was in step with the cluster, so every session still
+open then was alive then. Open rows are not rewritten on each heartbeat.
 """
 
 from __future__ import annotations
@@ -51,13 +56,20 @@ class SessionRecord:
     def as_row(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def seen_until(self, heartbeat: datetime | None) -> datetime:
+        """The last moment this session is known to have been alive (see the module's note)."""
+        if heartbeat is not None and self.is_open and heartbeat > self.last_seen_at:
+            return heartbeat
+        return self.last_seen_at
+
     def same_facts(self, other: SessionRecord | None) -> bool:
         """Equal apart from last_seen_at, which moves on every sighting and is not worth a write."""
         return other is not None and replace(self, last_seen_at=other.last_seen_at) == other
 
 
 def session_for_pod(
-    pod: PodObservation, *, previous: SessionRecord | None, now: datetime, deleted: bool = False
+    pod: PodObservation, *, previous: SessionRecord | None, now: datetime, deleted: bool = False,
+    heartbeat: datetime | None = None,
 ) -> SessionRecord | None:
     """The session record after seeing ``pod`` (``deleted``: seen in a DELETED event). None: no session yet."""
     if previous is not None and not previous.is_open:
@@ -73,8 +85,9 @@ def session_for_pod(
         ended_at, end_source = pod.terminated_at, END_FINISHED
     elif deleted:
         ended_at, end_source = min(pod.deletion_at or now, now), END_DELETED
-    elif pod.terminal:  # finished without a finish time: the best bound is this sighting
-        ended_at, end_source, approximate = now, END_LAST_SEEN, True
+    elif pod.terminal:  # finished without a finish time (node lost...): it ran until it was last seen
+        last_seen = min(now, previous.seen_until(heartbeat)) if previous is not None else started_at
+        ended_at, end_source, approximate = last_seen, END_LAST_SEEN, True
     if ended_at is not None:
         ended_at = max(ended_at, started_at)
 
@@ -91,7 +104,8 @@ def session_for_pod(
         memory_request_bytes=pod.memory_request_bytes,
         gpu_count=pod.gpu_count,
         rdma_count=pod.rdma_count,
-        storage_request_bytes=previous.storage_request_bytes if previous else None,
+        storage_request_bytes=(pod.storage_request_bytes if pod.storage_request_bytes is not None
+                               else previous.storage_request_bytes if previous else None),
         started_at=started_at,
         ended_at=ended_at,
         end_source=end_source,
@@ -100,14 +114,15 @@ def session_for_pod(
     )
 
 
-def close_unseen(session: SessionRecord) -> SessionRecord:
+def close_unseen(session: SessionRecord, heartbeat: datetime | None = None) -> SessionRecord:
     """Close a session whose pod vanished without being seen to end: at its last-seen time, approximate."""
-    end = max(session.last_seen_at, session.started_at)
+    end = max(session.seen_until(heartbeat), session.started_at)
     return replace(session, ended_at=end, end_source=END_LAST_SEEN, end_approximate=True, last_seen_at=end)
 
 
 def reconcile(
-    *, known: Mapping[str, SessionRecord], pods: Iterable[PodObservation], now: datetime
+    *, known: Mapping[str, SessionRecord], pods: Iterable[PodObservation], now: datetime,
+    heartbeat: datetime | None = None,
 ) -> list[SessionRecord]:
     """Session changes that bring ``known`` in line with a full listing of the pods (sorted by UID).
 
@@ -119,21 +134,22 @@ def reconcile(
     for pod in pods:
         listed.add(pod.uid)
         previous = known.get(pod.uid)
-        record = session_for_pod(pod, previous=previous, now=now)
+        record = session_for_pod(pod, previous=previous, now=now, heartbeat=heartbeat)
         if record is not None and not record.same_facts(previous):
             changes[pod.uid] = record
     for uid, session in known.items():
         if session.is_open and uid not in listed:
-            changes[uid] = close_unseen(session)
+            changes[uid] = close_unseen(session, heartbeat)
     return [changes[uid] for uid in sorted(changes)]
 
 
 def apply_event(
-    *, known: Mapping[str, SessionRecord], event_type: str, pod: PodObservation, now: datetime
+    *, known: Mapping[str, SessionRecord], event_type: str, pod: PodObservation, now: datetime,
+    heartbeat: datetime | None = None,
 ) -> SessionRecord | None:
     """The session change caused by one watch event (ADDED, MODIFIED, DELETED), or None."""
     previous = known.get(pod.uid)
-    record = session_for_pod(pod, previous=previous, now=now, deleted=event_type == "DELETED")
+    record = session_for_pod(pod, previous=previous, now=now, deleted=event_type == "DELETED", heartbeat=heartbeat)
     if record is None or record.same_facts(previous):
         return None
     return record

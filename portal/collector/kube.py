@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,6 +59,9 @@ class PodSource:
         self._gpu_model_label = gpu_model_label
         self._page_size = page_size
         self._labelled_namespaces: frozenset[str] = frozenset()
+        self._watch_lock = threading.Lock()
+        self._watch_response = None  # the open watch response, so that another thread can interrupt it
+        self._interrupted = False
 
     def in_scope(self, namespace: str) -> bool:
         scope = self.scope
@@ -102,25 +106,90 @@ class PodSource:
                 models[node["metadata"]["name"]] = model
         return dict(sorted(models.items()))
 
+    def claim_requests(self, *, request_timeout: float = 30) -> dict[tuple[str, str], int | None]:
+        """Storage requested by each PersistentVolumeClaim in scope; empty when claims may not be read."""
+        from portal.collector.pods import claim_request
+
+        try:
+            if self.scope.cluster_wide:
+                response = self._core.list_persistent_volume_claim_for_all_namespaces(
+                    _preload_content=False, _request_timeout=request_timeout)
+            else:
+                response = self._core.list_namespaced_persistent_volume_claim(
+                    self.scope.hub_namespace, _preload_content=False, _request_timeout=request_timeout)
+            body = _json(response)
+        except client.ApiException as exc:
+            log.warning("cannot list storage claims (HTTP %s); storage requests come from pods or settings",
+                        exc.status)
+            return {}
+        return {(claim["metadata"].get("namespace", ""), claim["metadata"]["name"]): claim_request(claim)
+                for claim in body.get("items") or [] if self.in_scope(claim["metadata"].get("namespace", ""))}
+
+    def claim_request(self, namespace: str, name: str, *, request_timeout: float = 10) -> int | None:
+        """Storage requested by one claim; None when it is missing or cannot be read (the session is still
+        recorded: the storage request is a detail, never a reason to drop a watch event)."""
+        from portal.collector.pods import claim_request
+
+        try:
+            return claim_request(_json(self._core.read_namespaced_persistent_volume_claim(
+                name, namespace, _preload_content=False, _request_timeout=request_timeout)))
+        except client.ApiException as exc:
+            if exc.status != 404:
+                log.warning("cannot read storage claim %s/%s (HTTP %s)", namespace, name, exc.status)
+        except Exception as exc:  # a transport error: the next listing reads every claim again
+            log.warning("cannot read storage claim %s/%s (%s)", namespace, name, type(exc).__name__)
+        return None
+
     def watch(self, resource_version: str, *, timeout_seconds: int) -> Iterator[tuple[str, dict]]:
         """(type, object) watch events after ``resource_version``; ends when the server closes the watch.
 
         A 410 Gone (the version is too old) or an ERROR event raises ApiException; a dropped connection
         raises the transport error. The caller re-lists in every such case.
         """
-        def call(**kwargs):  # no return type on purpose: the client then hands out raw dicts
-            return self._list_call(**kwargs)
+        watcher = watch.Watch()
 
-        stream = watch.Watch().stream(
+        def call(**kwargs):  # no return type on purpose: the client then hands out raw dicts
+            response = self._list_call(**kwargs)
+            with self._watch_lock:
+                self._watch_response = response
+                if self._interrupted:
+                    _shutdown(response)
+            return response
+
+        stream = watcher.stream(
             call, resource_version=resource_version, timeout_seconds=timeout_seconds,
             allow_watch_bookmarks=True, _request_timeout=(10, timeout_seconds + 30),
         )
-        for event in stream:
-            obj = event["raw_object"]
-            if event["type"] in ("ADDED", "MODIFIED", "DELETED") and not self.in_scope(
-                    obj["metadata"].get("namespace", "")):
-                continue
-            yield event["type"], obj
+        try:
+            for event in stream:
+                obj = event["raw_object"]
+                if event["type"] in ("ADDED", "MODIFIED", "DELETED") and not self.in_scope(
+                        obj["metadata"].get("namespace", "")):
+                    continue
+                yield event["type"], obj
+        finally:
+            watcher.stop()
+            with self._watch_lock:
+                self._watch_response = None
+
+    def interrupt(self) -> None:
+        """End the watch in progress now, and any later one at once (called from another thread at shutdown:
+        an idle watch otherwise blocks until the API server ends it, up to its timeout)."""
+        with self._watch_lock:
+            self._interrupted = True
+            if self._watch_response is not None:
+                _shutdown(self._watch_response)
+
+
+def _shutdown(response) -> None:
+    """Unblock a thread reading ``response``: shut the socket's reading side (urllib3 2)."""
+    try:
+        response.shutdown()
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        try:
+            response.close()
+        except Exception:  # already closed: nothing left to unblock
+            pass
 
 
 def _json(response) -> dict:

@@ -22,6 +22,7 @@ class PodSpecHints:
     gpu_resource: str = "nvidia.com/gpu"
     rdma_resource_prefix: str = "rdma/"
     gpu_model_label: str = "nvidia.com/gpu.product"
+    storage_size_bytes: int | None = None  # the configured per-user storage size, when claims tell nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class PodObservation:
     terminated_at: datetime | None  # notebook container's terminated.finishedAt, if it has one now
     terminal: bool  # pod phase Succeeded/Failed: it will not run again
     deletion_at: datetime | None  # metadata.deletionTimestamp
+    storage_request_bytes: int | None = None  # the user's storage: claims' requests, ephemeral-storage, setting
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -84,10 +86,42 @@ def _container_times(status: Mapping) -> tuple[datetime | None, datetime | None]
     return (min(starts) if starts else None), parse_time(terminated.get("finishedAt"))
 
 
+def claim_names(pod: Mapping) -> list[tuple[str, str]]:
+    """(namespace, claim name) of each PersistentVolumeClaim the pod mounts, sorted."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    names = {(meta.get("namespace") or "", (volume.get("persistentVolumeClaim") or {}).get("claimName"))
+             for volume in spec.get("volumes") or []}
+    return sorted((ns, name) for ns, name in names if name)
+
+
+def claim_request(claim: Mapping) -> int | None:
+    """The storage a PersistentVolumeClaim requests (spec.resources.requests.storage), in bytes."""
+    requested = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    try:
+        return int(parse_quantity(requested)) if requested not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _storage_request(pod: Mapping, totals: Mapping[str, Decimal], hints: PodSpecHints,
+                     claim_requests: Mapping[tuple[str, str], int | None]) -> int | None:
+    """The claims' requests when any is known, else the ephemeral-storage request, else the setting."""
+    claimed = [claim_requests.get(key) for key in claim_names(pod)]
+    if any(size is not None for size in claimed):
+        return sum(size for size in claimed if size is not None)
+    if totals.get("ephemeral-storage"):
+        return int(totals["ephemeral-storage"])
+    return hints.storage_size_bytes
+
+
 def observe_pod(
-    pod: Mapping, *, hints: PodSpecHints = PodSpecHints(), node_gpu_models: Mapping[str, str] | None = None
+    pod: Mapping, *, hints: PodSpecHints = PodSpecHints(), node_gpu_models: Mapping[str, str] | None = None,
+    claim_requests: Mapping[tuple[str, str], int | None] | None = None,
 ) -> PodObservation | None:
-    """Turn a pod dict into a PodObservation; None for a pod that is not a user server pod."""
+    """Turn a pod dict into a PodObservation; None for a pod that is not a user server pod.
+
+    ``claim_requests``: the storage requested by the PersistentVolumeClaims known so far, by (namespace, name).
+    """
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -130,4 +164,5 @@ def observe_pod(
         terminated_at=terminated_at,
         terminal=status.get("phase") in TERMINAL_PHASES,
         deletion_at=parse_time(meta.get("deletionTimestamp")),
+        storage_request_bytes=_storage_request(pod, totals, hints, claim_requests or {}),
     )

@@ -18,6 +18,7 @@ def hints_from_settings(settings: PortalSettings) -> PodSpecHints:
         gpu_resource=settings.gpu_resource,
         rdma_resource_prefix=settings.rdma_resource_prefix,
         gpu_model_label=settings.gpu_model_label,
+        storage_size_bytes=settings.user_storage_bytes,
     )
 
 
@@ -33,19 +34,20 @@ def make_collector(settings: PortalSettings, *, engine: sa.Engine, api_client=No
         hints=hints_from_settings(settings),
         resync_interval=settings.resync_interval_seconds,
         heartbeat_interval=settings.heartbeat_interval_seconds,
-        enqueue_export=settings.mysql_url is not None,
+        enqueue_export=True,  # also while MySQL is off: what changed meanwhile is sent once it is on
         stop=stop,
     )
 
 
-def seed_database(settings: PortalSettings, *, engine: sa.Engine) -> None:
-    """Fill what a fresh database needs beyond its schema (the configured rates). Idempotent."""
+def seed_database(settings: PortalSettings, *, engine: sa.Engine) -> list[str]:
+    """Apply what the settings put in the database: the configured rates, when they changed since the last
+    start (audited). Idempotent. Returns the GPU models whose prices changed ("" = the default)."""
     from datetime import UTC, datetime
 
-    from portal.billing.rates import seed_rates
+    from portal.billing.rates import apply_configured_rates
 
     with engine.begin() as connection:
-        seed_rates(connection, settings, now=datetime.now(UTC))
+        return apply_configured_rates(connection, settings, now=datetime.now(UTC))
 
 
 def make_mysql_syncer(settings: PortalSettings, *, engine: sa.Engine, stop: threading.Event | None = None):

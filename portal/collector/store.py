@@ -89,11 +89,3 @@ def enqueue_for_export(connection: sa.Connection, uids: Sequence[str], *, now: d
         set_={"version": table.c.version + 1, "enqueued_at": stmt.excluded.enqueued_at},
     )
     connection.execute(stmt, None if source is not None else rows)
-
-
-def touch_open_sessions(connection: sa.Connection, now: datetime) -> int:
-    """Record that every open session was seen alive at ``now`` (the bound for an unseen end)."""
-    result = connection.execute(
-        sa.update(_SESSIONS).where(_SESSIONS.c.ended_at.is_(None)).values(last_seen_at=now)
-    )
-    return result.rowcount

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -24,16 +23,32 @@ def drop(): return ("drop",)  # the connection dies mid-stream (no terminating c
 def gate(event: threading.Event): return ("gate", event)  # hold the stream until event is set
 
 
-class FakeKubeApi:
-    """Scripted answers: ``lists`` and ``watches`` are queues consumed in order (the last list repeats)."""
+def claim(user: str, size: str, namespace: str = "jhub") -> dict:
+    """The PersistentVolumeClaim KubeSpawner makes for ``user`` (claim-{username})."""
+    return {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+            "metadata": {"name": f"claim-{user}", "namespace": namespace, "uid": f"pvc-{user}"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+            "status": {"phase": "Bound", "capacity": {"storage": size}}}
 
-    def __init__(self, *, idle_watch_seconds: float = 0.2) -> None:
+
+class FakeKubeApi:
+    """Scripted answers: ``lists`` and ``watches`` are queues consumed in order (the last list repeats).
+
+    A watch with nothing scripted stays open and silent for its ``timeoutSeconds``, as an API server's
+    does; ``idle_watch_seconds`` ends such watches sooner (tests whose clock moves by hand need the
+    collector's loop to come round often).
+    """
+
+    def __init__(self, *, idle_watch_seconds: float | None = None) -> None:
         self.lists: list[tuple[list[dict], str]] = []
         self.watches: list[list[tuple]] = []
         self.nodes: list[dict] = []
+        self.claims: list[dict] = []  # PersistentVolumeClaims, as the API returns them
         self.requests: list[str] = []
         self.idle_watch_seconds = idle_watch_seconds
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self.open_watches = 0  # watch requests being answered now
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +74,7 @@ class FakeKubeApi:
         return client.ApiClient(configuration)
 
     def close(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -71,6 +87,8 @@ class FakeKubeApi:
         if url.path == "/api/v1/nodes":
             return self._json(handler, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
                                         "items": self.nodes})
+        if "persistentvolumeclaims" in url.path:
+            return self._claims(handler, url.path.strip("/").split("/"))
         if not url.path.endswith("/pods"):
             return self._json(handler, {"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
         if query.get("watch") == ["true"]:
@@ -79,6 +97,18 @@ class FakeKubeApi:
             items, version = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
         self._json(handler, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": version},
                              "items": items})
+
+    def _claims(self, handler, parts: list[str]) -> None:
+        namespace = parts[3] if len(parts) >= 5 and parts[2] == "namespaces" else None
+        with self._lock:
+            found = [c for c in self.claims if namespace is None or c["metadata"]["namespace"] == namespace]
+        if len(parts) == 6:  # one claim by name
+            found = [c for c in found if c["metadata"]["name"] == parts[5]]
+            if not found:
+                return self._json(handler, {"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+            return self._json(handler, found[0])
+        self._json(handler, {"kind": "PersistentVolumeClaimList", "apiVersion": "v1",
+                             "metadata": {"resourceVersion": "1"}, "items": found})
 
     @staticmethod
     def _json(handler, body: dict, status: int = 200) -> None:
@@ -92,6 +122,16 @@ class FakeKubeApi:
     def _watch(self, handler, timeout_seconds: float) -> None:
         with self._lock:
             script = self.watches.pop(0) if self.watches else None
+            self.open_watches += 1
+        try:
+            self._stream(handler, script, timeout_seconds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (e.g. it stopped watching): nothing more to send
+        finally:
+            with self._lock:
+                self.open_watches -= 1
+
+    def _stream(self, handler, script: list | None, timeout_seconds: float) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Transfer-Encoding", "chunked")
@@ -103,7 +143,9 @@ class FakeKubeApi:
             handler.wfile.flush()
 
         if script is None:  # nothing scripted: an idle watch that the server ends after its timeout
-            time.sleep(min(timeout_seconds, self.idle_watch_seconds))
+            idle = timeout_seconds if self.idle_watch_seconds is None else min(timeout_seconds,
+                                                                               self.idle_watch_seconds)
+            self._closing.wait(idle)
         for step in script or []:
             if step[0] == "event":
                 chunk({"type": step[1], "object": step[2]})

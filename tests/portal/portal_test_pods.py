@@ -22,6 +22,8 @@ def user_pod(
     gpus: int = 1,
     cpu: str = "4",
     memory: str = "16Gi",
+    ephemeral_storage: str | None = None,
+    claim: bool = True,
 ) -> dict:
     """A singleuser pod as the API returns it; ``started=None`` is a pod still pulling its image."""
     pod = copy.deepcopy(_TEMPLATE)
@@ -35,8 +37,13 @@ def user_pod(
     if deletion:
         meta["deletionTimestamp"] = deletion
         meta["deletionGracePeriodSeconds"] = 30
+    volume = {"name": f"volume-{user}", "persistentVolumeClaim": {"claimName": f"claim-{user}"}}
+    spec["volumes"] = [volume] if claim else []
     notebook = spec["containers"][0]
+    notebook["volumeMounts"] = [{"mountPath": "/workspace/storage", "name": f"volume-{user}"}] if claim else []
     notebook["resources"]["requests"].update({"cpu": cpu, "memory": memory})
+    if ephemeral_storage:
+        notebook["resources"]["requests"]["ephemeral-storage"] = ephemeral_storage
     for part in ("requests", "limits"):
         notebook["resources"][part]["nvidia.com/gpu"] = str(gpus)
     if not gpus:

@@ -99,3 +99,27 @@ def test_unusual_user_names_work(portal):
     for name in ("Alice.B@example.org", "用户", "o'brien"):
         assert admin.put(f"/api/limits/{name}", json=ALICE).status_code == 200
         assert admin.get(f"/api/limits/{name}").json()["user"] == name
+
+
+def test_the_list_of_every_users_limits_costs_the_same_few_statements_for_any_number_of_users(portal):
+    import sqlalchemy as sa
+
+    admin = portal.client(token=ADMIN_TOKEN)
+    statements: list[str] = []
+    sa.event.listen(portal.engine, "before_cursor_execute", lambda c, cur, st, *a: statements.append(st))
+
+    def listing_statements(users: int) -> tuple[int, list[dict]]:
+        for i in range(users):
+            portal.add_session(f"user{i:02d}", start=portal.now - timedelta(hours=3),
+                               end=portal.now - timedelta(hours=1))
+        admin.put("/api/limits/user00", json=ALICE)
+        statements.clear()
+        reply = admin.get("/api/limits").json()["users"]
+        return len(statements), reply
+
+    few, _ = listing_statements(3)
+    many, users = listing_statements(30)
+    assert many == few <= 6  # not one query (or two) per user
+    assert len(users) == 30 and users[0] == {"user": "user00", "limits": ALICE, "used": {"gpuHoursThisMonth": 4.0},
+                                             "remaining": {"gpuHours": 96.0}}
+    assert users[1]["limits"]["gpus"] is None and users[1]["used"] == {"gpuHoursThisMonth": 4.0}

@@ -3,20 +3,20 @@ sessions to now, per-GPU-model rates, rollups equal to the raw sessions, CSV, th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
-from portal.billing import monthly_report, usage_report
+from portal.billing import month_bounds, monthly_report, usage_report
 from portal.billing.export import report_csv
 from portal.billing.limits import user_limits
-from portal.billing.rates import RateDefaults, effective_rates, seed_rates
+from portal.billing.rates import RateDefaults, apply_configured_rates, effective_rates, seed_rates, set_rate
 from portal.collector.core import SessionRecord
 from portal.collector.store import write_changes
 from portal.db import make_engine
-from portal.models import PodSession, User
+from portal.models import AuditLog, PodSession, Rate, User
 from portal.rollups import ensure_rollups
 from portal.settings import load_settings
 
@@ -165,3 +165,82 @@ def test_limits_contract_with_defaults_rows_and_budget(db):
         carol = user_limits(conn, user_name="carol", settings=settings, now=NOW)
     assert carol["limits"] == {"cpu": None, "memoryGiB": None, "gpus": 1, "gpuHoursMonthly": 1.5}
     assert carol["used"] == {"gpuHoursThisMonth": 2.0} and carol["remaining"] == {"gpuHours": 0.0}
+
+
+# -- rates over time ---------------------------------------------------------------------------------------
+def prices_of(conn) -> dict[tuple[str, str], float | None]:
+    rows = conn.execute(sa.select(Rate.gpu_model, Rate.effective_from, Rate.gpu_hour)).all()
+    return {(model, day.isoformat()): price for model, day, price in rows}
+
+
+def test_changed_settings_apply_from_the_day_of_the_start_and_past_months_keep_their_prices(db):
+    engine, settings = db
+    april = datetime(2025, 4, 10, 2, 0, tzinfo=UTC)  # 10:00 in Taipei: the portal restarts with new rates
+    changed = settings.model_copy(update={"gpu_rate_per_hour": 5.0, "gpu_model_rates": {}})
+    with engine.begin() as conn:
+        assert apply_configured_rates(conn, changed, now=april) == ["", H100]
+        assert apply_configured_rates(conn, changed, now=april) == []  # the same settings again: nothing
+        assert prices_of(conn) == {("", "1970-01-01"): 4.0, (H100, "1970-01-01"): 9.5,
+                                   ("", "2025-04-10"): 5.0, (H100, "2025-04-10"): None}
+        march = {r.user_name: r for r in monthly_report(conn, year=2025, month=3, zone=TAIPEI, now=april)}
+        write_changes(conn, [session("c2", "carol", "2025-04-10T03:00:00", "2025-04-10T04:00:00", gpus=2,
+                                     model=H100)], zone=TAIPEI, now=april)
+        [carol] = monthly_report(conn, year=2025, month=4, zone=TAIPEI, now=april, user="carol")
+        log = conn.execute(sa.select(AuditLog.actor, AuditLog.action, AuditLog.target)
+                           .where(AuditLog.at == april)).all()
+    assert march["alice"].gpu_cost == pytest.approx(4.5 * 4.0)  # March keeps 4 USD ...
+    assert march["carol"].gpu_cost == pytest.approx(2 * 9.5)  # ... and the H100 price of March
+    assert carol.gpu_cost == pytest.approx(2 * 5.0)  # from April 10 the H100 has no price of its own
+    assert sorted(log) == [("system:settings", "rates.update", "NVIDIA-H100-80GB-HBM3"),
+                           ("system:settings", "rates.update", "default")]
+
+
+def test_a_restart_with_the_same_settings_keeps_an_admins_change(db):
+    engine, settings = db
+    with engine.begin() as conn:
+        set_rate(conn, gpu_model="", prices={"gpu_hour": 6.0, "cpu_core_hour": 0.1, "memory_gib_hour": 0.01},
+                 effective_from=date(2025, 3, 10), actor="admin", now=NOW)
+        assert apply_configured_rates(conn, settings, now=NOW) == []
+        assert effective_rates(conn, RateDefaults.from_settings(settings))[""].gpu_hour == 6.0
+
+
+def test_a_price_change_inside_a_report_splits_sessions_and_rollup_days_by_the_day(db):
+    engine, settings = db
+    with engine.begin() as conn:  # from March 5 (Taipei) a GPU-hour costs 8 USD
+        set_rate(conn, gpu_model="", prices={"gpu_hour": 8.0, "cpu_core_hour": 0.1, "memory_gib_hour": 0.01},
+                 effective_from=date(2025, 3, 5), actor="admin", now=NOW)
+        # 22:00 March 4 to 02:00 March 5 Taipei: two hours at each price
+        write_changes(conn, [session("e1", "erin", "2025-03-04T14:00:00", "2025-03-04T18:00:00", gpus=1),
+                             session("f1", "frank", "2025-03-04T14:00:00", None, gpus=1)], zone=TAIPEI, now=NOW)
+        rows = {r.user_name: r for r in monthly_report(conn, year=2025, month=3, zone=TAIPEI, now=NOW,
+                                                       defaults=RateDefaults.from_settings(settings))}
+        # "ROC" is Taipei's time under another name: no rollups are kept for it, so every session is read
+        raw = {r.user_name: r for r in monthly_report(conn, year=2025, month=3, zone=ZoneInfo("ROC"), now=NOW)}
+    assert rows["erin"].gpu_cost == pytest.approx(2 * 4.0 + 2 * 8.0)
+    assert rows["alice"].gpu_cost == pytest.approx(4.5 * 4.0)  # all of it before March 5
+    assert rows["carol"].gpu_cost == pytest.approx(2 * 9.5)  # the H100 row is older than the change: still 9.5
+    hours = (NOW - at("2025-03-04T16:00:00")).total_seconds() / 3600  # frank's open session, from March 5
+    assert rows["frank"].gpu_cost == pytest.approx(2 * 4.0 + hours * 8.0)
+    for user, row in rows.items():  # without rollups: the same split
+        assert raw[user].total_cost == pytest.approx(row.total_cost), user
+
+
+@pytest.mark.parametrize(("zone_name", "month"), [("Europe/Berlin", 3), ("Europe/Berlin", 10),
+                                                  ("America/Sao_Paulo", 11)])
+def test_rollups_equal_the_raw_sessions_in_months_with_a_clock_change(pg_url, zone_name, month):
+    zone = ZoneInfo(zone_name)
+    engine = make_engine(pg_url)
+    base = datetime(2024, month, 1, tzinfo=UTC) - timedelta(days=2)
+    records = [session(f"s{i}", f"u{i % 3}", (base + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%S"),
+                       (base + timedelta(hours=7 * i + 5 + i % 11)).strftime("%Y-%m-%dT%H:%M:%S"), gpus=1)
+               for i in range(150)]
+    later = datetime(2025, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        ensure_rollups(conn, zone)
+        write_changes(conn, records, zone=zone, now=later)
+    with engine.connect() as conn:
+        rolled = monthly_report(conn, year=2024, month=month, zone=zone, now=later)
+        start, end = month_bounds(2024, month, zone)
+        raw = usage_report(conn, start=start, end=end, zone=ZoneInfo("UTC"), now=later)  # no rollups for UTC
+    assert [(r.user_name, round(r.gpu_hours, 6)) for r in rolled] == [(r.user_name, round(r.gpu_hours, 6)) for r in raw]
+    engine.dispose()

@@ -9,6 +9,8 @@ from portal_test_pods import user_pod
 from portal.collector.core import apply_event, close_unseen, reconcile
 from portal.collector.pods import observe_pod
 
+GIB = 1024**3
+
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -111,3 +113,52 @@ def test_restart_reconcile_no_duplicate_true_start_and_last_seen_end():
 def test_close_unseen_never_ends_before_the_start():
     opened = event(user_pod(), "2025-03-01T01:00:00", kind="ADDED")
     assert close_unseen(opened).ended_at == opened.started_at
+
+
+def test_a_pod_found_finished_without_a_finish_time_ends_when_it_was_last_seen():
+    """E.g. its node was lost while the collector was down: Failed, no terminated.finishedAt. It ran until
+    it was last seen (04:00), not until the collector came back (07:00)."""
+    opened = event(user_pod("bob"), "2025-03-01T04:00:00", kind="ADDED")
+    failed = observe_pod(user_pod("bob", phase="Failed"))
+    [closed] = reconcile(known={opened.pod_uid: opened}, pods=[failed], now=at("2025-03-01T07:00:00"))
+    assert closed.ended_at == at("2025-03-01T04:00:00")
+    assert closed.end_source == "last_seen" and closed.end_approximate
+
+
+def test_the_heartbeat_is_the_last_seen_bound_of_open_sessions():
+    opened = event(user_pod("bob"), "2025-03-01T04:00:00", kind="ADDED")
+    heartbeat = at("2025-03-01T05:30:00")  # the collector was in step with the cluster until then
+    failed = observe_pod(user_pod("bob", phase="Failed"))
+    [closed] = reconcile(known={opened.pod_uid: opened}, pods=[failed], now=at("2025-03-01T07:00:00"),
+                         heartbeat=heartbeat)
+    assert closed.ended_at == heartbeat and closed.end_approximate
+    [vanished] = reconcile(known={opened.pod_uid: opened}, pods=[], now=at("2025-03-01T07:00:00"),
+                           heartbeat=heartbeat)
+    assert vanished.ended_at == heartbeat and vanished.end_source == "last_seen"
+    # seen by a watch event: never later than that event, never before the start
+    seen = apply_event(known={opened.pod_uid: opened}, event_type="MODIFIED", pod=failed,
+                       now=at("2025-03-01T05:00:00"), heartbeat=heartbeat)
+    assert seen.ended_at == at("2025-03-01T05:00:00")
+    never_seen_running = event(user_pod("carol", phase="Failed"), "2025-03-01T07:00:00")
+    assert never_seen_running.ended_at == never_seen_running.started_at and never_seen_running.end_approximate
+    # a heartbeat does not move a closed session, nor is a later sighting alone worth a write
+    assert close_unseen(opened, heartbeat).ended_at == heartbeat
+    assert apply_event(known={opened.pod_uid: opened}, event_type="MODIFIED", pod=observe_pod(user_pod("bob")),
+                       now=at("2025-03-01T06:00:00"), heartbeat=heartbeat) is None
+
+
+def test_storage_request_from_the_claim_then_ephemeral_storage_then_the_setting():
+    from portal.collector.pods import PodSpecHints
+
+    claims = {("jhub", "claim-alice"): 10 * GIB}
+    assert observe_pod(user_pod("alice"), claim_requests=claims).storage_request_bytes == 10 * GIB
+    scratch = user_pod("alice", ephemeral_storage="20Gi")
+    assert observe_pod(scratch).storage_request_bytes == 20 * GIB  # its claim is not known: the pod's request
+    configured = PodSpecHints(storage_size_bytes=128 * GIB)
+    assert observe_pod(user_pod("alice"), hints=configured).storage_request_bytes == 128 * GIB
+    assert observe_pod(user_pod("alice")).storage_request_bytes is None
+    # carried into the session, and kept when a later sighting knows less
+    opened = event(user_pod("alice", ephemeral_storage="20Gi"), "2025-03-01T02:00:01")
+    assert opened.storage_request_bytes == 20 * GIB
+    assert apply_event(known={opened.pod_uid: opened}, event_type="MODIFIED", pod=observe_pod(user_pod("alice")),
+                       now=at("2025-03-01T02:01:00")) is None

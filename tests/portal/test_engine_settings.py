@@ -29,6 +29,8 @@ def test_environment_values_are_parsed(monkeypatch):
     assert list(settings.gpu_model_rates) == ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
     assert settings.zone.key == "Europe/Berlin"
     assert settings.default_gpu_hours_monthly == 100.0
+    monkeypatch.setenv("PORTAL_USER_STORAGE_SIZE", "128Gi")
+    assert load_settings().user_storage_bytes == 128 * 1024**3
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,14 @@ def test_environment_values_are_parsed(monkeypatch):
         ("PORTAL_DATABASE_URL", "just-a-path.db", "SQLAlchemy URL"),
         ("PORTAL_RESYNC_INTERVAL_SECONDS", "0", "greater than 0"),
         ("PORTAL_POD_LABEL_SELECTOR", "component singleuser", "label selector"),
+        ("PORTAL_USER_STORAGE_SIZE", "lots", "Kubernetes quantity"),
+        ("PORTAL_DATABASE_URL", "postgres://portal@db/portal", "write postgresql+psycopg://"),
+        ("PORTAL_DATABASE_URL", "postgresql://portal@db/portal", "write postgresql+psycopg://"),
+        ("PORTAL_DATABASE_URL", "postgresql+psycopg2://portal@db/portal", "write postgresql+psycopg://"),
+        ("PORTAL_DATABASE_URL", "mysql+pymysql://root@db/portal", "only receives the export"),
+        ("PORTAL_DATABASE_URL", "oracle://scott@db/portal", "unsupported database 'oracle'"),
+        ("PORTAL_MYSQL_URL", "postgresql+psycopg://portal@db/portal", "mysql+pymysql://"),
+        ("PORTAL_MYSQL_URL", "mysql://root@db/report", "mysql+pymysql://"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, variable, value, complaint):
@@ -60,6 +70,25 @@ def test_secret_urls_never_appear_in_errors_or_repr(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://portal@db:5432/portal", "sqlite:///portal.db",
+                                 "sqlite:////data/portal.db", "sqlite://"])
+def test_supported_database_urls_are_accepted(monkeypatch, url):
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    assert load_settings().database_url.get_secret_value() == url
+
+
+def test_migrations_refuse_a_mysql_database_before_touching_it(mysql_database_url):
+    import sqlalchemy as sa
+
+    from portal.db import migrate
+
+    with pytest.raises(ValueError, match="PostgreSQL or SQLite, not mysql"):
+        migrate(mysql_database_url)
+    engine = sa.create_engine(mysql_database_url)
+    assert not {"alembic_version", "pod_sessions", "audit_log"} & set(sa.inspect(engine).get_table_names())
+    engine.dispose()
 
 
 def test_kubeconfig_mode_needs_a_path(monkeypatch):

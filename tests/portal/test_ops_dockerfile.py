@@ -31,6 +31,26 @@ def test_installs_the_pinned_requirements_and_runs_python_m_portal_as_non_root()
     assert ("ENTRYPOINT", '["python", "-m", "portal"]') in steps and ("CMD", '["serve"]') in steps
 
 
+def test_the_trial_database_lives_in_a_volume_the_runtime_user_owns():
+    steps = instructions()
+    kinds = [kind for kind, _ in steps]
+    user = next(arg for kind, arg in steps if kind == "USER")
+    uid, gid = user.split(":")
+    assert ("ENV", "PORTAL_DATABASE_URL=sqlite:////data/portal.db") in steps
+    assert ("VOLUME", "/data") in steps and kinds.index("VOLUME") < kinds.index("USER")
+    made = next(arg for kind, arg in steps if kind == "RUN" and "/data" in arg)
+    # made and handed to the runtime user before VOLUME (changes to a volume's path after it are lost)
+    assert "mkdir -p /data" in made and f"chown {uid}:{gid} /data" in made
+    assert steps.index(("RUN", made)) < kinds.index("VOLUME")
+    assert f"--uid {uid}" in made  # the user the image runs as is the one that owns /data
+
+    from portal.settings import load_settings
+
+    url = dict(arg.split("=", 1) for kind, arg in steps if kind == "ENV" and "=" in arg and " " not in arg)
+    assert load_settings(database_url=url["PORTAL_DATABASE_URL"]).database_url.get_secret_value().endswith(
+        "/data/portal.db")
+
+
 def test_the_image_does_not_carry_local_databases_or_caches():
     ignored = (PORTAL / ".dockerignore").read_text().split()
     assert {"**/__pycache__", "*.db", ".venv"} <= set(ignored)

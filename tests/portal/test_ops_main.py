@@ -43,6 +43,20 @@ def test_bad_settings_stop_the_start_with_the_variable_named():
     assert result.returncode == 2 and "nobody can sign in" in result.stderr
     result = run("check", env=portal_env(PORTAL_GPU_MODEL_RATES="{not json"))
     assert result.returncode == 2 and "PORTAL_GPU_MODEL_RATES: not valid JSON" in result.stderr
+    result = run("check", env=portal_env(PORTAL_DATABASE_URL="postgres://portal:hunter2@db/portal"))
+    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr
+    assert "postgresql+psycopg://" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_mysql_portal_database_is_refused_before_any_table_is_made(mysql_database_url):
+    result = run("migrate", env=portal_env(PORTAL_DATABASE_URL=mysql_database_url, PORTAL_SESSION_SECRET="m" * 40,
+                                           PORTAL_API_TOKENS=json.dumps({"ops": {"role": "admin",
+                                                                                 "sha256": "0" * 64}})))
+    assert result.returncode == 2 and "PORTAL_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+    engine = sa.create_engine(mysql_database_url)
+    assert not {"alembic_version", "pod_sessions", "audit_log"} & set(sa.inspect(engine).get_table_names())
+    engine.dispose()
 
 
 def test_hash_token_prints_what_portal_api_tokens_needs():
@@ -62,7 +76,8 @@ def kube(tmp_path):
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
         f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n")
-    yield config
+    api.kubeconfig = config
+    yield api
     api.close()
 
 
@@ -118,9 +133,10 @@ def poll(engine: sa.Engine, query: str, seconds: float = 20) -> list:
 
 def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp_path):
     portal = Running(tmp_path, PORTAL_DATABASE_URL=pg_database_url, PORTAL_KUBE_CONFIG_MODE="kubeconfig",
-                     PORTAL_KUBECONFIG=str(kube), PORTAL_STORAGE_BASE_PATH=str(tmp_path))
+                     PORTAL_KUBECONFIG=str(kube.kubeconfig), PORTAL_STORAGE_BASE_PATH=str(tmp_path))
     try:
-        assert portal.wait_ready() == {"status": "ok", "database": "ok"}
+        ready = portal.wait_ready()
+        assert (ready["status"], ready["database"], ready["collector"] in ("starting", "ok")) == ("ok", "ok", True)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert httpx.get(f"{portal.url}/api/me", headers=auth).json()["admin"] is True
         assert httpx.get(f"{portal.url}/api/me").status_code == 401
@@ -128,20 +144,27 @@ def test_serves_collects_and_stops_cleanly_on_sigterm(pg_database_url, kube, tmp
         found = poll(engine, "SELECT user_name FROM pod_sessions WHERE pod_uid = 'uid-main-alice'")  # collector
         engine.dispose()
         assert [row[0] for row in found] == ["alice"]
+        metrics = httpx.get(f"{portal.url}/metrics").text
+        assert "portal_collector_running 1.0" in metrics and "portal_collector_relists_total 1.0" in metrics
+        assert httpx.get(f"{portal.url}/readyz").json()["collector"] == "ok"
+        deadline = time.monotonic() + 20
+        while kube.open_watches < 1 and time.monotonic() < deadline:  # the collector waits in a quiet watch,
+            time.sleep(0.1)  # which the API server holds open for its timeoutSeconds (30 s here)
+        assert kube.open_watches == 1
         code, took = portal.stop()
-        assert code == 0 and took < 25
+        assert code == 0 and took < 8  # the watch was ended at once, not waited out
     finally:
         records = portal.close()
     messages = [r["message"] for r in records]  # every line of the log is one JSON object
     assert "database schema is current" in messages and "portal stopped" in messages
-    assert "collector stopped" in messages
+    assert "collector stopped" in messages and not [m for m in messages if "did not stop" in m]
     assert any(r["logger"] == "portal.access" and r["path"] == "/api/me" for r in records)
     assert TOKEN not in portal.log_path.read_text()
 
 
 def test_exports_to_mysql_when_configured(pg_database_url, mysql_database_url, kube, tmp_path):
     portal = Running(tmp_path, PORTAL_DATABASE_URL=pg_database_url, PORTAL_KUBE_CONFIG_MODE="kubeconfig",
-                     PORTAL_KUBECONFIG=str(kube), PORTAL_MYSQL_URL=mysql_database_url,
+                     PORTAL_KUBECONFIG=str(kube.kubeconfig), PORTAL_MYSQL_URL=mysql_database_url,
                      PORTAL_MYSQL_SYNC_INTERVAL_SECONDS="0.5")
     try:
         portal.wait_ready()

@@ -12,8 +12,8 @@ from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
 from portal.app.params import UserName
-from portal.app.routes.limits import Limits, limits_of
-from portal.app.services.limits_edit import known_users, set_limits
+from portal.app.routes.limits import Limits, every_users_limits, limits_of
+from portal.app.services.limits_edit import set_limits
 
 router = APIRouter(include_in_schema=False)
 Field_ = Annotated[str, Form(max_length=32)]
@@ -22,12 +22,8 @@ Field_ = Annotated[str, Form(max_length=32)]
 @router.get("/limits", response_class=HTMLResponse)
 def limits_page(request: Request, principal: CurrentUser) -> HTMLResponse:
     ctx = get_context(request)
-    if principal.admin:
-        with ctx.engine.connect() as connection:
-            names = known_users(connection)
-    else:
-        names = [principal.name]
-    return render(request, "limits.html", principal, reports=[limits_of(ctx, name) for name in names])
+    reports = every_users_limits(ctx) if principal.admin else [limits_of(ctx, principal.name)]
+    return render(request, "limits.html", principal, reports=reports)
 
 
 @router.post("/limits/{username}")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
-from portal.app.routes.storage import DirName, entries, remove
+from portal.app.routes.storage import DirName, entries, remove, sessions_recorded_since
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_IDLE_DAYS = 90
@@ -26,13 +26,14 @@ def storage_page(request: Request, principal: CurrentUser,
     except HTTPException as exc:
         found, problem = [], str(exc.detail)
     return render(request, "storage.html", principal, entries=found, now=now, idle_days=idle_days,
-                  problem=problem, base=ctx.web.storage_base_path)
+                  problem=problem, base=ctx.web.storage_base_path, since=sessions_recorded_since(ctx))
 
 
 @router.post("/storage/{name}/remove")
 def remove_form(request: Request, name: DirName, principal: AdminUser,
                 idle_days: Annotated[int, Form(ge=1, le=36500)],
-                confirm: Annotated[str, Form(max_length=255)] = "") -> RedirectResponse:
+                confirm: Annotated[str, Form(max_length=255)] = "",
+                orphan: Annotated[bool, Form()] = False) -> RedirectResponse:
     entry = remove(get_context(request), name=name, idle_days=idle_days, confirm=confirm.strip(),
-                   actor=principal.name)
+                   actor=principal.name, orphan=orphan)
     return back_to(request, f"/storage?idle_days={idle_days}", f"Removed the storage directory {entry.name}.")

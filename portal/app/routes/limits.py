@@ -15,8 +15,8 @@ from portal.app.auth.principal import Principal
 from portal.app.context import PortalContext
 from portal.app.deps import AdminUser, Context, CurrentUser
 from portal.app.params import UserName
-from portal.app.services.limits_edit import known_users, reset_limits, set_limits
-from portal.billing.limits import user_limits
+from portal.app.services.limits_edit import reset_limits, set_limits
+from portal.billing.limits import all_user_limits, user_limits
 
 router = APIRouter(tags=["limits"])
 
@@ -43,6 +43,11 @@ def limits_of(ctx: PortalContext, user: str) -> dict:
         return user_limits(connection, user_name=user, settings=ctx.settings, now=ctx.clock())
 
 
+def every_users_limits(ctx: PortalContext) -> list[dict]:
+    with ctx.engine.connect() as connection:
+        return all_user_limits(connection, settings=ctx.settings, now=ctx.clock())
+
+
 def check_may_see(principal: Principal, user: str) -> None:
     if not (principal.role == "hub" or principal.may_see(user)):
         raise HTTPException(403, "you may only see your own limits")
@@ -50,9 +55,7 @@ def check_may_see(principal: Principal, user: str) -> None:
 
 @router.get("/api/limits", summary="Limits of every known user (admins)")
 def list_limits(ctx: Context, principal: AdminUser) -> dict:
-    with ctx.engine.connect() as connection:
-        names = known_users(connection)
-    return {"users": [limits_of(ctx, name) for name in names]}
+    return {"users": every_users_limits(ctx)}
 
 
 @router.get("/api/limits/{username}", summary="A user's limits and GPU-hour budget use this month",

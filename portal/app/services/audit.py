@@ -11,20 +11,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from portal.audit import record
 from portal.models import AuditLog
 
 _A = AuditLog.__table__
-
-
-def record(connection: sa.Connection, *, actor: str, action: str, target: str, detail: dict,
-           at: datetime) -> int:
-    values = {"at": at, "actor": actor, "action": action, "target": target[:512], "detail": detail}
-    if connection.dialect.name == "sqlite":
-        # audit_log.id is a BIGINT key, which SQLite does not number by itself (only INTEGER keys alias
-        # the rowid); number it in the same statement, which SQLite runs under its write lock.
-        values["id"] = sa.select(sa.func.coalesce(sa.func.max(_A.c.id), 0) + 1).scalar_subquery()
-    result = connection.execute(sa.insert(_A).values(**values).returning(_A.c.id))
-    return int(result.scalar_one())
+__all__ = ["finish", "recent", "record", "start"]
 
 
 def start(engine: sa.Engine, *, actor: str, action: str, target: str, detail: dict, at: datetime) -> int:

@@ -40,11 +40,3 @@ def reset_limits(connection: sa.Connection, *, user: str, actor: str, now: datet
     audit.record(connection, actor=actor, action="limits.reset", target=user,
                  detail={"before": before, "after": None, "result": "ok"}, at=now)
     return True
-
-
-def known_users(connection: sa.Connection) -> list[str]:
-    """Users with limits of their own or with sessions, sorted."""
-    from portal.models import PodSession
-
-    names = sa.union(sa.select(_U.c.name), sa.select(PodSession.__table__.c.user_name))
-    return sorted(row[0] for row in connection.execute(names))

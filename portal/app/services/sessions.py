@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from portal.meta import COLLECTOR_HEARTBEAT, read_time
 from portal.models import PodSession
 
 _S = PodSession.__table__
@@ -14,14 +15,20 @@ GIB = 1024**3
 
 def overlapping(connection: sa.Connection, *, start: datetime, end: datetime, user: str | None,
                 limit: int, offset: int) -> tuple[int, list[dict]]:
-    """(total, page) of sessions that ran at some time inside [start, end)."""
+    """(total, page) of sessions that ran at some time inside [start, end). An open session's last_seen_at
+    is the collector's heartbeat when that is later (open rows are not rewritten on each heartbeat)."""
     where = [_S.c.started_at < end, sa.or_(_S.c.ended_at.is_(None), _S.c.ended_at > start)]
     if user is not None:
         where.append(_S.c.user_name == user)
     total = connection.execute(sa.select(sa.func.count()).select_from(_S).where(*where)).scalar_one()
     rows = connection.execute(
         sa.select(_S).where(*where).order_by(_S.c.started_at.desc(), _S.c.pod_uid).limit(limit).offset(offset))
-    return int(total), [dict(row._mapping) for row in rows]
+    page = [dict(row._mapping) for row in rows]
+    heartbeat = read_time(connection, COLLECTOR_HEARTBEAT)
+    for row in page:
+        if row["ended_at"] is None and heartbeat is not None and heartbeat > row["last_seen_at"]:
+            row["last_seen_at"] = heartbeat
+    return int(total), page
 
 
 def as_json(row: dict, now: datetime) -> dict:

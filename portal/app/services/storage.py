@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-CEPH_RBYTES = "ceph.dir.rbytes"  # CephFS keeps each directory's recursive size: no walk needed
+CEPH_RBYTES = "ceph.dir.rbytes"  # CephFS keeps each directory's recursive size ...
+CEPH_RCTIME = "ceph.dir.rctime"  # ... and its newest change: no walk needed
 
 
 class StorageError(Exception):
@@ -29,33 +30,56 @@ class DirectoryFacts:
     size_bytes: int | None  # None when unknown (too many entries to walk)
     size_source: str | None  # "ceph" | "walk" | None
     owner_uid: int
-    modified_at: datetime
+    modified_at: datetime  # the newest change found in the tree (the top directory's own mtime at least)
+    activity_known: bool  # True when every entry was seen (or CephFS gave the recursive change time)
+    entries_walked: int = 0
 
 
 def valid_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name and len(name) <= 255
 
 
-def _size(path: Path, limit: int) -> tuple[int | None, str | None]:
+def _ceph(path: Path, attribute: str) -> str | None:
     try:
-        return int(os.getxattr(path, CEPH_RBYTES, follow_symlinks=False)), "ceph"
-    except (OSError, ValueError):
-        pass
-    total, seen, stack = 0, 0, [str(path)]
+        return os.getxattr(path, attribute, follow_symlinks=False).decode().strip("\0 ")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True)
+class _Measure:
+    size: int | None
+    source: str | None
+    newest: float  # POSIX seconds
+    complete: bool
+    walked: int
+
+
+def _measure(path: Path, top: os.stat_result, limit: int) -> _Measure:
+    """Size and newest modification of a tree: from CephFS's recursive attributes when it has them, else by
+    walking at most ``limit`` entries (never following links). An unfinished walk knows neither for sure."""
+    rbytes, rctime = _ceph(path, CEPH_RBYTES), _ceph(path, CEPH_RCTIME)
+    if rbytes is not None and rctime is not None:
+        try:
+            return _Measure(int(rbytes), "ceph", max(top.st_mtime, float(rctime)), True, 0)
+        except ValueError:
+            pass
+    total, seen, newest, stack = 0, 0, top.st_mtime, [str(path)]
     try:
         while stack:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     seen += 1
                     if seen > limit:
-                        return None, None
+                        return _Measure(None, None, newest, False, limit)
                     info = entry.stat(follow_symlinks=False)
                     total += info.st_size
+                    newest = max(newest, info.st_mtime)
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
     except OSError:
-        return None, None
-    return total, "walk"
+        return _Measure(None, None, newest, False, seen)
+    return _Measure(total, "walk", newest, True, seen)
 
 
 def _entries(base: Path) -> list[os.DirEntry]:
@@ -73,31 +97,43 @@ def check_base(base: Path) -> None:
     _entries(base)
 
 
+def child_directories(base: Path) -> list[tuple[str, os.stat_result]]:
+    """The direct child directories of ``base`` (symlinks and files are skipped), sorted by name."""
+    return [(entry.name, entry.stat(follow_symlinks=False)) for entry in _entries(base)
+            if entry.is_dir(follow_symlinks=False)]
+
+
 def scan(base: Path, *, walk_limit: int) -> list[DirectoryFacts]:
-    """Facts about each direct child directory of ``base`` (symlinks and files are skipped)."""
-    facts = []
-    entries = _entries(base)
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            facts.append(_facts(Path(entry.path), entry.stat(follow_symlinks=False), walk_limit))
-    return facts
+    """Facts about each direct child directory of ``base``."""
+    return [measure(base, name, info, walk_limit=walk_limit) for name, info in child_directories(base)]
+
+
+def directory_stat(base: Path, name: str) -> os.stat_result | None:
+    """The stat of ``base/name`` when it is a directory (not a link to one); else None."""
+    if not valid_name(name):
+        return None
+    try:
+        info = os.stat(base / name, follow_symlinks=False)
+    except OSError:
+        return None
+    return info if stat.S_ISDIR(info.st_mode) else None
 
 
 def facts_of(base: Path, name: str, *, walk_limit: int) -> DirectoryFacts | None:
     """Facts about one direct child directory of ``base``; None if there is no such directory."""
-    if not valid_name(name):
-        return None
-    path = base / name
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    return _facts(path, info, walk_limit) if stat.S_ISDIR(info.st_mode) else None
+    info = directory_stat(base, name)
+    return None if info is None else measure(base, name, info, walk_limit=walk_limit)
 
 
-def _facts(path: Path, info: os.stat_result, walk_limit: int) -> DirectoryFacts:
-    size, source = _size(path, walk_limit)
-    return DirectoryFacts(path.name, size, source, info.st_uid, datetime.fromtimestamp(info.st_mtime, UTC))
+def measure(base: Path, name: str, info: os.stat_result, *, walk_limit: int) -> DirectoryFacts:
+    found = _measure(base / name, info, walk_limit)
+    return DirectoryFacts(name, found.size, found.source, info.st_uid, datetime.fromtimestamp(found.newest, UTC),
+                          found.complete, found.walked)
+
+
+def unmeasured(name: str, info: os.stat_result) -> DirectoryFacts:
+    """A directory not walked (this request's walk budget is spent): only its own mtime is known."""
+    return DirectoryFacts(name, None, None, info.st_uid, datetime.fromtimestamp(info.st_mtime, UTC), False, 0)
 
 
 def remove_directory(base: Path, name: str) -> None:
@@ -120,9 +156,3 @@ def remove_directory(base: Path, name: str) -> None:
         shutil.rmtree(name, dir_fd=base_fd)  # the fd-based walk: symlinks inside are unlinked, not followed
     finally:
         os.close(base_fd)
-
-
-def as_json(facts: DirectoryFacts) -> dict:
-    data = asdict(facts)
-    data["modified_at"] = facts.modified_at.isoformat()
-    return data
