@@ -51,7 +51,11 @@ def hub_section(inp: ValuesInput) -> dict:
     # Named servers, the authenticator and the spawn hooks are set by jhub_setup.configure (hub/README.md).
     section = {
         # Until jhub_setup.configure() sets the real authenticator, nobody can sign in (never "dummy").
-        "config": {"JupyterHub": {"admin_access": True, "authenticator_class": "null"}},
+        # Admins reach users' servers through JupyterHub's admin role (admin_access is deprecated).
+        "config": {"JupyterHub": {"authenticator_class": "null"}},
+        # The chart's default (5) stops the hub after five failed spawns in a row, and every spawn the
+        # limits or the live capacity refuse counts as one: five refusals would take the hub down.
+        "consecutiveFailureLimit": 0,
         "extraConfig": extra_config(),
         "extraFiles": extra_files(inp.hub_sources, inp.branding_files),
         "image": image_value(HUB_IMAGE),

@@ -56,6 +56,7 @@ def test_hub_code_is_mounted_and_called_with_custom_jhub():
     assert v["hub"]["extraConfig"]["jhub"] == ENTRY_POINT
     assert 'jhub_setup.configure(c, get_config("custom.jhub"))' in ENTRY_POINT
     assert v["hub"]["config"]["JupyterHub"]["authenticator_class"] == "null", "never the dummy authenticator"
+    assert "admin_access" not in v["hub"]["config"]["JupyterHub"], "deprecated: the admin role grants it"
 
 
 def test_safe_by_default_no_escalation_no_sudo_no_allowall_frames():
