@@ -138,6 +138,15 @@ def test_secret_values_never_appear_in_hub_config_errors():
     assert "hunter2" not in str(run.error)
 
 
+def test_a_value_under_a_secret_looking_key_is_hidden_in_errors():
+    """`adminPasswords.alice` ends in a user name, not in "password": the value is hidden all the same."""
+    values = config(auth={"mode": "native", "native": {"adminPasswords": {"admin": 31415926535}}})
+    run = run_program(values, secret_keys=("jhub:auth",))
+    assert isinstance(run.error, ConfigError)
+    assert "jhub:auth.native.adminPasswords.admin: must be a string" in str(run.error)
+    assert "31415926535" not in str(run.error)
+
+
 def test_a_good_config_registers_the_hub():
     """The cases above fail for their own reason: the same helper without the mistake goes through."""
     values = config(nodes=ONE_NODE, auth={"mode": "native"})
