@@ -36,6 +36,16 @@ class NativeAuth(_Checked):
     minimum_password_length: int = Field(default=8, ge=8, le=128)
     admin_passwords: dict[str, Secret] = Field(default_factory=dict)
 
+    @field_validator("admin_passwords")
+    @classmethod
+    def _normalized_names(cls, passwords: dict[str, Secret]) -> dict[str, Secret]:
+        """Keyed by the normalized (lowercase) name, like jhub:hub.adminUsers."""
+        names = [name.lower() for name in passwords]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f'"{twice[0]}" is given twice (names are not case-sensitive)')
+        return {name.lower(): secret for name, secret in sorted(passwords.items())}
+
 
 class _OAuth(_Checked):
     client_id: str = Field(min_length=1)

@@ -59,6 +59,8 @@ CASES = [
      "jhub:auth.cookieSso.loginUrl:", "absolute"),
     ("auth-native-password-not-admin", with_auth({"mode": "native", "native": {"adminPasswords": {"eve": "x"}}}),
      ("jhub:auth",), "jhub:auth.native.adminPasswords.eve:", "not in jhub:hub.adminUsers"),
+    ("auth-native-password-twice", with_auth({"mode": "native", "native": {"adminPasswords": {
+        "Admin": "x", "admin": "y"}}}), ("jhub:auth",), "jhub:auth.native.adminPasswords:", "twice"),
     ("auth-oauth-needs-url", config(hub={"publicUrl": None}, auth={"mode": "oidc", "allowedUsers": ["a"],
                                                                    "oidc": {**OIDC, "clientSecret": "s"}}),
      ("jhub:auth",), "jhub:auth.oidc.callbackUrl:", "jhub:tls.enabled"),

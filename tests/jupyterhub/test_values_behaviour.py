@@ -195,3 +195,16 @@ def test_branding_files_travel_with_the_hub(tmp_path):
                         "loginAnnouncement": "",
                         "title": "Lab Hub"}
     assert str(tmp_path) not in json.dumps(v), "paths on the admin machine never reach the pod"
+
+
+def test_user_names_are_normalized_like_jupyterhub_does():
+    """JupyterHub lowercases every user name: `Alice.Smith` in the config is the account `alice.smith`."""
+    from components.jupyterhub.auth_values import NATIVE_PASSWORDS_ENV, secret_env
+
+    settings = settings_of(config(hub={"adminUsers": ["Alice.Smith", "admin"]}))
+    auth = values_of(settings)["custom"]["jhub"]["auth"]
+    assert auth["adminUsers"] == ["admin", "alice.smith"]
+    passwords = json.loads(secret_env(settings.section("auth"), settings.section("portal"))[NATIVE_PASSWORDS_ENV])
+    assert sorted(passwords) == ["admin", "alice.smith"]
+    oidc = settings_of(config(auth={**AUTH["oidc"], "allowedUsers": ["Bob", "bob", "carol"]}))
+    assert values_of(oidc)["custom"]["jhub"]["auth"]["allowedUsers"] == ["bob", "carol"]
