@@ -100,6 +100,8 @@ def authenticator_config(auth: dict, env) -> tuple[str, dict]:
             traits["server_port"] = ldap["serverPort"]
         if ldap["lookupDn"]:
             traits["user_search_base"] = ldap["searchBase"]
+            # ldapauthenticator leaves it None, and the lookup then finds no name: nobody could sign in.
+            traits["lookup_dn_user_dn_attribute"] = ldap["userDnAttribute"] or ldap["userAttribute"]
             if ldap["searchUserDn"]:
                 traits["lookup_dn_search_user"] = ldap["searchUserDn"]
                 traits["lookup_dn_search_password"] = _secret(env, ldap["searchPasswordEnv"], "ldap.searchPasswordEnv")

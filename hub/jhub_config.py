@@ -153,7 +153,7 @@ AUTH_SECTIONS = {
                  "bindDnTemplates": list_of(string(required="a DN with {username}")),
                  "lookupDn": boolean(False), "searchBase": string(""), "searchUserDn": string(""),
                  "searchPasswordEnv": string("JHUB_LDAP_BIND_PASSWORD"), "userAttribute": string("uid"),
-                 "allowedGroups": list_of(string(required="a group DN"))},
+                 "userDnAttribute": string(""), "allowedGroups": list_of(string(required="a group DN"))},
                 check=lambda v, p, e: None if v["bindDnTemplates"] or (v["lookupDn"] and v["searchBase"]) else
                 e.append(f"{p}: set bindDnTemplates, or lookupDn: true with searchBase")),
     "cookieSso": obj({"cookieName": string(required="the SSO session cookie's name"),

@@ -60,6 +60,7 @@ def _mode_values(auth: AuthSettings, hub_url: str) -> dict:
                 "bindDnTemplates": list(m.bind_dn_templates), "lookupDn": m.lookup_dn,
                 "searchBase": m.search_base, "searchUserDn": m.search_user_dn,
                 "searchPasswordEnv": LDAP_PASSWORD_ENV, "userAttribute": m.user_attribute,
+                "userDnAttribute": m.user_dn_attribute or m.user_attribute,
                 "allowedGroups": list(m.allowed_groups)}
     return {"cookieName": m.cookie_name, "authMeUrl": m.auth_me_url, "loginUrl": m.login_url,
             "usernameField": m.username_field, "nextParameter": m.next_parameter,

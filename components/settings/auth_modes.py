@@ -96,6 +96,10 @@ class LdapAuth(_Checked):
     search_user_dn: str = ""
     search_password: Optional[Secret] = None
     user_attribute: str = "uid"
+    # lookupDn: the attribute of the found entry that names the user (default: userAttribute); Active
+    # Directory: sAMAccountName. Its value fills {username} in bindDnTemplates; without templates the found
+    # entry's DN is used.
+    user_dn_attribute: Optional[str] = None
     allowed_groups: list[str] = Field(default_factory=list)
 
     @field_validator("bind_dn_templates")

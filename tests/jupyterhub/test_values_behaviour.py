@@ -208,3 +208,14 @@ def test_user_names_are_normalized_like_jupyterhub_does():
     assert sorted(passwords) == ["admin", "alice.smith"]
     oidc = settings_of(config(auth={**AUTH["oidc"], "allowedUsers": ["Bob", "bob", "carol"]}))
     assert values_of(oidc)["custom"]["jhub"]["auth"]["allowedUsers"] == ["bob", "carol"]
+
+
+def test_ldap_lookup_names_the_attribute_that_builds_the_dn():
+    """ldapauthenticator's lookup_dn_user_dn_attribute is None unless set: with lookupDn nobody could sign in."""
+    ldap = values(auth=AUTH["ldap"])["custom"]["jhub"]["auth"]["ldap"]
+    assert ldap["lookupDn"] is True and ldap["userDnAttribute"] == ldap["userAttribute"] == "uid"
+    ad = {**AUTH["ldap"]["ldap"], "userAttribute": "sAMAccountName"}
+    assert values(auth={"mode": "ldap", "ldap": ad})["custom"]["jhub"]["auth"]["ldap"]["userDnAttribute"] == \
+        "sAMAccountName"
+    explicit = {**AUTH["ldap"]["ldap"], "userDnAttribute": "cn"}
+    assert values(auth={"mode": "ldap", "ldap": explicit})["custom"]["jhub"]["auth"]["ldap"]["userDnAttribute"] == "cn"
