@@ -130,7 +130,8 @@ def obj(fields, check=None, optional=True):
 
 _SECRET_ENV = string("OAUTH_CLIENT_SECRET", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$"))
 _OAUTH = {"clientId": string(required="the OAuth client id"), "clientSecretEnv": _SECRET_ENV,
-          "callbackUrl": url(required="https://<hub>/hub/oauth_callback"), "loginService": string("")}
+          "callbackUrl": url(required="https://<hub>/hub/oauth_callback"), "loginService": string(""),
+          "caFile": string("")}
 
 AUTH_SECTIONS = {
     "native": obj({"enableSignup": boolean(True), "openSignup": boolean(False),
@@ -153,7 +154,8 @@ AUTH_SECTIONS = {
                  "bindDnTemplates": list_of(string(required="a DN with {username}")),
                  "lookupDn": boolean(False), "searchBase": string(""), "searchUserDn": string(""),
                  "searchPasswordEnv": string("JHUB_LDAP_BIND_PASSWORD"), "userAttribute": string("uid"),
-                 "userDnAttribute": string(""), "allowedGroups": list_of(string(required="a group DN"))},
+                 "userDnAttribute": string(""), "allowedGroups": list_of(string(required="a group DN")),
+                 "verifyTls": boolean(True), "caFile": string("")},
                 check=lambda v, p, e: None if v["bindDnTemplates"] or (v["lookupDn"] and v["searchBase"]) else
                 e.append(f"{p}: set bindDnTemplates, or lookupDn: true with searchBase")),
     "cookieSso": obj({"cookieName": string(required="the SSO session cookie's name"),

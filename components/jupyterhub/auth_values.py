@@ -14,6 +14,7 @@ from ..settings.auth import AuthSettings
 from ..settings.base import reveal
 from ..settings.hub import HubSettings
 from ..settings.portal import PortalSettings
+from .chart import HUB_CA_FILE
 
 CLIENT_SECRET_ENV = "OAUTH_CLIENT_SECRET"
 LDAP_PASSWORD_ENV = "JHUB_LDAP_BIND_PASSWORD"
@@ -30,28 +31,34 @@ def compact(value: Any) -> Any:
     return value
 
 
-def _oauth(section, callback_url: str) -> dict:
+def ca_file(auth: AuthSettings) -> Optional[str]:
+    """Where the hub pod finds `jhub:auth.caCertificate` (mounted from hub.extraFiles), or None."""
+    return HUB_CA_FILE if auth.ca_certificate else None
+
+
+def _oauth(section, callback_url: str, ca: Optional[str]) -> dict:
     return {
         "clientId": section.client_id,
         "clientSecretEnv": CLIENT_SECRET_ENV,
         "callbackUrl": section.callback_url or callback_url,
         "loginService": section.login_service or None,
+        "caFile": ca,
     }
 
 
 def _mode_values(auth: AuthSettings, hub_url: str) -> dict:
     callback = f"{hub_url}/hub/oauth_callback"
-    mode, m = auth.mode, auth.mode_settings
+    mode, m, ca = auth.mode, auth.mode_settings, ca_file(auth)
     if mode == "native":
         return {"enableSignup": m.enable_signup, "openSignup": m.open_signup,
                 "minimumPasswordLength": m.minimum_password_length, "adminPasswordsEnv": NATIVE_PASSWORDS_ENV}
     if mode == "github":
-        return {**_oauth(m, callback), "allowedOrganizations": list(m.allowed_organizations),
+        return {**_oauth(m, callback, ca), "allowedOrganizations": list(m.allowed_organizations),
                 "githubUrl": m.github_url}
     if mode == "azuread":
-        return {**_oauth(m, callback), "tenantId": m.tenant_id, "usernameClaim": m.username_claim}
+        return {**_oauth(m, callback, ca), "tenantId": m.tenant_id, "usernameClaim": m.username_claim}
     if mode == "oidc":
-        return {**_oauth(m, callback), "authorizeUrl": m.authorize_url, "tokenUrl": m.token_url,
+        return {**_oauth(m, callback, ca), "authorizeUrl": m.authorize_url, "tokenUrl": m.token_url,
                 "userdataUrl": m.userdata_url, "usernameClaim": m.username_claim, "scopes": list(m.scopes),
                 "logoutRedirectUrl": m.logout_redirect_url, "allowedGroups": list(m.allowed_groups),
                 "groupsClaim": m.groups_claim, "verifyTls": m.verify_tls}
@@ -61,11 +68,11 @@ def _mode_values(auth: AuthSettings, hub_url: str) -> dict:
                 "searchBase": m.search_base, "searchUserDn": m.search_user_dn,
                 "searchPasswordEnv": LDAP_PASSWORD_ENV, "userAttribute": m.user_attribute,
                 "userDnAttribute": m.user_dn_attribute or m.user_attribute,
-                "allowedGroups": list(m.allowed_groups)}
+                "allowedGroups": list(m.allowed_groups), "verifyTls": m.verify_tls, "caFile": ca}
     return {"cookieName": m.cookie_name, "authMeUrl": m.auth_me_url, "loginUrl": m.login_url,
             "usernameField": m.username_field, "nextParameter": m.next_parameter,
             "timeoutSeconds": m.timeout_seconds, "verifyTls": m.verify_tls, "hubPublicUrl": hub_url,
-            "loginService": m.login_service}
+            "loginService": m.login_service, "caFile": ca}
 
 
 def auth_values(auth: AuthSettings, hub: HubSettings, hub_url: str) -> dict:

@@ -38,12 +38,12 @@ def spawner_values(hub: HubSettings) -> dict:
     })
 
 
-def portal_values(portal: PortalSettings, namespace: str, token_env: str) -> dict:
+def portal_values(portal: PortalSettings, namespace: str, token_env: str, ca_file: str | None = None) -> dict:
     if not portal.enabled:
         return {"enabled": False}
     return compact({"enabled": True, "url": portal.url_in(namespace), "tokenEnv": token_env,
                     "failOpen": portal.fail_open, "timeoutSeconds": portal.timeout_seconds,
-                    "verifyTls": portal.verify_tls})
+                    "verifyTls": portal.verify_tls, "caFile": ca_file})
 
 
 def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
@@ -54,11 +54,11 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
 
 
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
-                branding_files: tuple[HubFile, ...]) -> dict:
+                branding_files: tuple[HubFile, ...], ca_file: str | None = None) -> dict:
     return {
         "auth": auth,
         "branding": branding_values(hub, branding_files),
-        "portal": portal_values(portal, hub.namespace, token_env),
+        "portal": portal_values(portal, hub.namespace, token_env, ca_file),
         "profiles": profiles_values(hub),
         "spawner": spawner_values(hub),
     }

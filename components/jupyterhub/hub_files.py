@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings.hub_checks import branding_path
-from .chart import HUB_BRANDING_DIR, HUB_CODE_DIR
+from .chart import HUB_BRANDING_DIR, HUB_CA_FILE, HUB_CODE_DIR
 
 _KEY_RE = re.compile(r"[^-._a-zA-Z0-9]")
 
@@ -66,13 +66,15 @@ def _entry(folder: str, item: HubFile, binary: bool) -> dict:
     return entry
 
 
-def extra_files(sources: tuple[HubFile, ...], branding: tuple[HubFile, ...]) -> dict:
+def extra_files(sources: tuple[HubFile, ...], branding: tuple[HubFile, ...], ca_certificate: str | None = None) -> dict:
     files = {}
     for prefix, folder, items, binary in (("jhub", HUB_CODE_DIR, sources, False),
                                           ("branding", HUB_BRANDING_DIR, branding, True)):
         for item in items:
             key = _KEY_RE.sub("-", f"{prefix}-{item.path}")
             files[key] = _entry(folder, item, binary)
+    if ca_certificate:  # a public certificate: plain text in the values is fine
+        files["jhub-ca-crt"] = {"mountPath": HUB_CA_FILE, "stringData": ca_certificate}
     return dict(sorted(files.items()))
 
 

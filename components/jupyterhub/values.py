@@ -15,7 +15,7 @@ from ..settings.image_refs import split_image
 from ..settings.portal import PortalSettings
 from ..settings.tls import TlsSettings
 from ..settings.validators import duration_seconds
-from .auth_values import PORTAL_TOKEN_ENV, auth_values, extra_env
+from .auth_values import PORTAL_TOKEN_ENV, auth_values, ca_file, extra_env
 from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, image_value
 from .custom_values import custom_jhub
 from .hub_files import HubFile, extra_config, extra_files
@@ -57,7 +57,7 @@ def hub_section(inp: ValuesInput) -> dict:
         # limits or the live capacity refuse counts as one: five refusals would take the hub down.
         "consecutiveFailureLimit": 0,
         "extraConfig": extra_config(),
-        "extraFiles": extra_files(inp.hub_sources, inp.branding_files),
+        "extraFiles": extra_files(inp.hub_sources, inp.branding_files, inp.auth.ca_certificate),
         "image": image_value(HUB_IMAGE),
         "nodeSelector": pin,
     }
@@ -121,7 +121,7 @@ def chart_values(inp: ValuesInput) -> dict:
     """The whole values object for the release."""
     values = {
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
-                                       PORTAL_TOKEN_ENV, inp.branding_files)},
+                                       PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth))},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

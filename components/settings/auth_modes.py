@@ -90,6 +90,7 @@ class LdapAuth(_Checked):
     server_address: str = Field(min_length=1)
     server_port: Optional[int] = Field(default=None, ge=1, le=65535)
     tls: Literal["before_bind", "on_connect", "insecure"] = "before_bind"
+    verify_tls: bool = True  # the server's certificate must chain to jhub:auth.caCertificate (else the public CAs)
     bind_dn_templates: list[str] = Field(default_factory=list)
     lookup_dn: bool = False
     search_base: str = ""

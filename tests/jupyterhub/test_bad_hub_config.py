@@ -61,6 +61,11 @@ CASES = [
      ("jhub:auth",), "jhub:auth.native.adminPasswords.eve:", "not in jhub:hub.adminUsers"),
     ("auth-native-password-twice", with_auth({"mode": "native", "native": {"adminPasswords": {
         "Admin": "x", "admin": "y"}}}), ("jhub:auth",), "jhub:auth.native.adminPasswords:", "twice"),
+    ("auth-ca-is-a-path", with_auth({"mode": "native", "caCertificate": "/etc/ssl/lab-ca.pem"}), (),
+     "jhub:auth.caCertificate:", "PEM text"),
+    ("auth-ca-broken", with_auth({"mode": "native", "caCertificate": "-----BEGIN CERTIFICATE-----\nMIIBfake\n"
+                                                                     "-----END CERTIFICATE-----\n"}), (),
+     "jhub:auth.caCertificate:", "not a readable PEM certificate"),
     ("auth-oauth-needs-url", config(hub={"publicUrl": None}, auth={"mode": "oidc", "allowedUsers": ["a"],
                                                                    "oidc": {**OIDC, "clientSecret": "s"}}),
      ("jhub:auth",), "jhub:auth.oidc.callbackUrl:", "jhub:tls.enabled"),

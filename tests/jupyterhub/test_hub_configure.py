@@ -111,3 +111,49 @@ def test_storage_directory_and_pod_name_use_the_same_escaped_username():
     assert pod_name == f"jupyter-{sub_path}"
     assert sub_path != "Alice.Smith" and sub_path == sub_path.lower()
     assert f'dir="/jhub-storage-root/{sub_path}"' in inits[0]["command"][2]
+
+
+def internal_ca_pem() -> str:
+    sys.path.insert(0, str(hub_dir().parent / "tests" / "hub"))
+    try:
+        from hubtest_tls import TestCA
+    finally:
+        sys.path.pop(0)
+    return TestCA("lab internal CA").pem
+
+
+CA_TRAIT = {  # where each mode's authenticator takes the CA file
+    "github": ("GitHubOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "azuread": ("AzureAdOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "oidc": ("GenericOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "ldap": ("LDAPAuthenticator", lambda t: t["tls_kwargs"]["ca_certs_file"]),
+    "cookie-sso": ("CookieSSOAuthenticator", lambda t: t["ca_certs"]),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(AUTH))
+def test_internal_ca_reaches_every_tls_client_of_the_hub(mode):
+    import jhub_setup
+    from components.jupyterhub.chart import HUB_CA_FILE
+
+    pem = internal_ca_pem()
+    settings = settings_of(config(auth={**AUTH[mode], "caCertificate": pem}, portal={"enabled": True}))
+    values = values_of(settings)
+    mounted = [f for f in values["hub"]["extraFiles"].values() if f["mountPath"] == HUB_CA_FILE]
+    assert [f["stringData"] for f in mounted] == [pem], "the CA is mounted into the hub pod"
+    c = chart_config(values)
+    env = secret_env(settings.section("auth"), settings.section("portal"))
+    cleaned = jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
+    assert cleaned["portal"]["caFile"] == HUB_CA_FILE, "the pre-spawn limit hook checks the portal with it"
+    if mode in CA_TRAIT:
+        section, where = CA_TRAIT[mode]
+        assert where(c[section]) == HUB_CA_FILE
+    plain = values_of(settings_of(config(auth=AUTH[mode], portal={"enabled": True})))
+    assert not any(f["mountPath"] == HUB_CA_FILE for f in plain["hub"]["extraFiles"].values())
+    assert "caFile" not in plain["custom"]["jhub"]["portal"]
+
+
+def test_oidc_verify_tls_uses_the_current_trait():
+    c, _ = configure(config(auth={**AUTH["oidc"], "oidc": {**AUTH["oidc"]["oidc"], "verifyTls": False}}))
+    assert c.GenericOAuthenticator.validate_server_cert is False
+    assert "tls_verify" not in c.GenericOAuthenticator, "deprecated in OAuthenticator 16"
