@@ -78,12 +78,20 @@ class JupyterHub(pulumi.ComponentResource):
                 pulumi.Output.secret(reveal(self.tls.key))), [ns])
             secret_names["tls"], after = tls_secret.metadata.apply(lambda m: m["name"]), after + [tls_secret]
 
+        branding_maps = []
+        for item in branding:  # logo, favicon: each in a ConfigMap of its own, never in the values
+            config_map = self._create(f"branding-{item.path.split('.')[0]}",
+                                      manifests.branding_config_map(self.hub.namespace, item), [ns])
+            branding_maps.append(config_map.metadata.apply(lambda m: m["name"]))
+            after = after + [config_map]
+
         cp = settings.control_plane.name
-        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"]).apply(
+        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"], *branding_maps).apply(
             lambda names: chart_values(ValuesInput(
                 hub=self.hub, auth=settings.section("auth"), tls=self.tls, portal=settings.section("portal"),
                 control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
-                secret_env_names=tuple(env), hub_secret_name=names[0], tls_secret_name=names[1])))
+                branding_config_maps=tuple(names[2:]), secret_env_names=tuple(env), hub_secret_name=names[0],
+                tls_secret_name=names[1])))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,
@@ -103,12 +111,15 @@ class JupyterHub(pulumi.ComponentResource):
         kinds = {
             "Namespace": k8s.core.v1.Namespace,
             "Secret": k8s.core.v1.Secret,
+            "ConfigMap": k8s.core.v1.ConfigMap,
             "ClusterRole": k8s.rbac.v1.ClusterRole,
             "ClusterRoleBinding": k8s.rbac.v1.ClusterRoleBinding,
         }
         body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
         if "stringData" in body:
             body["string_data"] = body.pop("stringData")
+        if "binaryData" in body:
+            body["binary_data"] = body.pop("binaryData")
         if "roleRef" in body:
             body["role_ref"] = body.pop("roleRef")
         opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=after)

@@ -18,7 +18,7 @@ from ..settings.validators import duration_seconds
 from .auth_values import PORTAL_TOKEN_ENV, auth_values, ca_file, extra_env
 from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, image_value
 from .custom_values import custom_jhub
-from .hub_files import HubFile, extra_config, extra_files
+from .hub_files import HubFile, branding_volume, extra_config, extra_files
 from .scheduling_values import prepuller_values, scheduling_values
 from .storage_values import init_containers, storage_values
 
@@ -33,6 +33,7 @@ class ValuesInput:
     hub_url: str
     hub_sources: tuple[HubFile, ...] = ()
     branding_files: tuple[HubFile, ...] = ()
+    branding_config_maps: tuple[str, ...] = ()  # the ConfigMap holding each branding file, in the same order
     secret_env_names: tuple[str, ...] = ()  # variables the hub Secret holds
     hub_secret_name: str = ""
     tls_secret_name: str = ""
@@ -57,12 +58,15 @@ def hub_section(inp: ValuesInput) -> dict:
         # limits or the live capacity refuse counts as one: five refusals would take the hub down.
         "consecutiveFailureLimit": 0,
         "extraConfig": extra_config(),
-        "extraFiles": extra_files(inp.hub_sources, inp.branding_files, inp.auth.ca_certificate),
+        "extraFiles": extra_files(inp.hub_sources, inp.auth.ca_certificate),
         "image": image_value(HUB_IMAGE),
         "nodeSelector": pin,
     }
     if inp.secret_env_names:
         section["extraEnv"] = extra_env(list(inp.secret_env_names), inp.hub_secret_name)
+    volumes, mounts = branding_volume(inp.branding_files, inp.branding_config_maps)
+    if volumes:
+        section["extraVolumes"], section["extraVolumeMounts"] = volumes, mounts
     return section
 
 

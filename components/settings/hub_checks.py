@@ -13,7 +13,8 @@ from .base import key_path
 # Where an image keeps what it installed: a volume mounted here would hide it.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
                "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")
-BRANDING_MAX_BYTES = 256 * 1024  # the hub's extra files live in one Kubernetes Secret (1 MiB in all)
+# Each branding file travels in a ConfigMap of its own (1 MiB per object): 512 KiB leaves room to spare.
+BRANDING_MAX_BYTES = 512 * 1024
 
 
 def _inside(path: str, parent: str) -> bool:
@@ -130,7 +131,7 @@ def check_tls(sections: dict[str, Any]) -> list[str]:
 
 
 def check_branding_files(settings) -> list[str]:
-    """Logo and favicon files exist and are small (they travel in the hub's Secret)."""
+    """Logo and favicon files exist and are small enough for their ConfigMap."""
     branding, problems = settings.section("hub").branding, []
     for field in ("logo", "favicon"):
         path = getattr(branding, field)

@@ -75,10 +75,12 @@ def settings_of(values: dict[str, str], secret_keys=None) -> Settings:
 
 def values_of(settings: Settings, hub_secret="hub-secret-x", tls_secret="tls-secret-x") -> dict:
     hub = settings.section("hub")
+    branding = read_branding(ROOT, hub.branding)
     return chart_values(ValuesInput(
         hub=hub, auth=settings.section("auth"), tls=settings.section("tls"), portal=settings.section("portal"),
         control_plane=settings.control_plane.name, hub_url=hub_url(settings, settings.control_plane.host),
-        hub_sources=read_hub_sources(ROOT), branding_files=read_branding(ROOT, hub.branding),
+        hub_sources=read_hub_sources(ROOT), branding_files=branding,
+        branding_config_maps=tuple(f"branding-{f.path.split('.')[0]}-x" for f in branding),
         secret_env_names=tuple(secret_env(settings.section("auth"), settings.section("portal"))),
         hub_secret_name=hub_secret, tls_secret_name=tls_secret))
 

@@ -132,3 +132,22 @@ def test_example_stacks_build_the_hub(stack, tmp_path):
     run = ok(run_program(values, secret_keys=secret_keys, stack=stack.split(".")[1]))
     release = run.of_type(RELEASE)[0].inputs["values"]
     assert release["proxy"]["service"] == {"nodePorts": {"http": 30080}, "type": "NodePort"}
+
+
+def test_branding_files_become_config_maps_that_the_release_mounts(tmp_path):
+    import base64
+
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    values = config(nodes=THREE_NODES, auth=AUTH["native"], hub={
+        "storage": {"type": "shared-hostpath", "hostPath": "/srv/users"}, "branding": {"logo": str(logo)}})
+    config_values, secret_keys = with_secrets(values)
+    run = ok(run_program(config_values, secret_keys=secret_keys))
+    config_map = run.named("branding-logo")
+    assert config_map.type == "kubernetes:core/v1:ConfigMap"
+    assert base64.b64decode(config_map.inputs["binaryData"]["logo.svg"]) == logo.read_bytes()
+    release = run.of_type(RELEASE)[0]
+    assert config_map.urn in release.dependencies
+    sources = release.inputs["values"]["hub"]["extraVolumes"][0]["projected"]["sources"]
+    assert sources == [{"configMap": {"items": [{"key": "logo.svg", "path": "logo.svg"}],
+                                      "name": "branding-logo-5f3a9c1e"}}]

@@ -177,24 +177,39 @@ def test_core_pods_stay_on_the_control_plane():
     assert v["proxy"]["chp"]["nodeSelector"] == {"kubernetes.io/hostname": "gpu01"}
 
 
-def test_branding_files_travel_with_the_hub(tmp_path):
+def test_branding_files_are_mounted_from_config_maps_never_from_the_values(tmp_path):
     import base64
+
+    from components.jupyterhub import manifests
+    from components.jupyterhub.hub_files import read_branding
+    from tests.support.program import ROOT
 
     logo, icon = tmp_path / "Lab Logo.PNG", tmp_path / "fav.ico"
     logo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     icon.write_bytes(b"\x00\x00\x01\x00icon")
-    v = values(hub={"branding": {"title": "Lab Hub", "logo": str(logo), "favicon": str(icon),
-                                 "announcement": "Maintenance Monday", "signInText": "Sign in with SSO"}})
-    files = v["hub"]["extraFiles"]
-    assert base64.b64decode(files["branding-logo.png"]["binaryData"]) == logo.read_bytes()
-    assert files["branding-logo.png"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/logo.png"
-    assert files["branding-favicon.ico"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/favicon.ico"
+    settings = settings_of(config(hub={"branding": {
+        "title": "Lab Hub", "logo": str(logo), "favicon": str(icon), "announcement": "Maintenance Monday",
+        "signInText": "Sign in with SSO"}}))
+    v = values_of(settings)
+    (volume,) = v["hub"]["extraVolumes"]
+    (mount,) = v["hub"]["extraVolumeMounts"]
+    assert mount == {"mountPath": "/usr/local/etc/jupyterhub/jhub-branding", "name": volume["name"], "readOnly": True}
+    assert volume["projected"]["sources"] == [
+        {"configMap": {"items": [{"key": "logo.png", "path": "logo.png"}], "name": "branding-logo-x"}},
+        {"configMap": {"items": [{"key": "favicon.ico", "path": "favicon.ico"}], "name": "branding-favicon-x"}}]
     branding = v["custom"]["jhub"]["branding"]
-    assert branding == {"announcement": "Maintenance Monday", "faviconFile": files["branding-favicon.ico"]["mountPath"],
-                        "logoFile": files["branding-logo.png"]["mountPath"], "signInText": "Sign in with SSO",
-                        "loginAnnouncement": "",
-                        "title": "Lab Hub"}
-    assert str(tmp_path) not in json.dumps(v), "paths on the admin machine never reach the pod"
+    assert branding == {"announcement": "Maintenance Monday",
+                        "faviconFile": "/usr/local/etc/jupyterhub/jhub-branding/favicon.ico",
+                        "logoFile": "/usr/local/etc/jupyterhub/jhub-branding/logo.png", "signInText": "Sign in with SSO",
+                        "loginAnnouncement": "", "title": "Lab Hub"}
+    text = json.dumps(v)
+    assert str(tmp_path) not in text, "paths on the admin machine never reach the pod"
+    assert base64.b64encode(logo.read_bytes()).decode() not in text, "file contents never enter the values"
+    files = read_branding(ROOT, settings.section("hub").branding)
+    maps = [manifests.branding_config_map("jhub", f) for f in files]
+    assert base64.b64decode(maps[0]["binaryData"]["logo.png"]) == logo.read_bytes()
+    assert base64.b64decode(maps[1]["binaryData"]["favicon.ico"]) == icon.read_bytes()
+    assert "extraVolumes" not in values()["hub"], "no branding files, no volume"
 
 
 def test_user_names_are_normalized_like_jupyterhub_does():
