@@ -239,6 +239,8 @@ SCHEMA = obj({
         "readOnlyRootFilesystem": boolean(False),
         "ephemeralStorage": obj({"request": quantity(), "limit": quantity()}),
         "namedServers": obj({"enabled": boolean(False), "limit": number(0, integer=True)}),
+        "notebookDir": string("", pattern=re.compile(r"^/")),
+        "defaultUrl": string("", pattern=re.compile(r"^/")),
     }, check=lambda v, p, e: e.append(f"{p}.grantSudo: needs allowPrivilegeEscalation: true (sudo escalates)")
         if v["grantSudo"] and not v["allowPrivilegeEscalation"] else None),
     "portal": obj({

@@ -59,6 +59,10 @@ def spawner_traits(cfg: dict, current) -> dict:
                                  {"name": TMP_VOLUME, "emptyDir": {}})
         traits["volume_mounts"] = _add(mounts if isinstance(mounts, dict) else list(mounts), TMP_VOLUME,
                                        {"name": TMP_VOLUME, "mountPath": "/tmp"})
+    if sp["notebookDir"]:
+        traits["notebook_dir"] = sp["notebookDir"]  # JUPYTERHUB_ROOT_DIR: where JupyterLab's file browser starts
+    if sp["defaultUrl"]:
+        traits["default_url"] = sp["defaultUrl"]  # JUPYTERHUB_DEFAULT_URL: what a new server opens
     traits["environment"] = env
     traits["container_security_context"] = csc
     if sp["nodeSelector"]:

@@ -3,6 +3,8 @@ checked by hub/jhub_config.py). Built from validated settings only; secrets appe
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ..settings.hub import HubSettings
 from ..settings.portal import PortalSettings
 from .auth_values import compact
@@ -25,7 +27,12 @@ def profiles_values(hub: HubSettings) -> dict:
 
 
 def spawner_values(hub: HubSettings) -> dict:
+    in_home = hub.storage_in_home
     return compact({
+        # Storage inside the home directory: JupyterLab starts in the home directory (so what the image put
+        # there stays in view) and opens the storage folder, where saved files persist.
+        "notebookDir": hub.home_dir if in_home else None,
+        "defaultUrl": f"/lab/tree/{quote(in_home)}" if in_home else None,
         "nodeSelector": dict(hub.node_selector),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in hub.tolerations],
         "allowPrivilegeEscalation": hub.allow_privilege_escalation,

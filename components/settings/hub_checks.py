@@ -22,10 +22,20 @@ def _inside(path: str, parent: str) -> bool:
 
 
 def mount_problem(mount: str, home: str) -> str | None:
-    """Why mounting a volume at `mount` would hide files the image installed, or None."""
-    if _inside(home, mount) or _inside(mount, home):
-        return (f'"{mount}" would hide what the image installed under the home directory {home}; '
-                'mount storage beside it, such as "/workspace/storage"')
+    """Why mounting a volume at `mount` would hide files the image installed, or None.
+
+    A new folder in the home directory (such as `<home>/storage`) is fine: the image ships no such folder,
+    and it shows in JupyterLab's file browser. The home itself, a folder above it, or one of its hidden
+    folders (`.local`, `.jupyter`, `.conda`... which images fill) would hide what the image installed."""
+    if _inside(home, mount):
+        return (f'"{mount}" would hide what the image installed in the home directory {home}; '
+                f'use a new folder inside it, such as "{home.rstrip("/")}/storage"')
+    if _inside(mount, home):
+        hidden = next((part for part in mount[len(home.rstrip("/")) + 1:].split("/") if part.startswith(".")), None)
+        if hidden:
+            return (f'"{mount}" is inside "{hidden}", a hidden folder of the home directory where images keep '
+                    f'their own settings; use a new, visible folder such as "{home.rstrip("/")}/storage"')
+        return None
     for system in SYSTEM_DIRS:
         if _inside(mount, system):
             return f'"{mount}" is inside {system}, where the image keeps its own files; use a path such as /workspace/...'
@@ -53,16 +63,16 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
     if storage.type == "local" and "hostpath-storage" not in _addons(sections):
         problems.append(f'{key_path("hub", ("storage", "type"))}: "local" needs the hostpath-storage addon; '
                         f'add it to {key_path("microk8s", ("addons",))}')
-    for where, model in ((("storage", "mountPath"), storage), (("sharedStorage", "mountPath"), shared)):
+    own = hub.storage_mount_path
+    for where, mount in ((("storage", "mountPath"), own), (("sharedStorage", "mountPath"), shared.mount_path)):
         if where[0] == "sharedStorage" and not shared.enabled:
             continue
-        problem = mount_problem(model.mount_path, hub.home_dir)
+        problem = mount_problem(mount, hub.home_dir)
         if problem:
             problems.append(f"{key_path('hub', where)}: {problem}")
-    if shared.enabled and (_inside(shared.mount_path, storage.mount_path)
-                           or _inside(storage.mount_path, shared.mount_path)):
+    if shared.enabled and (_inside(shared.mount_path, own) or _inside(own, shared.mount_path)):
         problems.append(f"{key_path('hub', ('sharedStorage', 'mountPath'))}: must not overlap "
-                        f"{key_path('hub', ('storage', 'mountPath'))} ({storage.mount_path})")
+                        f"{key_path('hub', ('storage', 'mountPath'))} ({own})")
     if "hostpath-storage" not in _addons(sections):
         problems.append(f'{key_path("microk8s", ("addons",))}: JupyterHub keeps its database on a volume of the '
                         'default StorageClass; add "hostpath-storage"')

@@ -157,3 +157,49 @@ def test_oidc_verify_tls_uses_the_current_trait():
     c, _ = configure(config(auth={**AUTH["oidc"], "oidc": {**AUTH["oidc"]["oidc"], "verifyTls": False}}))
     assert c.GenericOAuthenticator.validate_server_cert is False
     assert "tls_verify" not in c.GenericOAuthenticator, "deprecated in OAuthenticator 16"
+
+
+def spawner_for(values_config, username="Alice.Smith"):
+    import asyncio
+
+    from kubespawner import KubeSpawner
+
+    c, values = configure(values_config)
+
+    async def make():  # KubeSpawner wants a running event loop
+        user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/", escaped_name=username)
+        orm = SimpleNamespace(name="", server=None, state=None, user_options=None)
+        spawner = KubeSpawner(config=c, user=user, orm_spawner=orm, _mock=True)
+        return spawner, spawner.get_env(), spawner._expand_all(dict(c.KubeSpawner.volume_mounts))
+
+    return asyncio.run(make())
+
+
+@pytest.mark.parametrize("kind", ["shared-hostpath", "local"])
+def test_jupyterlab_opens_the_persistent_storage_inside_home(kind):
+    """The default: storage is a new folder in the home directory; the server starts in home (what the image
+    installed there stays in view) and opens the storage folder, where saved files persist."""
+    storage = STORAGE[kind]
+    nodes = THREE_NODES if kind != "local" else None
+    spawner, env, mounts = spawner_for(config(nodes=nodes, auth=AUTH["native"], hub={"storage": storage}))
+    assert env["JUPYTERHUB_ROOT_DIR"] == "/home/jovyan"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/storage"
+    if kind == "shared-hostpath":
+        assert mounts["jhub-user-storage"]["mountPath"] == "/home/jovyan/storage"
+        assert mounts["jhub-user-storage"]["subPath"] == spawner.pod_name.removeprefix("jupyter-")
+    assert not any(m["mountPath"] in ("/home/jovyan", "/home") for m in mounts.values())
+
+
+def test_storage_outside_home_keeps_the_images_defaults():
+    _, env, mounts = spawner_for(config(nodes=THREE_NODES, auth=AUTH["native"], hub={"storage": {
+        **STORAGE["nfs"], "mountPath": "/workspace/storage"}}))
+    assert "JUPYTERHUB_ROOT_DIR" not in env and "JUPYTERHUB_DEFAULT_URL" not in env
+    assert mounts["jhub-user-storage"]["mountPath"] == "/workspace/storage"
+
+
+def test_a_custom_home_moves_the_default_storage_folder():
+    _, env, mounts = spawner_for(config(nodes=THREE_NODES, auth=AUTH["native"], hub={
+        "homeDir": "/home/rstudio", "storage": {**STORAGE["nfs"], "mountPath": "/home/rstudio/My Files"}}))
+    assert env["JUPYTERHUB_ROOT_DIR"] == "/home/rstudio"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/My%20Files"
+    assert mounts["jhub-user-storage"]["mountPath"] == "/home/rstudio/My Files"

@@ -110,7 +110,7 @@ def test_shared_hostpath_dirs_use_the_pod_name_escaping_and_get_the_right_owner(
     su = v["singleuser"]
     assert su["podNameTemplate"] == "jupyter-{user_server}"
     mount = su["storage"]["extraVolumeMounts"]["jhub-user-storage"]
-    assert mount == {"mountPath": "/workspace/storage", "name": "jhub-user-storage", "subPath": "{username}"}
+    assert mount == {"mountPath": "/home/jovyan/storage", "name": "jhub-user-storage", "subPath": "{username}"}
     volume = su["storage"]["extraVolumes"]["jhub-user-storage"]
     assert volume["hostPath"] == {"path": "/kubeflow_cephfs/jhub_storage", "type": "Directory"}
     init = su["initContainers"][0]
@@ -126,7 +126,7 @@ def test_nfs_and_local_storage():
     assert nfs["extraVolumes"]["jhub-user-storage"]["nfs"] == {"path": "/exports/jhub", "server": "10.0.0.50"}
     local = values(nodes=ONE_NODE, hub={"storage": STORAGE["local"]})["singleuser"]
     assert local["storage"]["type"] == "dynamic" and local["storage"]["capacity"] == "20Gi"
-    assert local["storage"]["homeMountPath"] == "/workspace/storage", "never over the image's home directory"
+    assert local["storage"]["homeMountPath"] == "/home/jovyan/storage", "a new folder, never over the home itself"
     assert local["storage"]["dynamic"]["pvcNameTemplate"] == "claim-{username}"
     assert local["initContainers"] == []
 
