@@ -239,6 +239,7 @@ SCHEMA = obj({
         "readOnlyRootFilesystem": boolean(False),
         "ephemeralStorage": obj({"request": quantity(), "limit": quantity()}),
         "namedServers": obj({"enabled": boolean(False), "limit": number(0, integer=True)}),
+        "homeDir": string("/home/jovyan", pattern=re.compile(r"^/")),
         "notebookDir": string("", pattern=re.compile(r"^/")),
         "defaultUrl": string("", pattern=re.compile(r"^/")),
     }, check=lambda v, p, e: e.append(f"{p}.grantSudo: needs allowPrivilegeEscalation: true (sudo escalates)")

@@ -19,6 +19,24 @@ from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
 TMP_VOLUME = "jhub-tmp"
+STATE_DIR = "/tmp/.jhub"  # on the /tmp emptyDir: Jupyter's per-session state with a read-only root
+
+
+def read_only_state_env(home: str) -> dict:
+    """With a read-only root filesystem the home directory is read-only too, and Jupyter writes state there at
+    start (jupyter_core's runtime dir ~/.local/share/jupyter/runtime, JupyterLab's settings and workspaces in
+    ~/.jupyter/lab, IPython's profile, caches): every such place moves to the /tmp emptyDir. JUPYTER_PATH keeps
+    the kernels and extensions the image installed in ~/.local/share/jupyter in the search path."""
+    return {
+        "JUPYTER_RUNTIME_DIR": f"{STATE_DIR}/jupyter/runtime",
+        "JUPYTER_DATA_DIR": f"{STATE_DIR}/jupyter/data",
+        "JUPYTER_PATH": f"{home.rstrip('/')}/.local/share/jupyter",
+        "JUPYTERLAB_SETTINGS_DIR": f"{STATE_DIR}/jupyter/lab/user-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": f"{STATE_DIR}/jupyter/lab/workspaces",
+        "IPYTHONDIR": f"{STATE_DIR}/ipython",
+        "MPLCONFIGDIR": f"{STATE_DIR}/matplotlib",
+        "XDG_CACHE_HOME": f"{STATE_DIR}/cache",
+    }
 
 
 def _get(section, name, default):
@@ -53,6 +71,7 @@ def spawner_traits(cfg: dict, current) -> dict:
         env.pop("GRANT_SUDO", None)
     if sp["readOnlyRootFilesystem"]:
         csc["readOnlyRootFilesystem"] = True
+        env.update(read_only_state_env(sp["homeDir"]))
         vols = _get(current, "volumes", [])
         mounts = _get(current, "volume_mounts", [])
         traits["volumes"] = _add(vols if isinstance(vols, dict) else list(vols), TMP_VOLUME,

@@ -31,6 +31,7 @@ def spawner_values(hub: HubSettings) -> dict:
     return compact({
         # Storage inside the home directory: JupyterLab starts in the home directory (so what the image put
         # there stays in view) and opens the storage folder, where saved files persist.
+        "homeDir": hub.home_dir,
         "notebookDir": hub.home_dir if in_home else None,
         "defaultUrl": f"/lab/tree/{quote(in_home)}" if in_home else None,
         "nodeSelector": dict(hub.node_selector),

@@ -80,11 +80,15 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
 
 
 def check_spawner(sections: dict[str, Any]) -> list[str]:
-    hub = sections["hub"]
+    hub, problems = sections["hub"], []
     if hub.grant_sudo and not hub.allow_privilege_escalation:
-        return [f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
-                f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it"]
-    return []
+        problems.append(f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
+                        f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it")
+    if hub.grant_sudo and hub.read_only_root_filesystem:
+        problems.append(f"{key_path('hub', ('grantSudo',))}: cannot work with "
+                        f"{key_path('hub', ('readOnlyRootFilesystem',))}: the image's start script writes to /etc "
+                        "to grant sudo")
+    return problems
 
 
 def check_auth(sections: dict[str, Any]) -> list[str]:

@@ -113,6 +113,8 @@ CASES = [
     ("hub-idle-timeout", config(hub={"idleTimeout": "1 week"}), (), "jhub:hub.idleTimeout:", "duration"),
     ("hub-sudo-needs-escalation", config(hub={"grantSudo": True}), (), "jhub:hub.grantSudo:",
      "allowPrivilegeEscalation"),
+    ("hub-sudo-read-only-root", config(hub={"grantSudo": True, "allowPrivilegeEscalation": True,
+                                            "readOnlyRootFilesystem": True}), (), "jhub:hub.grantSudo:", "/etc"),
     ("hub-unknown-key", config(hub={"adminUser": ["a"]}), (), "jhub:hub.adminUser:", 'did you mean "adminUsers"'),
     ("hub-branding-logo-missing", config(hub={"branding": {"logo": "branding/nope.png"}}), (),
      "jhub:hub.branding.logo:", "does not exist"),
