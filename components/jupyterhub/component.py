@@ -61,7 +61,10 @@ class JupyterHub(pulumi.ComponentResource):
         branding = read_branding(settings.project_dir, self.hub.branding)
         env = secret_env(settings.section("auth"), settings.section("portal"))
 
-        ns = self._create("namespace", manifests.namespace(self.hub.namespace), args.depends_on)
+        # The namespace holds the hub's database volume and, with `local` storage, every user's volume: Pulumi
+        # never deletes it (not on `pulumi destroy`, not when jhub:hub.namespace changes). A NamespacePatch
+        # creates it when missing and adopts it when it is there (after a destroy), and retainOnDelete keeps it.
+        ns = self._create("namespace", manifests.namespace(self.hub.namespace), args.depends_on, retain=True)
         self.namespace = ns.metadata.apply(lambda m: m["name"])
         role = self._create("cluster-reader", manifests.cluster_reader_role(self.hub.namespace), [])
         binding = self._create("cluster-reader-binding", manifests.cluster_reader_binding(self.hub.namespace),
@@ -106,10 +109,10 @@ class JupyterHub(pulumi.ComponentResource):
         )
         self.register_outputs({"url": self.url, "namespace": self.namespace})
 
-    def _create(self, name: str, manifest: dict, after: list) -> pulumi.CustomResource:
+    def _create(self, name: str, manifest: dict, after: list, retain: bool = False) -> pulumi.CustomResource:
         """One manifest as its typed resource, on the cluster provider, under this component."""
         kinds = {
-            "Namespace": k8s.core.v1.Namespace,
+            "Namespace": k8s.core.v1.NamespacePatch,
             "Secret": k8s.core.v1.Secret,
             "ConfigMap": k8s.core.v1.ConfigMap,
             "ClusterRole": k8s.rbac.v1.ClusterRole,
@@ -122,5 +125,6 @@ class JupyterHub(pulumi.ComponentResource):
             body["binary_data"] = body.pop("binaryData")
         if "roleRef" in body:
             body["role_ref"] = body.pop("roleRef")
-        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=after)
+        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=after,
+                                      retain_on_delete=retain or None)
         return kinds[manifest["kind"]](name, **body, opts=opts)

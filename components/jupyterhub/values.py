@@ -57,6 +57,9 @@ def hub_section(inp: ValuesInput) -> dict:
         # The chart's default (5) stops the hub after five failed spawns in a row, and every spawn the
         # limits or the live capacity refuse counts as one: five refusals would take the hub down.
         "consecutiveFailureLimit": 0,
+        # The hub's database (users, native accounts, tokens) outlives `helm uninstall` (pulumi destroy, a new
+        # jhub:hub.namespace); a later install in the same namespace adopts it again.
+        "db": {"pvc": {"annotations": {"helm.sh/resource-policy": "keep"}}},
         "extraConfig": extra_config(),
         "extraFiles": extra_files(inp.hub_sources, inp.auth.ca_certificate),
         "image": image_value(HUB_IMAGE),

@@ -151,3 +151,30 @@ def test_branding_files_become_config_maps_that_the_release_mounts(tmp_path):
     sources = release.inputs["values"]["hub"]["extraVolumes"][0]["projected"]["sources"]
     assert sources == [{"configMap": {"items": [{"key": "logo.svg", "path": "logo.svg"}],
                                       "name": "branding-logo-5f3a9c1e"}}]
+
+
+def test_the_namespace_and_the_hub_database_are_never_deleted():
+    """A new jhub:hub.namespace or `pulumi destroy` must not take the hub's database and users' volumes with
+    it: the namespace is a NamespacePatch (create or adopt) that Pulumi retains on delete, and the chart's
+    database volume is kept by Helm."""
+    from tests.support import program as support
+
+    retained = {}
+    original = support._RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        retained[request.name] = request.retainOnDelete
+        return original(self, request)
+
+    support._RecordingMonitor.RegisterResource = spy
+    try:
+        run = ok(run_full(*full_config()))
+    finally:
+        support._RecordingMonitor.RegisterResource = original
+    namespace = run.named("namespace")
+    assert namespace.type == "kubernetes:core/v1:NamespacePatch"
+    assert namespace.inputs["metadata"]["name"] == "jhub"
+    assert retained["namespace"] is True
+    assert not retained["jupyterhub"], "the release itself is replaced and removed normally"
+    values = run.of_type(RELEASE)[0].inputs["values"]
+    assert values["hub"]["db"]["pvc"]["annotations"] == {"helm.sh/resource-policy": "keep"}
