@@ -86,17 +86,29 @@ def auth_values(auth: AuthSettings, hub: HubSettings, hub_url: str) -> dict:
     })
 
 
-def secret_env(auth: AuthSettings, portal: PortalSettings) -> dict[str, str]:
-    """Environment variable -> secret value for the hub Secret (plain text: the caller wraps it)."""
+def admins_without_password(auth: AuthSettings, hub: HubSettings) -> list[str]:
+    """Native admins with no `jhub:auth.native.adminPasswords` entry: the component generates their initial
+    password (a secret stack output), so every admin can sign in on a fresh hub."""
+    if auth.mode != "native":
+        return []
+    return sorted(set(hub.admin_users) - set(auth.mode_settings.admin_passwords))
+
+
+def secret_env(auth: AuthSettings, portal: PortalSettings,
+               generated_passwords: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Environment variable -> secret value for the hub Secret (plain text: the caller wraps it).
+    `generated_passwords`: initial passwords of the admins `admins_without_password` names."""
     env: dict[str, Optional[str]] = {}
     m = auth.mode_settings
     if auth.mode in ("github", "azuread", "oidc"):
         env[CLIENT_SECRET_ENV] = reveal(m.client_secret)
     if auth.mode == "ldap" and m.search_password is not None:
         env[LDAP_PASSWORD_ENV] = reveal(m.search_password)
-    if auth.mode == "native" and m.admin_passwords:
-        env[NATIVE_PASSWORDS_ENV] = json.dumps(
-            {name: reveal(secret) for name, secret in m.admin_passwords.items()}, sort_keys=True)
+    passwords = {**(generated_passwords or {})} if auth.mode == "native" else {}
+    if auth.mode == "native":
+        passwords.update({name: reveal(secret) for name, secret in m.admin_passwords.items()})
+    if passwords:
+        env[NATIVE_PASSWORDS_ENV] = json.dumps(passwords, sort_keys=True)
     if portal.enabled:
         env[PORTAL_TOKEN_ENV] = reveal(portal.api_token)
     return {k: v for k, v in sorted(env.items()) if v is not None}

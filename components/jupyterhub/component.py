@@ -11,18 +11,23 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
 from ..settings import Settings
 from ..settings.base import reveal
 from . import manifests
-from .auth_values import secret_env
+from .auth_values import admins_without_password, secret_env
 from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, RELEASE_NAME
 from .hub_files import read_branding, read_hub_sources
 from .values import ValuesInput, chart_values
 
 RELEASE_TIMEOUT_S = 1200  # first start pulls images online; offline it is quick
+# A random secret, made once on the admin machine when its resource is created and kept in the (encrypted)
+# stack state: the same value on every later `pulumi up`. 24 random bytes as 48 hex characters.
+RANDOM_SECRET_COMMAND = "od -An -N24 -tx1 /dev/urandom | tr -d ' \\n'"
+ADMIN_PASSWORDS_OUTPUT = "hubAdminPasswords"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class JupyterHub(pulumi.ComponentResource):
     url: str
     namespace: pulumi.Output[str]
     release: k8s.helm.v3.Release
+    admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
 
     def __init__(self, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
@@ -59,7 +65,20 @@ class JupyterHub(pulumi.ComponentResource):
         # Read everything first: a missing file fails here, before any child is registered.
         sources = read_hub_sources(settings.project_dir)
         branding = read_branding(settings.project_dir, self.hub.branding)
-        env = secret_env(settings.section("auth"), settings.section("portal"))
+        auth, portal = settings.section("auth"), settings.section("portal")
+        # Native admins without a configured password get a generated one (secret stack output), so a fresh
+        # hub always has an admin who can sign in and approve the others.
+        generated = {name: self._random_secret(f"admin-password-{name}")
+                     for name in admins_without_password(auth, self.hub)}
+        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}))
+        env = pulumi.Output.all(**generated).apply(lambda made: secret_env(auth, portal, made)) if generated \
+            else pulumi.Output.from_input(secret_env(auth, portal))
+        if generated:
+            self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated))
+            pulumi.export(ADMIN_PASSWORDS_OUTPUT, self.admin_passwords)
+        if auth.mode == "native" and not self.hub.admin_users:
+            pulumi.log.warn("jhub:hub.adminUsers is empty: with native accounts nobody can approve sign-ups "
+                            "(or use the admin page); name at least one admin", self)
 
         # The namespace holds the hub's database volume and, with `local` storage, every user's volume: Pulumi
         # never deletes it (not on `pulumi destroy`, not when jhub:hub.namespace changes). A NamespacePatch
@@ -71,9 +90,9 @@ class JupyterHub(pulumi.ComponentResource):
                                [role, ns])
         secret_names = {"hub": pulumi.Output.from_input(""), "tls": pulumi.Output.from_input("")}
         after = [ns, binding]
-        if env:
-            hub_secret = self._create("hub-secret", manifests.hub_secret(
-                self.hub.namespace, {k: pulumi.Output.secret(v) for k, v in env.items()}), [ns])
+        if env_names:
+            hub_secret = self._create("hub-secret", manifests.hub_secret(self.hub.namespace, {
+                k: pulumi.Output.secret(env.apply(lambda e, k=k: e[k])) for k in env_names}), [ns])
             secret_names["hub"], after = hub_secret.metadata.apply(lambda m: m["name"]), after + [hub_secret]
         if self.tls.enabled:
             tls_secret = self._create("tls-secret", manifests.tls_secret(
@@ -93,7 +112,7 @@ class JupyterHub(pulumi.ComponentResource):
             lambda names: chart_values(ValuesInput(
                 hub=self.hub, auth=settings.section("auth"), tls=self.tls, portal=settings.section("portal"),
                 control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(names[2:]), secret_env_names=tuple(env), hub_secret_name=names[0],
+                branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
                 tls_secret_name=names[1])))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
@@ -108,6 +127,17 @@ class JupyterHub(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=after + args.depends_on),
         )
         self.register_outputs({"url": self.url, "namespace": self.namespace})
+
+    def _random_secret(self, name: str) -> pulumi.Output[str]:
+        """A secret generated once (see RANDOM_SECRET_COMMAND); never printed, secret in the state."""
+        made = command.local.Command(
+            name,
+            create=RANDOM_SECRET_COMMAND,
+            add_previous_output_in_env=False,
+            logging=command.local.Logging.NONE,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        return pulumi.Output.secret(made.stdout.apply(lambda out: (out or "").strip()))
 
     def _create(self, name: str, manifest: dict, after: list, retain: bool = False) -> pulumi.CustomResource:
         """One manifest as its typed resource, on the cluster provider, under this component."""

@@ -178,3 +178,38 @@ def test_the_namespace_and_the_hub_database_are_never_deleted():
     assert not retained["jupyterhub"], "the release itself is replaced and removed normally"
     values = run.of_type(RELEASE)[0].inputs["values"]
     assert values["hub"]["db"]["pvc"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_native_admins_without_a_password_get_a_generated_one_as_a_secret_output():
+    from tests.support import program as support
+
+    seen = {}
+    original = support._RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        seen[request.name] = request
+        return original(self, request)
+
+    values = config(auth={"mode": "native", "native": {"adminPasswords": {"admin": "Configured-Pw-123"}}},
+                    hub={"adminUsers": ["admin", "Alice.Smith"]})
+    support._RecordingMonitor.RegisterResource = spy
+    try:
+        run = ok(run_program(values, secret_keys=("jhub:auth",)))
+    finally:
+        support._RecordingMonitor.RegisterResource = original
+    made = run.named("admin-password-alice.smith")
+    assert made.type == "command:local:Command" and made.inputs["logging"] == "none"
+    assert "/dev/urandom" in made.inputs["create"]
+    assert seen["admin-password-alice.smith"].additionalSecretOutputs == ["stdout"]
+    assert not [r for r in run.resources() if r.name == "admin-password-admin"], "admin has a configured one"
+    assert "hubAdminPasswords" in run.secret_outputs and set(run.outputs["hubAdminPasswords"]) == {"alice.smith"}
+    hub_secret = run.named("hub-secret").inputs["stringData"]
+    assert is_secret_wrapper(hub_secret) or is_secret_wrapper(hub_secret["JHUB_NATIVE_ADMIN_PASSWORDS"])
+
+
+def test_dev_stack_deploys_as_committed_and_its_admin_gets_a_password():
+    """Pulumi.dev.yaml holds no secret (./scripts/up.sh runs it unedited): its admin's password is generated."""
+    run = ok(run_program(stack_config(ROOT / "Pulumi.dev.yaml"), stack="dev"))
+    assert set(run.outputs["hubAdminPasswords"]) == {"admin"} and "hubAdminPasswords" in run.secret_outputs
+    assert run.named("admin-password-admin").type == "command:local:Command"
+    assert "JHUB_NATIVE_ADMIN_PASSWORDS" in run.of_type(RELEASE)[0].inputs["values"]["hub"]["extraEnv"]
