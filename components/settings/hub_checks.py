@@ -5,10 +5,11 @@ Each returns problem lines that start with the key path; they run before any res
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
-from .base import key_path
+from .base import key_path, reveal
 
 # Where an image keeps what it installed: a volume mounted here would hide it.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
@@ -138,10 +139,60 @@ def _check_ldap(ldap) -> list[str]:
 
 
 def check_tls(sections: dict[str, Any]) -> list[str]:
-    if sections["tls"].enabled and "ingress" not in _addons(sections):
-        return [f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add "ingress" '
-                f'to {key_path("microk8s", ("addons",))}']
-    return []
+    tls, problems = sections["tls"], []
+    if tls.enabled and "ingress" not in _addons(sections):
+        problems.append(f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add '
+                        f'"ingress" to {key_path("microk8s", ("addons",))}')
+    if tls.enabled and tls.certificate is not None and tls.key is not None and tls.hostname:
+        problems += certificate_problems(reveal(tls.certificate), reveal(tls.key), tls.hostname)
+    return problems
+
+
+def _hostname_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125: a `*` stands for exactly one whole left-most label."""
+    pattern, hostname = pattern.lower().rstrip("."), hostname.lower().rstrip(".")
+    if pattern.startswith("*."):
+        first, _, rest = hostname.partition(".")
+        return bool(first) and rest == pattern[2:]
+    return pattern == hostname
+
+
+def certificate_problems(certificate_pem: str, key_pem: str, hostname: str, now=None) -> list[str]:
+    """The first certificate of the chain must be for `hostname` (its subjectAltName: browsers ignore the CN),
+    valid now, and belong to the key; else NGINX or every browser refuses it after `pulumi up`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_at, key_at = key_path("tls", ("certificate",)), key_path("tls", ("key",))
+    try:
+        leaf = x509.load_pem_x509_certificates(certificate_pem.encode())[0]
+    except ValueError as error:
+        return [f"{cert_at}: is not a readable PEM certificate ({error})"]
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        return [f"{key_at}: is not a readable, unencrypted PEM private key ({type(error).__name__})"]
+    problems = []
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != \
+            leaf.public_key().public_bytes(serialization.Encoding.DER, public):
+        problems.append(f"{key_at}: does not belong to the certificate (the first one in {cert_at}, which must be "
+                        "the server's own, followed by its chain)")
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    if not any(_hostname_matches(name, hostname) for name in names):
+        listed = ", ".join(names) if names else "no DNS names (browsers ignore the common name)"
+        problems.append(f'{cert_at}: is not valid for {key_path("tls", ("hostname",))} "{hostname}"; it names '
+                        f"{listed}")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if leaf.not_valid_after_utc < now:
+        problems.append(f"{cert_at}: expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+    elif leaf.not_valid_before_utc > now:
+        problems.append(f"{cert_at}: is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    return problems
 
 
 def check_branding_files(settings) -> list[str]:

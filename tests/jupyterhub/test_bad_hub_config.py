@@ -10,7 +10,9 @@ import pytest
 from components.settings import ConfigError
 from tests.jupyterhub.hubconfigs import AUTH, ONE_NODE, THREE_NODES, config
 from tests.support.program import run_program
-from tests.support.secrets_for_tests import CERTIFICATE, PRIVATE_KEY
+from tests.support.secrets_for_tests import CERTIFICATE, PRIVATE_KEY, _self_signed
+
+OTHER_CERTIFICATE, OTHER_KEY = _self_signed(("other.example",))
 
 OIDC = AUTH["oidc"]["oidc"]
 
@@ -129,6 +131,12 @@ CASES = [
                                        "key": PRIVATE_KEY}), ("jhub:tls",), "jhub:tls.certificate:", "PEM"),
     ("tls-key-missing", config(tls={"enabled": True, "hostname": "hub.lab", "certificate": CERTIFICATE}),
      ("jhub:tls",), "jhub:tls.key:", "is required"),
+    ("tls-key-of-another-certificate", config(tls={"enabled": True, "hostname": "hub.lab.example",
+                                                  "certificate": CERTIFICATE, "key": OTHER_KEY}),
+     ("jhub:tls",), "jhub:tls.key:", "does not belong to the certificate"),
+    ("tls-certificate-for-another-host", config(tls={"enabled": True, "hostname": "hub.lab.example",
+                                                    "certificate": OTHER_CERTIFICATE, "key": OTHER_KEY}),
+     ("jhub:tls",), "jhub:tls.certificate:", 'is not valid for jhub:tls.hostname "hub.lab.example"'),
     ("portal-token-missing", config(portal={"enabled": True}), (), "jhub:portal.apiToken:", "is required"),
     ("portal-timezone", config(portal={"timezone": "Taipei"}), (), "jhub:portal.timezone:", "IANA"),
     ("portal-rates", config(portal={"rates": {"gpuHour": -1}}), (), "jhub:portal.rates.gpuHour:", "at least 0"),
@@ -171,3 +179,20 @@ def test_a_good_config_registers_the_hub():
     assert run.error is None, run.error
     assert run.of_type("kubernetes:helm.sh/v3:Release")
     assert json.loads(values["jhub:hub"])["adminUsers"] == ["admin"]
+
+
+def test_certificate_checks_wildcards_and_validity_dates():
+    import datetime
+
+    from components.settings.hub_checks import certificate_problems
+
+    wildcard, key = _self_signed(("*.lab.example",))
+    assert certificate_problems(wildcard, key, "hub.lab.example") == []
+    assert certificate_problems(wildcard, key, "HUB.lab.example") == []
+    deeper = certificate_problems(wildcard, key, "a.hub.lab.example")
+    assert len(deeper) == 1 and "is not valid for" in deeper[0], "a wildcard covers one label only"
+    assert "is not valid for" in certificate_problems(wildcard, key, "lab.example")[0]
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=365)
+    assert certificate_problems(CERTIFICATE, PRIVATE_KEY, "hub.lab", now=later)[0].startswith(
+        "jhub:tls.certificate: expired on ")
+    assert certificate_problems(CERTIFICATE, PRIVATE_KEY, "hub.lab") == []
