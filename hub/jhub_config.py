@@ -252,6 +252,13 @@ SCHEMA = obj({
         "timeoutSeconds": number(5, minimum=0.1),
         "verifyTls": boolean(True),
         "caFile": string(""),
+        # The portal as a JupyterHub service (sign-in through the hub); registered when oauthRedirectUri is set.
+        "service": obj({
+            "name": string("portal", pattern=_NAME),
+            "oauthClientId": string("service-portal", pattern=re.compile(r"^service-[a-z0-9._-]+$")),
+            "oauthRedirectUri": url(),
+            "tokenEnv": string("JHUB_PORTAL_SERVICE_TOKEN", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
+        }),
     }, check=lambda v, p, e: e.append(f"{p}.url: required when portal.enabled is true")
         if v["enabled"] and not v["url"] else None),
     "branding": obj({

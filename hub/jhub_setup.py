@@ -99,6 +99,34 @@ def spawner_traits(cfg: dict, current) -> dict:
     return traits
 
 
+def portal_service(portal: dict, env) -> tuple[dict, dict] | None:
+    """(service, role) that let users sign in to the portal through the hub, or None when not asked for.
+
+    The service is an OAuth client (`oauth_client_id`, its `api_token` as the client secret, from the hub's
+    Secret through the environment); users get the `access:services!service=<name>` scope by the `user`
+    role, and skip the confirmation page (`oauth_no_confirm`)."""
+    svc = portal["service"]
+    if not (portal["enabled"] and svc["oauthRedirectUri"]):
+        return None
+    token = env.get(svc["tokenEnv"], "")
+    if not token:
+        raise ConfigError(f"custom.jhub.portal.service.tokenEnv: environment variable {svc['tokenEnv']} is empty; "
+                          "the chart must set it from the hub's Secret (hub.extraEnv)")
+    service = {"name": svc["name"], "oauth_client_id": svc["oauthClientId"], "api_token": token,
+               "oauth_redirect_uri": svc["oauthRedirectUri"], "oauth_no_confirm": True}
+    return service, {"name": "user", "scopes": ["self", f"access:services!service={svc['name']}"]}
+
+
+def _with_role(roles, role: dict) -> list:
+    """Add `role`; a role of that name already configured (hub.loadRoles) keeps its own members and scopes."""
+    roles = [dict(r) for r in roles or []]
+    same = next((r for r in roles if r.get("name") == role["name"]), None)
+    if same is None:
+        return roles + [role]
+    same["scopes"] = list(dict.fromkeys(list(same.get("scopes") or ["self"]) + role["scopes"]))
+    return roles
+
+
 def _without_allowall(tornado_settings: dict) -> dict:
     settings = dict(tornado_settings)
     headers = {k: v for k, v in dict(settings.get("headers") or {}).items()
@@ -120,6 +148,7 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
     for section in ("GitHubOAuthenticator", "AzureAdOAuthenticator", "GenericOAuthenticator"):
         login_service = auth_traits.get(section, {}).get("login_service", login_service)
     branding = hub_traits(cleaned["branding"], login_service)  # reads the files: may raise, so before any change
+    portal_oauth = portal_service(cleaned["portal"], env)
 
     ks = c.KubeSpawner
     profile_list = make_profile_list(cleaned["profiles"], list_cluster)
@@ -149,4 +178,8 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
     for name, value in branding.items():
         setattr(c.JupyterHub, name, value)
     c.JupyterHub.tornado_settings = _without_allowall(_get(c.JupyterHub, "tornado_settings", {}))
+    if portal_oauth:
+        service, role = portal_oauth
+        c.JupyterHub.services = list(_get(c.JupyterHub, "services", [])) + [service]
+        c.JupyterHub.load_roles = _with_role(_get(c.JupyterHub, "load_roles", []), role)
     return cleaned

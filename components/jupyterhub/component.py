@@ -55,6 +55,7 @@ class JupyterHub(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     release: k8s.helm.v3.Release
     admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
+    portal_service_token: Optional[pulumi.Output[str]] = None  # the portal's hub service token (secret)
 
     def __init__(self, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
@@ -70,9 +71,13 @@ class JupyterHub(pulumi.ComponentResource):
         # hub always has an admin who can sign in and approve the others.
         generated = {name: self._random_secret(f"admin-password-{name}")
                      for name in admins_without_password(auth, self.hub)}
-        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}))
-        env = pulumi.Output.all(**generated).apply(lambda made: secret_env(auth, portal, made)) if generated \
-            else pulumi.Output.from_input(secret_env(auth, portal))
+        # The portal signs users in as a JupyterHub service; its token (the OAuth client secret) is generated
+        # here and stays out of the values. The portal's own deployment takes it from `portal_service_token`.
+        self.portal_service_token = self._random_secret("portal-service-token") if portal.enabled else None
+        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}, "?"))
+        env = pulumi.Output.all(passwords=pulumi.Output.all(**generated) if generated else {},
+                                token=self.portal_service_token).apply(
+            lambda made: secret_env(auth, portal, made["passwords"], made["token"]))
         if generated:
             self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated))
             pulumi.export(ADMIN_PASSWORDS_OUTPUT, self.admin_passwords)

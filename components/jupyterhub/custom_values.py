@@ -46,12 +46,21 @@ def spawner_values(hub: HubSettings) -> dict:
     })
 
 
-def portal_values(portal: PortalSettings, namespace: str, token_env: str, ca_file: str | None = None) -> dict:
+PORTAL_SERVICE = {"name": "portal", "oauthClientId": "service-portal"}  # what the portal signs in as
+
+
+def portal_values(portal: PortalSettings, namespace: str, token_env: str, ca_file: str | None = None,
+                  public_url: str | None = None, service_token_env: str | None = None) -> dict:
+    """The pre-spawn limits API, and the portal as a JupyterHub service: users sign in to the portal through
+    the hub (OAuth, client `service-portal`, returning to <public_url>/oauth_callback)."""
     if not portal.enabled:
         return {"enabled": False}
+    service = None
+    if public_url and service_token_env:
+        service = {**PORTAL_SERVICE, "oauthRedirectUri": f"{public_url}/oauth_callback", "tokenEnv": service_token_env}
     return compact({"enabled": True, "url": portal.url_in(namespace), "tokenEnv": token_env,
                     "failOpen": portal.fail_open, "timeoutSeconds": portal.timeout_seconds,
-                    "verifyTls": portal.verify_tls, "caFile": ca_file})
+                    "verifyTls": portal.verify_tls, "caFile": ca_file, "service": service})
 
 
 def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
@@ -62,11 +71,13 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
 
 
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
-                branding_files: tuple[HubFile, ...], ca_file: str | None = None) -> dict:
+                branding_files: tuple[HubFile, ...], ca_file: str | None = None,
+                portal_public_url: str | None = None, portal_service_token_env: str | None = None) -> dict:
     return {
         "auth": auth,
         "branding": branding_values(hub, branding_files),
-        "portal": portal_values(portal, hub.namespace, token_env, ca_file),
+        "portal": portal_values(portal, hub.namespace, token_env, ca_file, portal_public_url,
+                                portal_service_token_env),
         "profiles": profiles_values(hub),
         "spawner": spawner_values(hub),
     }

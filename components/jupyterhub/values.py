@@ -15,12 +15,13 @@ from ..settings.image_refs import split_image
 from ..settings.portal import PortalSettings
 from ..settings.tls import TlsSettings
 from ..settings.validators import duration_seconds
-from .auth_values import PORTAL_TOKEN_ENV, auth_values, ca_file, extra_env
+from .auth_values import PORTAL_SERVICE_TOKEN_ENV, PORTAL_TOKEN_ENV, auth_values, ca_file, extra_env
 from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, image_value
 from .custom_values import custom_jhub
 from .hub_files import HubFile, branding_volume, extra_config, extra_files
 from .scheduling_values import prepuller_values, scheduling_values
 from .storage_values import init_containers, storage_values
+from .urls import portal_public_url
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def chart_values(inp: ValuesInput) -> dict:
     """The whole values object for the release."""
     values = {
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
-                                       PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth))},
+                                       PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth),
+                                       portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV)},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

@@ -53,7 +53,7 @@ def chart_part(values: dict, kube_url: str) -> str:
     lines += [
         f'c.JupyterHub.services.append({{"name": "probe", "api_token": {PROBE_TOKEN!r}}})',
         'c.JupyterHub.load_roles.append({"name": "probe", "scopes": ["admin:users", "admin:servers", '
-        '"read:roles", "read:services"], "services": ["probe"]})',
+        '"list:services", "read:services"], "services": ["probe"]})',
     ]
     return "\n".join(lines)
 
@@ -85,3 +85,37 @@ class ValuesHub:
             self.hub.stop()
         finally:
             self.kube.stop()
+
+
+class Browser:
+    """Cookies and the _xsrf form field, as a browser keeps them, over the hub's own port."""
+
+    def __init__(self, hub: Hub):
+        self.hub, self.cookies = hub, {}
+
+    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
+        from urllib.parse import urlencode
+
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        status, got, data = self.hub.request(method, path, headers=sent, body=body)
+        for name, value in got:
+            if name.lower() == "set-cookie":
+                key, _, rest = value.partition("=")
+                self.cookies[key] = rest.split(";", 1)[0]
+        location = next((v for k, v in got if k.lower() == "location"), None)
+        return status, location, data
+
+    def post_form(self, path: str, fields: dict):
+        """GET the page for its _xsrf field, then POST the form."""
+        import re
+
+        status, _, page = self.request("GET", path)
+        assert status == 200, (path, status)
+        xsrf = re.search(rb'name="_xsrf" value="([^"]+)"', page).group(1).decode()
+        return self.request("POST", path, form={"_xsrf": xsrf, **fields})

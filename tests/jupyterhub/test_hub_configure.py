@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.jupyterhub.auth_values import secret_env
-from tests.jupyterhub.hubconfigs import AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, settings_of, values_of
+from tests.jupyterhub.hubconfigs import (AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, hub_env, settings_of,
+                                        values_of)
 
 # kubernetes_asyncio reads a kubeconfig at import; no API server is contacted (KubeSpawner runs with _mock).
 if "KUBECONFIG" not in os.environ:
@@ -68,7 +68,7 @@ def configure(name_or_config):
     settings = settings_of(cfg)
     values = values_of(settings)
     c = chart_config(values)
-    env = secret_env(settings.section("auth"), settings.section("portal"))
+    env = hub_env(settings)
     jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
     return c, values
 
@@ -142,7 +142,7 @@ def test_internal_ca_reaches_every_tls_client_of_the_hub(mode):
     mounted = [f for f in values["hub"]["extraFiles"].values() if f["mountPath"] == HUB_CA_FILE]
     assert [f["stringData"] for f in mounted] == [pem], "the CA is mounted into the hub pod"
     c = chart_config(values)
-    env = secret_env(settings.section("auth"), settings.section("portal"))
+    env = hub_env(settings)
     cleaned = jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
     assert cleaned["portal"]["caFile"] == HUB_CA_FILE, "the pre-spawn limit hook checks the portal with it"
     if mode in CA_TRAIT:

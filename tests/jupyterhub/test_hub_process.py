@@ -55,3 +55,49 @@ def test_refused_spawns_do_not_stop_the_hub(tmp_path, limit_from):
     else:
         assert not alive and len(statuses) >= 5, statuses
         assert "Aborting due to 5 consecutive spawn failures" in log
+
+
+@pytest.mark.slow
+def test_users_sign_in_to_the_portal_through_the_hub(tmp_path):
+    """The portal is registered as a JupyterHub OAuth service by our values: a signed-in user (not an admin)
+    authorizes it without a confirmation page, and the portal trades the code for the user's identity with
+    its service token as the client secret. The token itself is in no value."""
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from tests.jupyterhub.hubconfigs import PORTAL_SERVICE_TOKEN, hub_env
+    from tests.jupyterhub.hubprocess import Browser
+
+    settings = settings_of(config(auth={"mode": "native", "native": {"openSignup": True}}, portal={"enabled": True}))
+    values = values_of(settings)
+    assert PORTAL_SERVICE_TOKEN not in json.dumps(values)
+    callback = values["custom"]["jhub"]["portal"]["service"]["oauthRedirectUri"]
+    hub = ValuesHub(tmp_path, values, env=hub_env(settings))
+    try:
+        status, services = hub.api("GET", "/services")
+        assert status == 200 and services["portal"]["name"] == "portal", services
+        carol = Browser(hub.hub)
+        carol.post_form("/hub/signup", {"username": "carol", "signup_password": "Carol-Strong-Pw-77",
+                                        "signup_password_confirmation": "Carol-Strong-Pw-77"})
+        assert carol.post_form("/hub/login", {"username": "carol", "password": "Carol-Strong-Pw-77"})[0] == 302
+        query = urlencode({"client_id": "service-portal", "redirect_uri": callback, "response_type": "code",
+                           "state": "st-123"})
+        status, location, page = carol.request("GET", f"/hub/api/oauth2/authorize?{query}")
+        assert status == 302, (status, page[-500:])  # no confirmation page, and carol may use the service
+        assert location.startswith(callback + "?")
+        granted = parse_qs(urlsplit(location).query)
+        assert granted["state"] == ["st-123"]
+        token_status, _, token_body = hub.hub.request("POST", "/hub/api/oauth2/token", body=urlencode({
+            "client_id": "service-portal", "client_secret": PORTAL_SERVICE_TOKEN, "grant_type": "authorization_code",
+            "code": granted["code"][0], "redirect_uri": callback}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert token_status == 200, token_body
+        access = json.loads(token_body)["access_token"]
+        status, _, me = hub.hub.request("GET", "/hub/api/user", headers={"Authorization": f"token {access}"})
+        assert status == 200 and json.loads(me)["name"] == "carol"
+        wrong = hub.hub.request("POST", "/hub/api/oauth2/token", body=urlencode({
+            "client_id": "service-portal", "client_secret": "not-the-token", "grant_type": "authorization_code",
+            "code": granted["code"][0], "redirect_uri": callback}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert wrong[0] in (400, 401, 403)
+    finally:
+        hub.stop()

@@ -93,8 +93,11 @@ def test_no_secret_in_any_plain_input():
                     leaks.append((reg.name, path))
     assert leaks == [], f"secrets in plain inputs: {leaks}"
     hub_secret = run.named("hub-secret").inputs["stringData"]
-    for key in ("OAUTH_CLIENT_SECRET", "JHUB_PORTAL_TOKEN"):
+    for key in ("OAUTH_CLIENT_SECRET", "JHUB_PORTAL_TOKEN", "JHUB_PORTAL_SERVICE_TOKEN"):
         assert is_secret_wrapper(hub_secret) or is_secret_wrapper(hub_secret[key]), key
+    token = run.named("portal-service-token")  # generated once, the portal's OAuth client secret
+    assert token.type == "command:local:Command" and token.inputs["logging"] == "none"
+    assert token.additional_secret_outputs == ["stdout"]
     tls = run.named("tls-secret").inputs["stringData"]
     assert is_secret_wrapper(tls) or is_secret_wrapper(tls["tls.key"])
 

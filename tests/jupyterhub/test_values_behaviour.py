@@ -91,12 +91,16 @@ def test_secrets_reach_the_hub_only_by_reference():
     text = json.dumps(v)
     assert not any(secret in text for secret in SECRET_VALUES)
     env = v["hub"]["extraEnv"]
-    assert set(env) == {"JHUB_PORTAL_TOKEN", "OAUTH_CLIENT_SECRET"}
+    assert set(env) == {"JHUB_PORTAL_TOKEN", "JHUB_PORTAL_SERVICE_TOKEN", "OAUTH_CLIENT_SECRET"}
     assert env["JHUB_PORTAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {"key": "JHUB_PORTAL_TOKEN",
                                                                     "name": "hub-secret-x"}
     portal = v["custom"]["jhub"]["portal"]
     assert portal == {"enabled": True, "failOpen": False, "timeoutSeconds": 5, "tokenEnv": "JHUB_PORTAL_TOKEN",
-                      "url": "http://jhub-portal.jhub.svc:8000", "verifyTls": True}
+                      "url": "http://jhub-portal.jhub.svc:8000", "verifyTls": True,
+                      "service": {"name": "portal", "oauthClientId": "service-portal",
+                                  "oauthRedirectUri": "http://hub.lab:29781/oauth_callback",
+                                  "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"}}
+    assert "apiToken" not in json.dumps(v["hub"]), "the service token never enters the chart's hub.services"
 
 
 def test_cookie_sso_builds_absolute_urls_from_the_hub_address():
