@@ -69,6 +69,10 @@ class Host(pulumi.ComponentResource):
     # -- helpers ----------------------------------------------------------------------------------
 
     def command(self, script: str, env: Optional[dict] = None, **kwargs) -> str:
+        env = dict(env or {})
+        if self.node.reset_id:
+            # A reset may purge and reinstall MicroK8s: every later step of this node must run again.
+            env.setdefault("JHUB_RESET_ID", self.node.reset_id)
         return scripts.command(script, env, local=self.local, **kwargs)
 
     def _step(self, step: str, create: str, *, after=(), logging: str = "stdoutAndStderr",

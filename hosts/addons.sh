@@ -5,8 +5,10 @@
 # Env:
 #   JHUB_ADDONS              newline-separated addons, e.g. dns, hostpath-storage, helm3, rbac; an entry may
 #                            carry its enable arguments (dns:10.0.0.2,10.0.0.3) or a repository (community/x)
-#   JHUB_DNS_SERVERS         optional; comma-separated upstream DNS servers for the dns addon (used when
-#                            the dns entry has no arguments; also applied to CoreDNS when dns is enabled)
+#   JHUB_DNS_SERVERS         optional; comma-separated upstream DNS servers. A plain `dns` entry is
+#                            enabled as dns:<servers>; when dns is enabled already (earlier, or with other
+#                            servers), CoreDNS's forward line is patched to them. Empty: CoreDNS is left
+#                            as it is.
 #   JHUB_CALICO_AUTODETECT   optional (default kubernetes-internal-ip); Calico's IP_AUTODETECTION_METHOD
 #   JHUB_ADDON_TIMEOUT       optional, seconds per addon and for the API to be ready (default 600)
 # stdin: not read. stdout: nothing.
@@ -47,8 +49,10 @@ validate() {
 # ENABLED: enabled addons, one per line, both as "repo/name" and "name"
 read_enabled() {
   local status
-  status="$(mk8s_t $((JHUB_ADDON_TIMEOUT + 30)) status --wait-ready --timeout "$JHUB_ADDON_TIMEOUT" --format short 2>/dev/null)" ||
-    die "microk8s on $(uname -n) is not ready after ${JHUB_ADDON_TIMEOUT}s; run 'sudo microk8s inspect' there"
+  # `microk8s status --wait-ready` exits 0 also when it gave up: its first line tells
+  status="$(mk8s_t $((JHUB_ADDON_TIMEOUT + 30)) status --wait-ready --timeout "$JHUB_ADDON_TIMEOUT" --format short 2>/dev/null)" || true
+  [ "$(head -n 1 <<<"$status")" = "microk8s is running" ] ||
+    die "microk8s on $(uname -n) is not ready after ${JHUB_ADDON_TIMEOUT}s ($(head -n 1 <<<"$status")); ready.sh says why, or run 'sudo microk8s inspect' there"
   ENABLED="$(awk -F': ' '$2 == "enabled" { gsub(/^[ \t]+/, "", $1); print $1; n = split($1, p, "/"); print p[n] }' <<<"$status")"
 }
 is_enabled() { grep -qxF -- "$1" <<<"$ENABLED"; }

@@ -4,16 +4,22 @@
 # Env:
 #   JHUB_NODE_NAME     required; the worker's node name
 #   JHUB_NODE_ADDRESS  add: required; the worker's address on the cluster network
-#   JHUB_TOKEN_TTL     add: optional, seconds the join token stays valid (default 315360000, 10 years)
+#   JHUB_TOKEN_TTL     add: optional, seconds a (re)registered join token stays valid (default 172800,
+#                      2 days; more than 86400)
 # stdin (add only): line 1 is the cluster join token (32+ letters and digits). It is never logged and
-#   reaches no command line except the `microk8s add-node --token` call that registers it.
+#   reaches no command line and no environment: only bash builtins handle it.
 # stdout: nothing.
 #
 # add: the worker gets its own block in this host's /etc/hosts (so the control plane resolves it), and
-#   the token is registered with `microk8s add-node --token <t> --token-ttl <ttl>` unless it already
-#   is. MicroK8s keeps such tokens in credentials/cluster-tokens.txt as "<token>|<expiry>"; a token
-#   with an expiry is NOT consumed by a join (only one without expiry is), so every worker joins with
-#   the same token until it expires. Tokens in persistent-cluster-tokens.txt never expire.
+#   the token is registered in MicroK8s's credentials/cluster-tokens.txt as "<token>|<unix expiry>",
+#   the line `microk8s add-node --token <t> --token-ttl <ttl>` would write (jhub writes it itself, so
+#   the token never shows in `ps`). It is (re)registered when missing or valid for less than a day:
+#   earlier lines for the same token go first (the cluster agent takes the first matching line, so a
+#   stale expired line would refuse every join). The file keeps its owner, group and mode (0600 when
+#   jhub creates it); it is replaced atomically, under a lock (/var/lib/jhub/admit.lock) against
+#   parallel admits. A token with an expiry is not consumed by a join, so every worker joins with the
+#   same token; each admit of a new worker renews it, so no long-lived token is needed. A token in
+#   persistent-cluster-tokens.txt never expires and is left alone.
 # remove: `microk8s remove-node <name> --force` when the cluster knows the node, and its hosts block goes.
 set -euo pipefail
 if [ -z "${JHUB_LIB_LOADED:-}" ]; then
@@ -34,11 +40,13 @@ validate() {
   [ "$ACTION" = add ] || return 0
   require_env JHUB_NODE_ADDRESS "the worker's address on the cluster network"
   is_ip "$JHUB_NODE_ADDRESS" || die "JHUB_NODE_ADDRESS must be an IP address, got '$JHUB_NODE_ADDRESS'"
-  require_uint JHUB_TOKEN_TTL 315360000
+  require_uint JHUB_TOKEN_TTL 172800
   [ "$JHUB_TOKEN_TTL" -gt "$TOKEN_MARGIN" ] || die "JHUB_TOKEN_TTL must be more than $TOKEN_MARGIN seconds, got $JHUB_TOKEN_TTL"
 }
 
 hosts_block() { printf 'jhub-node %s' "$JHUB_NODE_NAME"; }
+
+tokens_file() { mk8s_data /credentials/cluster-tokens.txt; }
 
 # token_registered: the token is in MicroK8s's token files and valid for at least TOKEN_MARGIN more
 # seconds. Compared in bash: the token never becomes a command argument here.
@@ -46,32 +54,59 @@ token_registered() {
   local line tok exp now
   now="$(date +%s)"
   if [ -f "$(mk8s_data /credentials/persistent-cluster-tokens.txt)" ]; then
-    while IFS= read -r line; do
+    while IFS= read -r line || [ -n "$line" ]; do
       [ "${line%%|*}" != "$JHUB_TOKEN_VALUE" ] || return 0
     done <"$(mk8s_data /credentials/persistent-cluster-tokens.txt)"
   fi
-  [ -f "$(mk8s_data /credentials/cluster-tokens.txt)" ] || return 1
-  while IFS= read -r line; do
+  [ -f "$(tokens_file)" ] || return 1
+  while IFS= read -r line || [ -n "$line" ]; do
     tok="${line%%|*}"
-    # a token without "|expiry" is single-use: it does not count
-    if [ "$tok" != "$JHUB_TOKEN_VALUE" ] || [ "$line" = "$tok" ]; then continue; fi
+    [ "$tok" = "$JHUB_TOKEN_VALUE" ] || continue
+    # the first line for the token is the one the cluster agent reads; one without "|expiry" is
+    # single-use and does not count
+    [ "$line" != "$tok" ] || return 1
     exp="${line#*|}"
-    if is_uint "$exp" && [ "$exp" -gt $((now + TOKEN_MARGIN)) ]; then return 0; fi
-  done <"$(mk8s_data /credentials/cluster-tokens.txt)"
+    is_uint "$exp" && [ "$exp" -gt $((now + TOKEN_MARGIN)) ]
+    return
+  done <"$(tokens_file)"
   return 1
 }
 
+# write_token EXPIRY: the tokens file without any line for the token, then "<token>|EXPIRY". Only
+# builtins see the token; the new file replaces the old one atomically with its owner, group and mode.
+write_token() {
+  local file tmp line
+  file="$(tokens_file)"
+  [ -d "$(dirname -- "$file")" ] || die "$(unrootp "$(dirname -- "$file")") is missing on $(uname -n); is MicroK8s installed?"
+  tmp="$(mktemp "$file.jhub-XXXXXX")" # 0600: no one else can read the token meanwhile
+  {
+    if [ -f "$file" ]; then
+      while IFS= read -r line || [ -n "$line" ]; do
+        [ "${line%%|*}" = "$JHUB_TOKEN_VALUE" ] || printf '%s\n' "$line"
+      done <"$file"
+    fi
+    printf '%s|%s\n' "$JHUB_TOKEN_VALUE" "$1"
+  } >"$tmp"
+  if [ -f "$file" ]; then
+    chown --reference="$file" -- "$tmp"
+    chmod --reference="$file" -- "$tmp"
+  fi
+  mv -f -- "$tmp" "$file"
+}
+
 ensure_token() {
-  local out
+  local expiry
+  mkdir -p -- "$(state_dir)"
+  exec 9>"$(state_dir /admit.lock)"
+  flock -w 60 9 || die "another admit.sh holds /var/lib/jhub/admit.lock on $(uname -n) for over 60s"
   if token_registered; then
-    log "join token already registered, skipping"
-    return 0
+    log "join token already registered for more than a day, skipping"
+  else
+    expiry=$(($(date +%s) + JHUB_TOKEN_TTL))
+    write_token "$expiry"
+    log "join token registered in credentials/cluster-tokens.txt until $(date -u -d "@$expiry" +%Y-%m-%dT%H:%M:%SZ) (valid for every worker's join)"
   fi
-  # add-node prints join commands that contain the token: keep them off stdout and out of the log
-  if ! out="$(mk8s add-node --token "$JHUB_TOKEN_VALUE" --token-ttl "$JHUB_TOKEN_TTL" 2>&1)"; then
-    die "microk8s add-node failed on $(uname -n): $(redact "$out")"
-  fi
-  log "join token registered for ${JHUB_TOKEN_TTL}s (valid for every worker's join)"
+  exec 9>&-
 }
 
 add() {

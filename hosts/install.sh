@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # install.sh: install MicroK8s (from snap files offline, or from the store online), hold its automatic
-# refreshes, and wait until it is ready.
+# refreshes, and wait until its containerd answers. It does not wait for the node to be Ready: on an
+# air-gapped node that needs the Calico and pause images, which images.sh (or registry.sh) provides
+# after this script; ready.sh waits for it.
 #
 # Env:
-#   JHUB_MODE                 required; air-gapped | online
-#   JHUB_CHANNEL              required; e.g. 1.32/stable (online: the channel to track)
-#   JHUB_SNAP_DIR             air-gapped: required; directory holding the snap and assertion files
-#   JHUB_SNAPS                air-gapped: required; newline-separated "name snapfile assertfile" lines,
-#                             base snap(s) first, microk8s last. File names inside JHUB_SNAP_DIR.
-#   JHUB_RESET                optional, 0 | 1 (default 0); 1 allows removing (purging) a MicroK8s that
-#                             jhub did not install or that never became ready, and installing afresh.
-#   JHUB_WAIT_READY_TIMEOUT   optional, seconds (default 600)
-#   JHUB_NODE_NAME            optional; names the node in messages (default: host name)
+#   JHUB_MODE                required; air-gapped | online
+#   JHUB_CHANNEL             required; e.g. 1.32/stable (online: the channel to track)
+#   JHUB_SNAP_DIR            air-gapped: required; directory holding the snap and assertion files
+#   JHUB_SNAPS               air-gapped: required; newline-separated "name snapfile assertfile" lines
+#                            (file names inside JHUB_SNAP_DIR), installed in the order given, e.g.
+#                            snapd, core20, microk8s; microk8s must be the last line. A snap other than
+#                            microk8s that is installed already is kept, whatever its revision.
+#   JHUB_RESET_ID            optional (default empty: no reset). Any other value permits ONE reset on
+#                            this host (lib.sh records used ids in /var/lib/jhub/resets): removing
+#                            MicroK8s with --purge and installing it afresh, and only when the node
+#                            needs it (see below).
+#   JHUB_CONTAINERD_TIMEOUT  optional, seconds (default 300) to wait for `microk8s ctr version`
+#   JHUB_NODE_NAME           optional; names the node in messages (default: host name)
 # stdin: not read. stdout: nothing.
-# State: /var/lib/jhub/microk8s.installed records what jhub installed (revision, channel, mode).
+# State: /var/lib/jhub/microk8s.installed (mode, channel, revision, origin=jhub|adopted), written before
+# jhub installs anything, so an interrupted install is still known as jhub's; not-ready when containerd
+# does not answer (see lib.sh).
+#
+# A MicroK8s already on the host:
+# - installed by jhub: kept; refreshed when the config asks for another revision or channel. When it is
+#   half-installed (never ready, and a wait for it failed), JHUB_RESET_ID may purge and reinstall it.
+# - not installed by jhub, with the configured revision (air-gapped) or channel (online): adopted. jhub
+#   never refreshes or removes an adopted MicroK8s unless JHUB_RESET_ID permits it.
+# - not installed by jhub, other revision or channel: refused, unless JHUB_RESET_ID permits a reset.
 set -euo pipefail
 if [ -z "${JHUB_LIB_LOADED:-}" ]; then
   # shellcheck source=lib.sh
@@ -34,8 +49,8 @@ validate() {
     die "JHUB_CHANNEL must look like 1.32/stable, got '$JHUB_CHANNEL'"
   # snap reports a track without a risk as <track>/stable
   [[ "$JHUB_CHANNEL" == */* ]] || JHUB_CHANNEL="$JHUB_CHANNEL/stable"
-  require_01 JHUB_RESET
-  require_uint JHUB_WAIT_READY_TIMEOUT 600
+  check_reset_id
+  require_uint JHUB_CONTAINERD_TIMEOUT 300
   have_snapd || die "snap is not installed on $(node_label); MicroK8s needs snapd (Ubuntu ships it)"
   [ "$JHUB_MODE" = air-gapped ] || return 0
 
@@ -58,7 +73,10 @@ validate() {
     SNAP_NAMES+=("$name") SNAP_FILES+=("$dir/$file") SNAP_ASSERTS+=("$dir/$assert") SNAP_WANT_REVS+=("$rev")
   done <<<"$JHUB_SNAPS"
   [ "${SNAP_NAMES[${#SNAP_NAMES[@]} - 1]:-}" = microk8s ] ||
-    die "JHUB_SNAPS must end with the microk8s line (base snaps first)"
+    die "JHUB_SNAPS must end with the microk8s line (snapd and base snaps first, in the order to install them)"
+  for ((n = 0; n < ${#SNAP_NAMES[@]} - 1; n++)); do
+    [ "${SNAP_NAMES[$n]}" != microk8s ] || die "JHUB_SNAPS lists microk8s more than once"
+  done
 }
 
 want_desc() {
@@ -78,8 +96,6 @@ mk8s_matches() {
   fi
 }
 
-installed_by_jhub() { [ -f "$(state_dir /microk8s.installed)" ]; }
-
 # install_file I: ack the assertion and install snap number I of JHUB_SNAPS (install also refreshes)
 install_file() {
   local i="$1" classic=()
@@ -89,8 +105,9 @@ install_file() {
   log "installed ${SNAP_NAMES[$i]} rev ${SNAP_WANT_REVS[$i]} from $(unrootp "${SNAP_FILES[$i]}")"
 }
 
-# base snaps (core20, snapd...): install when missing; a present one is kept, whatever its revision
-ensure_base_snaps() {
+# the snaps before microk8s (snapd, core20...), in the order given: install when missing; a present one
+# is kept, whatever its revision
+ensure_prerequisite_snaps() {
   local i last=$((${#SNAP_NAMES[@]} - 1))
   for ((i = 0; i < last; i++)); do
     if snap_info "${SNAP_NAMES[$i]}"; then
@@ -101,19 +118,34 @@ ensure_base_snaps() {
   done
 }
 
+# record_state [REVISION]: mode, channel, revision and origin, when any of them changed
+record_state() {
+  local rev="${1:-}"
+  if [ -z "$rev" ] && snap_info microk8s; then rev="$SNAP_REV"; fi
+  printf 'mode=%s\nchannel=%s\nrevision=%s\norigin=%s\n' "$JHUB_MODE" "$JHUB_CHANNEL" "${rev:-none}" "$ORIGIN" |
+    ensure_file "$(install_record)" 644
+  [ "$JHUB_CHANGED" = 0 ] || log "recorded microk8s (rev ${rev:-none}, origin $ORIGIN) in /var/lib/jhub/microk8s.installed"
+}
+
+# a fresh install: recorded as jhub's before anything is installed; it has never been ready
 install_microk8s() {
+  ORIGIN=jhub
+  record_state none
+  ensure_absent "$(ready_once_file)"
+  ensure_absent "$(not_ready_file)"
   if [ "$JHUB_MODE" = air-gapped ]; then
-    ensure_base_snaps
+    ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
     snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
     log "installed microk8s from channel $JHUB_CHANNEL"
   fi
+  record_state
 }
 
 refresh_microk8s() {
   if [ "$JHUB_MODE" = air-gapped ]; then
-    ensure_base_snaps
+    ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
     snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
@@ -121,39 +153,86 @@ refresh_microk8s() {
   fi
 }
 
-purge_microk8s() {
-  log "JHUB_RESET=1: removing microk8s with --purge ($1)"
-  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2
-  rm -f -- "$(state_dir /microk8s.installed)"
+# reset_reinstall WHY: use the reset permission, purge MicroK8s and install it afresh
+reset_reinstall() {
+  consume_reset "remove microk8s with --purge and install it afresh ($1)"
+  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2 ||
+    die "snap remove --purge microk8s failed on $(node_label); see 'snap changes' there"
+  log "removed microk8s with --purge"
+  install_microk8s
 }
 
-# install, refresh, adopt or refuse; prints nothing on stdout. Sets FRESH=1 when it installed.
+have_desc() { printf 'rev %s (tracking %s)' "$SNAP_REV" "$SNAP_TRACKING"; }
+
+# A record without an origin line comes from an earlier jhub, which wrote it only after MicroK8s
+# was ready: keep that knowledge, so the node is never taken for half-installed.
+migrate_legacy_record() {
+  [ -f "$(install_record)" ] && ! grep -q '^origin=' "$(install_record)" || return 0
+  [ -f "$(ready_once_file)" ] ||
+    printf 'revision=%s\nfirst-ready=before %s (recorded by an earlier jhub)\n' \
+      "$(awk -F= '$1 == "revision" { print $2 }' "$(install_record)")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" |
+    ensure_file "$(ready_once_file)" 644
+  log "microk8s was recorded as ready by an earlier jhub; kept that in /var/lib/jhub/ready-once"
+}
+
+# install, refresh, adopt, reset or refuse. Sets ORIGIN.
 ensure_microk8s() {
-  FRESH=0
+  migrate_legacy_record
+  ORIGIN="$(install_origin)"
   if ! mk8s_installed; then
+    [ -z "$ORIGIN" ] || log "microk8s is not installed although /var/lib/jhub/microk8s.installed names it (removed by hand?); installing it"
     install_microk8s
-    FRESH=1
     return 0
   fi
-  if mk8s_matches; then
-    if [ "$JHUB_MODE" = air-gapped ]; then
-      log "microk8s rev $SNAP_REV already installed, skipping"
-    else
-      log "microk8s $JHUB_CHANNEL already installed (rev $SNAP_REV), skipping"
+  case "$ORIGIN" in
+  "")
+    if mk8s_matches; then
+      ORIGIN=adopted
+      log "microk8s $(have_desc) was installed outside jhub and matches the config; adopting it (jhub never refreshes or removes an adopted MicroK8s)"
+      return 0
     fi
-    return 0
-  fi
-  local have="rev $SNAP_REV (tracking $SNAP_TRACKING)"
-  if installed_by_jhub; then
+    [ "$RESET_OK" = 1 ] ||
+      die "microk8s $(have_desc) is already installed on $(node_label) but not by jhub, and the config asks for $(want_desc). Remove it (sudo snap remove --purge microk8s) or $(reset_hint), then run pulumi up again"
+    reset_reinstall "microk8s $(have_desc) was not installed by jhub; the config asks for $(want_desc)"
+    ;;
+  adopted)
+    if mk8s_matches; then
+      log "microk8s $(have_desc) (adopted: installed outside jhub) matches the config, skipping"
+      return 0
+    fi
+    [ "$RESET_OK" = 1 ] ||
+      die "microk8s $(have_desc) on $(node_label) was installed outside jhub (adopted), so jhub never refreshes or removes it, and the config now asks for $(want_desc). Move it yourself ($(move_advice)), or $(reset_hint) to let jhub remove it with all its data and install $(want_desc); then run pulumi up again"
+    reset_reinstall "adopted microk8s $(have_desc); the config asks for $(want_desc)"
+    ;;
+  *)
+    if half_installed && [ -f "$(not_ready_file)" ]; then
+      if [ "$RESET_OK" = 1 ]; then
+        reset_reinstall "jhub installed microk8s $(have_desc) but it has never been ready (last failure: $(cat "$(not_ready_file)"))"
+        return 0
+      fi
+      log "microk8s $(have_desc) was installed by jhub but has never been ready (last failure: $(cat "$(not_ready_file)")); keeping it. If it stays broken, $(reset_hint)"
+    fi
+    if mk8s_matches; then
+      if [ "$JHUB_MODE" = air-gapped ]; then
+        log "microk8s rev $SNAP_REV already installed, skipping"
+      else
+        log "microk8s $JHUB_CHANNEL already installed (rev $SNAP_REV), skipping"
+      fi
+      return 0
+    fi
     # jhub installed it and the config now asks for another revision or channel: an upgrade
-    log "microk8s $have was installed by jhub; the config asks for $(want_desc), refreshing"
+    log "microk8s $(have_desc) was installed by jhub; the config asks for $(want_desc), refreshing"
     refresh_microk8s
-  elif [ "$JHUB_RESET" = 1 ]; then
-    purge_microk8s "$have was not installed by jhub; the config asks for $(want_desc)"
-    install_microk8s
-    FRESH=1
+    ;;
+  esac
+}
+
+move_advice() {
+  if [ "$JHUB_MODE" = air-gapped ]; then
+    printf 'sudo snap ack %s && sudo snap install %s --classic' \
+      "$(unrootp "${SNAP_ASSERTS[${#SNAP_ASSERTS[@]} - 1]}")" "$(unrootp "${SNAP_FILES[${#SNAP_FILES[@]} - 1]}")"
   else
-    die "microk8s $have is already installed on $(node_label) but not by jhub, and the config asks for $(want_desc). Remove it (sudo snap remove --purge microk8s) or set reset: true on jhub:nodes entry $(node_label), then run pulumi up again"
+    printf 'sudo snap refresh microk8s --channel=%s' "$JHUB_CHANNEL"
   fi
 }
 
@@ -168,42 +247,30 @@ ensure_refresh_held() {
   fi
 }
 
-wait_ready() {
-  mk8s_t $((JHUB_WAIT_READY_TIMEOUT + 30)) status --wait-ready --timeout "$JHUB_WAIT_READY_TIMEOUT" >/dev/null 2>&1
-}
+containerd_answers() { mk8s_t 30 ctr version >/dev/null 2>&1; }
 
-ensure_ready() {
-  log "waiting up to ${JHUB_WAIT_READY_TIMEOUT}s for microk8s to be ready"
-  if wait_ready; then
-    log "microk8s is ready"
+ensure_containerd() {
+  local hint=""
+  if containerd_answers; then
+    log "containerd of microk8s answers"
     return 0
   fi
-  snap_info microk8s || true
-  if [ "$JHUB_RESET" = 1 ] && [ "$FRESH" = 0 ]; then
-    purge_microk8s "rev $SNAP_REV did not become ready within ${JHUB_WAIT_READY_TIMEOUT}s"
-    install_microk8s
-    FRESH=1
-    ensure_refresh_held
-    wait_ready || die "microk8s was reinstalled on $(node_label) but is still not ready after ${JHUB_WAIT_READY_TIMEOUT}s; run 'sudo microk8s inspect' there"
-    log "microk8s is ready"
+  log "waiting up to ${JHUB_CONTAINERD_TIMEOUT}s for containerd of microk8s to answer"
+  if wait_for "$JHUB_CONTAINERD_TIMEOUT" containerd_answers; then
+    log "containerd of microk8s answers"
     return 0
   fi
-  die "microk8s rev $SNAP_REV is installed on $(node_label) but not ready after ${JHUB_WAIT_READY_TIMEOUT}s (half-installed or broken). Run 'sudo microk8s inspect' there; to start it afresh, set reset: true on jhub:nodes entry $(node_label) (removes MicroK8s and its data on that node) or run 'sudo snap remove --purge microk8s' there, then run pulumi up again"
-}
-
-record_state() {
-  snap_info microk8s || return 0
-  printf 'mode=%s\nchannel=%s\nrevision=%s\n' "$JHUB_MODE" "$JHUB_CHANNEL" "$SNAP_REV" |
-    ensure_file "$(state_dir /microk8s.installed)" 644
-  [ "$JHUB_CHANGED" = 0 ] || log "recorded microk8s rev $SNAP_REV in /var/lib/jhub/microk8s.installed"
+  mark_not_ready "install.sh: containerd did not answer within ${JHUB_CONTAINERD_TIMEOUT}s"
+  ! half_installed || hint=" If it stays broken, $(reset_hint) to let jhub remove MicroK8s with its data and install it afresh."
+  die "microk8s rev $SNAP_REV is installed on $(node_label) but its containerd does not answer after ${JHUB_CONTAINERD_TIMEOUT}s ('microk8s ctr version' fails). See 'sudo snap logs -n 50 microk8s.daemon-containerd' and 'sudo microk8s inspect' there, then run pulumi up again.$hint"
 }
 
 main() {
   validate
   ensure_microk8s
   ensure_refresh_held
-  ensure_ready
   record_state
+  ensure_containerd
 }
 
 main "$@"

@@ -4,8 +4,9 @@
 # Env:
 #   JHUB_CONTROL_PLANE_ADDRESS  required; the control plane's IP address (MicroK8s joins by IP)
 #   JHUB_CLUSTER_ID             required; identifies the jhub cluster (letters, digits, . _ -)
-#   JHUB_RESET                  optional, 0 | 1 (default 0); 1 lets jhub make this node leave another
-#                               cluster first
+#   JHUB_RESET_ID               optional (default empty: no reset). Any other value permits ONE reset on
+#                               this host (used ids: /var/lib/jhub/resets): leaving the other MicroK8s
+#                               cluster this node belongs to, before joining this one.
 #   JHUB_JOIN_TIMEOUT           optional, seconds (default 600) for the join and for kubelite to run
 #   JHUB_CLUSTER_AGENT_PORT     optional (default 25000)
 #   JHUB_JOIN_RETRY_DELAY       optional, seconds between join attempts (default 10; 3 attempts at most)
@@ -26,22 +27,23 @@ validate() {
   is_ip "$JHUB_CONTROL_PLANE_ADDRESS" || die "JHUB_CONTROL_PLANE_ADDRESS must be an IP address (MicroK8s joins by IP), got '$JHUB_CONTROL_PLANE_ADDRESS'"
   require_env JHUB_CLUSTER_ID "the jhub cluster's id"
   [[ "$JHUB_CLUSTER_ID" =~ ^[A-Za-z0-9._-]{1,128}$ ]] || die "JHUB_CLUSTER_ID must be letters, digits, '.', '_' or '-', got '$JHUB_CLUSTER_ID'"
-  require_01 JHUB_RESET
+  check_reset_id
   require_uint JHUB_JOIN_TIMEOUT 600
   require_uint JHUB_CLUSTER_AGENT_PORT 25000
   require_uint JHUB_JOIN_RETRY_DELAY 10
 }
 
-# leave_other_cluster WHY: refuse, or (JHUB_RESET=1) leave the other cluster first
+# leave_other_cluster WHY: refuse, or (when JHUB_RESET_ID permits a reset) leave the other cluster first
 leave_other_cluster() {
   local node
   node="$(node_label)"
-  if [ "$JHUB_RESET" != 1 ]; then
-    die "$node already belongs to another MicroK8s cluster ($1). Run 'sudo microk8s leave' on $node, or set reset: true on jhub:nodes entry $node, then run pulumi up again"
+  if [ "$RESET_OK" != 1 ]; then
+    die "$node already belongs to another MicroK8s cluster ($1). Run 'sudo microk8s leave' on $node, or $(reset_hint), then run pulumi up again"
   fi
-  log "JHUB_RESET=1: $node belongs to another cluster ($1); leaving it first"
+  consume_reset "leave the other cluster ($1) to join cluster $JHUB_CLUSTER_ID"
   mk8s_t "$JHUB_JOIN_TIMEOUT" leave >&2 || die "microk8s leave failed on $node"
   rm -f -- "$(marker_file)"
+  log "left the other cluster"
 }
 
 # a standalone control plane with its own nodes would lose them by joining as a worker

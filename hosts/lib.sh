@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # jhub host library: the helpers every hosts/*.sh uses.
 #
-# The Pulumi components run a script as `bash -c '<lib.sh>\n<script.sh>' jhub-<script> [args]`;
-# tests and people run `bash hosts/<script>.sh`, which sources this file. Either way:
+# The Pulumi components upload hosts/*.sh to /var/lib/jhub/scripts/<sha256 of the set>/ and run
+# `bash /var/lib/jhub/scripts/<sha>/<script>.sh [args]` (local nodes: the repository's hosts/); the
+# script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
+# too: a script does not source it again.) Either way:
 # - stdout carries machine output only (facts JSON, kubeconfig, an address); every human line goes
 #   to stderr through log(), saying what was done or skipped;
 # - JHUB_ROOT (default empty) prefixes every file path, so tests run in a temporary root; live kernel
@@ -246,6 +248,69 @@ kubelet_node_ip() { awk -F= '/^--node-ip=/ { print $2; exit }' "$(mk8s_data /arg
 # the cluster a worker joined through jhub (empty when none)
 marker_file() { state_dir /cluster-id; }
 marker_cluster_id() { if [ -f "$(marker_file)" ]; then head -n 1 "$(marker_file)"; fi; }
+
+# What jhub knows about this node's MicroK8s (install.sh and ready.sh write these):
+#   microk8s.installed  mode, channel, revision and origin: jhub (jhub installed it) or adopted (it was
+#                       there already, with the configured revision or channel)
+#   ready-once          written the first time ready.sh saw the node ready; never removed while that
+#                       MicroK8s stays installed
+#   not-ready           the last wait for containerd or readiness failed (removed once ready)
+install_record() { state_dir /microk8s.installed; }
+ready_once_file() { state_dir /ready-once; }
+not_ready_file() { state_dir /not-ready; }
+# install_origin: jhub, adopted, or nothing when jhub has no record. A record written before jhub kept
+# the origin was written by install.sh after its own readiness wait, so it counts as jhub's.
+install_origin() {
+  [ -f "$(install_record)" ] || return 0
+  awk -F= '$1 == "origin" { o = $2 } END { print (o == "" ? "jhub" : o) }' "$(install_record)"
+}
+# half-installed: jhub installed it and it has never been ready
+half_installed() { [ "$(install_origin)" = jhub ] && [ ! -f "$(ready_once_file)" ]; }
+# mark_not_ready WHAT: remember that a wait failed (install.sh may then reset the node, when permitted)
+mark_not_ready() {
+  mkdir -p -- "$(state_dir)"
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >"$(not_ready_file)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# reset permission (install.sh, join.sh)
+#
+# JHUB_RESET_ID empty: no reset. Any other value permits ONE reset on this host: when a reset happens,
+# the id is recorded in /var/lib/jhub/resets, and a recorded id permits nothing more. A reset happens
+# only when the node needs one (half-installed after a failed wait, or a member of another cluster).
+
+resets_file() { state_dir /resets; }
+
+# check_reset_id: validates JHUB_RESET_ID and sets RESET_OK=1 when it permits a reset now
+check_reset_id() {
+  local used
+  JHUB_RESET_ID="${JHUB_RESET_ID:-}" RESET_OK=0
+  [ -n "$JHUB_RESET_ID" ] || return 0
+  [[ "$JHUB_RESET_ID" =~ ^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$ ]] ||
+    die "JHUB_RESET_ID must be empty or 1-128 letters, digits, '.', '_', ':', '@', '+' or '-' (starting with a letter or digit), got '$JHUB_RESET_ID'"
+  used="$(awk -v id="$JHUB_RESET_ID" '$1 == id { print $2; exit }' "$(resets_file)" 2>/dev/null || true)"
+  if [ -n "$used" ]; then
+    log "reset '$JHUB_RESET_ID' was already used on this host ($used UTC) and permits nothing more; remove or change reset on jhub:nodes entry $(node_label)"
+    return 0
+  fi
+  RESET_OK=1
+}
+
+# consume_reset WHAT: record that JHUB_RESET_ID is used, before the reset starts (one id, one reset)
+consume_reset() {
+  mkdir -p -- "$(state_dir)"
+  printf '%s %s %s: %s\n' "$JHUB_RESET_ID" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JHUB_SCRIPT" "$1" >>"$(resets_file)"
+  RESET_OK=0
+  log "reset '$JHUB_RESET_ID' used (recorded in /var/lib/jhub/resets): $1"
+}
+
+# reset_hint: how a person permits a reset, for error messages
+reset_hint() {
+  printf 'set reset to a new value (any word, e.g. the date; a value used before permits nothing) on jhub:nodes entry %s' "$(node_label)"
+}
+
+# registry.sh writes this first line into every hosts.toml it manages (ready.sh looks for it)
+REGISTRY_MARK="# managed by jhub: pulls from this registry go to the site mirror"
 
 # ---------------------------------------------------------------------------------------------
 # JSON (facts)

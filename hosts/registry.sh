@@ -19,7 +19,7 @@ if [ -z "${JHUB_LIB_LOADED:-}" ]; then
   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fi
 
-MARK="# managed by jhub: pulls from this registry go to the site mirror"
+MARK="$REGISTRY_MARK"
 # containerd's view of the directory (file contents never carry JHUB_ROOT)
 CERTS_D_HOST=/var/snap/microk8s/current/args/certs.d
 UPSTREAMS=() PATHS=()

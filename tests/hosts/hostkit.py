@@ -8,12 +8,18 @@ call with its argv and environment, so tests assert the calls a script made.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
+import sys
+import tarfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
+from _fake import NODE_IMAGES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTS = REPO / "hosts"
@@ -56,6 +62,7 @@ class Host:
         self.fake = tmp / "fake"
         self.root.mkdir()
         self.fake.mkdir()
+        # True: run `bash -c '<lib.sh>\n<script>' jhub-<script>` instead of `bash <folder>/<script>.sh`
         self.component_style = False
 
     # -- paths ---------------------------------------------------------------------------------
@@ -93,13 +100,23 @@ class Host:
         subprocess.run([str(FAKES / cmd), *args], env=self.env({}), check=True, capture_output=True)
         log.write_text(before)
 
-    def install_microk8s(self, rev: str = "7229") -> None:
+    def install_microk8s(self, rev: str = "7229", running: bool = True) -> None:
+        """MicroK8s installed outside jhub. running: its containerd already has the Calico and pause
+        images (pulled or imported earlier), so it is Ready."""
         snaps = self.p("/tmp-snaps")
         snaps.mkdir(exist_ok=True)
         (snaps / f"microk8s_{rev}.snap").write_bytes(b"snap")
         (snaps / f"microk8s_{rev}.assert").write_text(f"snap-name: microk8s\nsnap-revision: {rev}\n")
         self.fake_cmd("snap", "ack", str(snaps / f"microk8s_{rev}.assert"))
         self.fake_cmd("snap", "install", str(snaps / f"microk8s_{rev}.snap"), "--classic")
+        if running:
+            self.seed_node_images()
+
+    def seed_node_images(self) -> None:
+        images = self.state("microk8s").get("images", {})
+        for ref in NODE_IMAGES:
+            images[ref] = {"io.cri-containerd.image": "managed"}
+        self.set_state("microk8s", images=images)
 
     def add_node(self, name: str, labels: dict | None = None, **extra) -> None:
         nodes = self.state("microk8s").get("nodes", {})
@@ -127,19 +144,26 @@ class Host:
         return [Call(e["cmd"], e["argv"], e["env"]) for e in map(json.loads, log.read_text().splitlines())]
 
     def run(self, script: str, *args: str, env: dict[str, str] | None = None, stdin: str = "",
-            fails: bool = False, live: bool = False) -> Result:
+            fails: bool = False, live: bool = False, script_dir: Path | None = None,
+            netns: str | None = None) -> Result:
         """Run hosts/<script>.sh; return its output and the fake calls it made. It must exit 0, or,
-        with fails=True, non-zero."""
+        with fails=True, non-zero.
+
+        script_dir: run the script from this folder instead of hosts/ (as the components run the
+        copy they uploaded to /var/lib/jhub/scripts/<sha>/). netns: bash commands that set up a
+        fresh network namespace (real `ip`, veth links) in which the script then runs."""
         before = len(self.calls())
         full_env = self.env(env or {})
         if live:
             del full_env["JHUB_ROOT"]
         if self.component_style:
-            # exactly how the Pulumi components run a script
+            # lib.sh prepended to the script, as `bash -c` (how the components ran scripts at first)
             body = (HOSTS / "lib.sh").read_text() + "\n" + (HOSTS / f"{script}.sh").read_text()
             cmd = ["timeout", "120", "bash", "-c", body, f"jhub-{script}", *args]
         else:
-            cmd = ["timeout", "120", "bash", str(HOSTS / f"{script}.sh"), *args]
+            cmd = ["timeout", "120", "bash", str((script_dir or HOSTS) / f"{script}.sh"), *args]
+        if netns is not None:
+            cmd = ["unshare", "-n", "bash", "-c", f"set -e\n{netns}\nexec \"$@\"", "netns", *cmd]
         proc = subprocess.run(cmd, env=full_env, input=stdin, capture_output=True, text=True, cwd=self.fake)
         res = Result(proc.returncode, proc.stdout, proc.stderr, self.calls()[before:])
         if not fails and proc.returncode != 0:
@@ -167,5 +191,43 @@ class Host:
         return out
 
 
+def image_tarball(host: Host, path: str, refs: list[str], payload: bytes = b"layer") -> str:
+    """A `docker save`-style tarball with refs at path under the host's root; returns its sha256."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for fname, data in (("manifest.json", json.dumps([{"RepoTags": refs, "Layers": ["l.tar"]}]).encode()),
+                            ("l.tar", payload)):
+            info = tarfile.TarInfo(fname)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    f = host.p(path)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(buf.getvalue())
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def copy_scripts(parent: Path) -> Path:
+    """hosts/*.sh copied to parent/<sha256 of the set>/, as the components upload them to a node."""
+    files = sorted(HOSTS.glob("*.sh"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    folder = parent / digest.hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
+
+
+def netns_available() -> str | None:
+    """None when this machine can give a test its own network namespace with veth links (root,
+    unshare -n, the veth driver); else why not."""
+    probe = subprocess.run(["unshare", "-n", "ip", "link", "add", "p0", "type", "veth", "peer", "name", "p1"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"needs root and network namespaces with veth links (unshare -n ip link add ... type veth): {probe.stderr.strip()}"
+    return None

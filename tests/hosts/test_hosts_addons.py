@@ -47,6 +47,28 @@ def test_changed_dns_servers_are_patched_into_coredns(host):
     assert "CoreDNS now forwards to 192.168.1.53 (was: 10.0.0.2 10.0.0.3)" in res.stderr
 
 
+def test_dns_enabled_earlier_without_servers_is_pointed_at_them(host):
+    host.install_microk8s()
+    host.run("addons", env=env(JHUB_DNS_SERVERS=""))
+    assert "    forward . /etc/resolv.conf\n" in host.state("microk8s")["corefile"]
+    res = host.run("addons", env=env())
+    assert not res.has("microk8s enable")
+    assert res.count("microk8s kubectl -n kube-system patch configmap coredns --type merge -p") == 1
+    assert "    forward . 10.0.0.2 10.0.0.3\n" in host.state("microk8s")["corefile"]
+    assert "CoreDNS now forwards to 10.0.0.2 10.0.0.3 (was: /etc/resolv.conf)" in res.stderr
+    before = host.snapshot()
+    again = host.run("addons", env=env())
+    assert not again.has("microk8s enable") and not again.has("microk8s kubectl -n kube-system patch")
+    assert host.snapshot() == before
+
+
+def test_plain_dns_without_servers_is_enabled_plain_and_coredns_left_alone(host):
+    host.install_microk8s()
+    res = host.run("addons", env=env(JHUB_ADDONS="dns", JHUB_DNS_SERVERS=""))
+    assert [c for c in res.lines() if c.startswith("microk8s enable")] == ["microk8s enable dns"]
+    assert not res.has("microk8s kubectl -n kube-system get configmap coredns")
+
+
 def test_dropped_addon_is_reported_never_disabled(host):
     host.install_microk8s()
     host.run("addons", env=env())
@@ -76,6 +98,8 @@ def test_bad_addons_are_refused_and_not_ready_is_reported(host):
         res = host.run("addons", env=env(**bad), fails=True)
         assert message in res.stderr
         assert res.calls == []
+    # `microk8s status --wait-ready` exits 0 when it gives up: nothing may be enabled then
     host.set_state("microk8s", never_ready=True)
     res = host.run("addons", env=env(JHUB_ADDON_TIMEOUT="5"), fails=True)
-    assert "is not ready after 5s" in res.stderr
+    assert "is not ready after 5s (microk8s is not running. Use microk8s inspect" in res.stderr
+    assert not res.has("microk8s enable")

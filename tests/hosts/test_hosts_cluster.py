@@ -1,7 +1,14 @@
 """admit.sh (control plane), join.sh and leave.sh (worker): join once with a shared token that never
 leaks, refuse a node of another cluster, reset only when allowed."""
 
+import os
+import shutil
+import subprocess
 import time
+
+import pytest
+
+from hostkit import HOSTS
 
 TOKEN = "Abcdefghijklmnopqrstuvwxyz012345"  # 32 characters, like the component's random token
 TOKENS = "/var/snap/microk8s/current/credentials/cluster-tokens.txt"
@@ -28,37 +35,89 @@ def assert_token_only_in(res, allowed_prefix):
 
 # -- admit --------------------------------------------------------------------------------------
 
-def test_admit_registers_the_token_once_and_resolves_the_worker(host):
+def token_lines(host):
+    return host.read(TOKENS).splitlines()
+
+
+def test_admit_registers_the_token_once_without_a_command_and_resolves_the_worker(host):
     host.install_microk8s()
     host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    start = int(time.time())
     res = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
-    assert res.lines() == [f"microk8s add-node --token {TOKEN} --token-ttl 315360000"]
-    assert_token_only_in(res, "microk8s add-node --token")
+    # no microk8s add-node: the token would show in `ps` as its argument
+    assert res.calls == []
+    assert_token_only_in(res, "never")
     assert res.stdout == ""
     assert host.read("/etc/hosts") == ("127.0.0.1 localhost\n"
                                        "# BEGIN jhub-node gpu02 (managed by jhub; edits inside this block are replaced)\n"
                                        "10.0.0.2 gpu02\n# END jhub-node gpu02\n")
-    token, expiry = host.read(TOKENS).strip().split("|")
-    assert token == TOKEN and int(expiry) > time.time() + 9 * 365 * 86400
+    [line] = token_lines(host)
+    token, expiry = line.split("|")
+    assert token == TOKEN and start + 172800 <= int(expiry) <= int(time.time()) + 172800
+    assert oct(host.p(TOKENS).stat().st_mode & 0o777) == "0o600"
+    assert "join token registered in credentials/cluster-tokens.txt until " in res.stderr
 
     # the next worker uses the same token: nothing to register, only its hosts line
     before = host.snapshot()
     again = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
     assert again.calls == [] and host.snapshot() == before
+    assert "join token already registered for more than a day, skipping" in again.stderr
     third = host.run("admit", "add", env=admit_env(JHUB_NODE_NAME="gpu03", JHUB_NODE_ADDRESS="10.0.0.3"),
                      stdin=TOKEN + "\n")
     assert third.calls == []
     assert "10.0.0.3 gpu03\n# END jhub-node gpu03\n" in host.read("/etc/hosts")
+    assert token_lines(host) == [line]
 
 
-def test_admit_renews_an_expiring_or_single_use_token(host):
+def test_admit_renews_a_stale_token_first_line_and_keeps_the_file_owner_and_mode(host):
     host.install_microk8s()
-    host.write(TOKENS, f"{TOKEN}|{int(time.time()) + 3600}\n{TOKEN}\n")  # expires within a day; single-use
+    other = "Zyxwvutsrqponmlkjihgfedcba987654|9999999999"
+    # an expired line for our token comes first (it would refuse every join), a single-use one after
+    host.write(TOKENS, f"{TOKEN}|{int(time.time()) - 60}\n{other}\n{TOKEN}", mode=0o640)
+    # like MicroK8s's own file: root and a group (as another user: that user and its group)
+    owner = (0, 4) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    os.chown(host.p(TOKENS), *owner)
     res = host.run("admit", "add", env=admit_env(JHUB_TOKEN_TTL="864000"), stdin=TOKEN)
-    assert res.lines() == [f"microk8s add-node --token {TOKEN} --token-ttl 864000"]
+    assert res.calls == []
+    lines = token_lines(host)
+    assert lines[0] == other and len(lines) == 2
+    token, expiry = lines[1].split("|")
+    assert token == TOKEN and int(expiry) >= int(time.time()) + 864000 - 5
+    st = host.p(TOKENS).stat()
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o640, *owner)
+    assert not list(host.p(TOKENS).parent.glob("*.jhub-*"))  # no temporary file left
+
+    # less than a day left: renewed; more: kept
+    host.write(TOKENS, f"{TOKEN}|{int(time.time()) + 3600}\n")
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN)
+    assert int(token_lines(host)[0].split("|")[1]) > time.time() + 86400
+    before = host.snapshot()
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN)
+    assert host.snapshot() == before
+
+    # a persistent token never expires: left alone
     host.write(TOKENS, "")
     host.write("/var/snap/microk8s/current/credentials/persistent-cluster-tokens.txt", TOKEN + "\n")
-    assert host.run("admit", "add", env=admit_env(), stdin=TOKEN).calls == []
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN)
+    assert host.read(TOKENS) == ""
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install strace)")
+def test_admit_puts_the_token_in_no_process_arguments(host, tmp_path):
+    """Every program admit.sh starts (date, mktemp, chown, mv, flock...), traced with strace: the token
+    is in none of their argument lists or environments."""
+    host.install_microk8s()
+    host.write(TOKENS, f"{TOKEN}|1\n", mode=0o600)
+    trace = tmp_path / "trace"
+    env = host.env(admit_env())
+    proc = subprocess.run(["strace", "-f", "-s", "4096", "-v", "-e", "trace=execve", "-o", str(trace),
+                           "bash", str(HOSTS / "admit.sh"), "add"], input=TOKEN + "\n", env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    execs = [line for line in trace.read_text().splitlines() if "execve(" in line]
+    assert any('"mv"' in line for line in execs)  # the trace did see the programs it started
+    assert not [line for line in execs if TOKEN in line]
+    assert token_lines(host)[0].startswith(TOKEN + "|")
 
 
 def test_admit_remove_takes_the_node_out(host):
@@ -90,7 +149,8 @@ def test_admit_refuses_a_bad_token_without_echoing_it(host):
 def test_join_once_keeps_node_ip_and_token_stays_secret(host):
     host.component_style = True  # as the component runs it: lib.sh prepended, token on stdin
     host.install_microk8s()
-    host.run("node_address", env={"JHUB_ADDRESS": "127.0.0.1"})
+    kubelet = host.p("/var/snap/microk8s/current/args/kubelet")
+    kubelet.write_text(kubelet.read_text() + "--node-ip=10.0.0.2\n")  # as node_address.sh wrote it
     res = host.run("join", env=join_env(), stdin=TOKEN + "\n")
     assert res.has(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
     assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
@@ -100,7 +160,7 @@ def test_join_once_keeps_node_ip_and_token_stays_secret(host):
     assert host.p("/var/snap/microk8s/current/var/lock/clustered.lock").exists()
     # the join rewrote args/kubelet with the control plane's view; the chosen address is put back
     kubelet = host.read("/var/snap/microk8s/current/args/kubelet")
-    assert "--node-ip=127.0.0.1\n" in kubelet and "10.99.0.1" not in kubelet
+    assert "--node-ip=10.0.0.2\n" in kubelet and "10.99.0.1" not in kubelet
     assert res.has("snap restart microk8s.daemon-kubelite")
 
     before = host.snapshot()
@@ -117,19 +177,41 @@ def test_node_of_another_cluster_is_refused_with_advice(host):
     before = host.snapshot()
     res = host.run("join", env=join_env(), stdin=TOKEN, fails=True)
     assert ("gpu02 already belongs to another MicroK8s cluster (jhub cluster id: other-lab). Run "
-            "'sudo microk8s leave' on gpu02, or set reset: true on jhub:nodes entry gpu02") in res.stderr
+            "'sudo microk8s leave' on gpu02, or set reset to a new value") in res.stderr
+    assert "on jhub:nodes entry gpu02, then run pulumi up again" in res.stderr
     assert not res.has("microk8s join") and not res.has("microk8s leave")
     assert host.snapshot() == before
     assert_token_only_in(res, "never")
 
 
-def test_reset_leaves_the_other_cluster_then_joins(host):
+def test_reset_leaves_the_other_cluster_once_then_joins(host):
     host.install_microk8s()
     host.p("/var/snap/microk8s/current/var/lock/clustered.lock").touch()
-    res = host.run("join", env=join_env(JHUB_RESET="1"), stdin=TOKEN)
+    res = host.run("join", env=join_env(JHUB_RESET_ID="move-gpu02"), stdin=TOKEN)
     lines = res.lines()
     assert lines.index("microk8s leave") < lines.index(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
     assert host.read("/var/lib/jhub/cluster-id") == "lab-1\n"
+    resets = host.read("/var/lib/jhub/resets")
+    assert resets.startswith("move-gpu02 ") and "join: leave the other cluster (jhub cluster id: none)" in resets
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+
+    # joined: the reset value is not needed, and a rerun changes nothing
+    before = host.snapshot()
+    again = host.run("join", env=join_env(JHUB_RESET_ID="move-gpu02"), stdin=TOKEN)
+    assert not again.has("microk8s leave") and host.snapshot() == before
+
+    # the node is moved to another cluster by hand later: the used value permits nothing more
+    host.write("/var/lib/jhub/cluster-id", "other-lab\n")
+    res = host.run("join", env=join_env(JHUB_RESET_ID="move-gpu02"), stdin=TOKEN, fails=True)
+    assert not res.has("microk8s leave") and not res.has("microk8s join")
+    assert "reset 'move-gpu02' was already used on this host" in res.stderr
+    assert "already belongs to another MicroK8s cluster (jhub cluster id: other-lab)" in res.stderr
+
+
+def test_no_reset_is_used_when_the_node_needs_none(host):
+    host.install_microk8s()
+    host.run("join", env=join_env(JHUB_RESET_ID="spare"), stdin=TOKEN)
+    assert not host.p("/var/lib/jhub/resets").exists()
 
 
 def test_standalone_control_plane_with_nodes_is_not_swallowed(host):

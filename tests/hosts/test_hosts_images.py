@@ -1,26 +1,13 @@
 """images.sh: sha256 check, import only what changed, pin every ref."""
 
-import hashlib
-import io
-import json
-import tarfile
+from hostkit import image_tarball
 
 IMAGE_DIR = "/var/lib/jhub/bundle/images"
 PIN = "io.cri-containerd.pinned=pinned"
 
 
 def tarball(host, name, refs, payload=b"layer"):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for fname, data in (("manifest.json", json.dumps([{"RepoTags": refs, "Layers": ["l.tar"]}]).encode()),
-                            ("l.tar", payload)):
-            info = tarfile.TarInfo(fname)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    f = host.p(f"{IMAGE_DIR}/{name}")
-    f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_bytes(buf.getvalue())
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return image_tarball(host, f"{IMAGE_DIR}/{name}", refs, payload)
 
 
 def scene(host):
@@ -44,7 +31,9 @@ def test_import_and_pin_then_second_run_imports_nothing(host):
                       ("docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest",
                        "quay.io/jupyterhub/k8s-hub:4.1.0")]
     images = host.state("microk8s")["images"]
-    assert all(images[r]["io.cri-containerd.pinned"] == "pinned" for r in images)
+    assert all(images[r]["io.cri-containerd.pinned"] == "pinned" for r in
+               ("docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest",
+                "quay.io/jupyterhub/k8s-hub:4.1.0"))
     assert host.read("/var/lib/jhub/images/hub.tar.sha256").strip() == env["JHUB_IMAGES"].split()[1]
 
     before = host.snapshot()

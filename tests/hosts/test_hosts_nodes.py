@@ -6,7 +6,8 @@ def test_drain_cordons_once_and_drains_with_the_agreed_flags(host):
     host.add_node("gpu02")
     res = host.run("drain", "drain", env={"JHUB_NODE_NAME": "gpu02", "JHUB_DRAIN_TIMEOUT": "120"})
     kube = [c for c in res.lines() if c.startswith("microk8s kubectl")]
-    assert kube == ["microk8s kubectl get node gpu02 -o jsonpath={.spec.unschedulable}",
+    assert kube == ["microk8s kubectl get node gpu02 -o jsonpath={.spec.unschedulable}{\"|\"}"
+                    "{.status.conditions[?(@.type==\"Ready\")].status}",
                     "microk8s kubectl cordon gpu02",
                     "microk8s kubectl drain gpu02 --ignore-daemonsets --delete-emptydir-data --force --timeout=120s"]
     assert res.stdout == ""
@@ -15,6 +16,35 @@ def test_drain_cordons_once_and_drains_with_the_agreed_flags(host):
     again = host.run("drain", "drain", env={"JHUB_NODE_NAME": "gpu02"})
     assert not again.has("microk8s kubectl cordon")
     assert "node gpu02 already cordoned" in again.stderr
+
+
+def test_a_dead_node_is_cordoned_and_its_pods_force_deleted(host):
+    host.install_microk8s()
+    host.add_node("gpu02", ready="Unknown", pods=["jhub/jupyter-alice", "kube-system/calico-node-abcde"])
+    host.add_node("gpu03", pods=["jhub/jupyter-bob"])
+    res = host.run("drain", "drain", env={"JHUB_NODE_NAME": "gpu02", "JHUB_DRAIN_TIMEOUT": "120"})
+    assert not res.has("microk8s kubectl drain")
+    assert res.has("microk8s kubectl cordon gpu02")
+    assert res.has("microk8s kubectl delete pods --all-namespaces --field-selector spec.nodeName=gpu02 "
+                   "--force --grace-period=0 --wait=false")
+    nodes = host.state("microk8s")["nodes"]
+    assert nodes["gpu02"]["pods"] == [] and nodes["gpu02"]["unschedulable"]
+    assert nodes["gpu03"]["pods"] == ["jhub/jupyter-bob"]  # only that node's pods
+    assert ("warning: node gpu02 is not Ready (Ready condition: Unknown), so its pods cannot be evicted; "
+            "force-deleting them without waiting") in res.stderr
+    assert "force-deleted 2 pod(s) of node gpu02" in res.stderr
+
+    again = host.run("drain", "drain", env={"JHUB_NODE_NAME": "gpu02"})
+    assert not again.has("microk8s kubectl cordon")
+    assert "force-deleted 0 pod(s) of node gpu02" in again.stderr
+
+
+def test_a_ready_node_still_fails_when_its_drain_times_out(host):
+    host.install_microk8s()
+    host.add_node("gpu02", ready="True", drain_blocked=True)
+    res = host.run("drain", "drain", env={"JHUB_NODE_NAME": "gpu02", "JHUB_DRAIN_TIMEOUT": "5"}, fails=True)
+    assert "draining gpu02 did not finish within 5s" in res.stderr
+    assert not res.has("microk8s kubectl delete")
 
 
 def test_uncordon_only_when_cordoned(host):

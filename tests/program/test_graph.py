@@ -199,3 +199,15 @@ def test_removing_microk8s_is_opt_in():
     for node in ("gpu01", "gpu02", "gpu03"):
         delete = run.named(f"{node}-teardown").inputs["delete"]
         assert "uninstall.sh" in delete and "JHUB_KEEP_MICROK8S=0" in delete
+
+
+def test_a_reset_reruns_every_later_step_of_that_node_only():
+    data = yaml.safe_load(THREE.read_text())["config"]["jhub:nodes"]
+    data[1] = {**data[1], "reset": True}
+    before = inputs_by_urn(ok(run_program(three_nodes())))
+    run = ok(run_program(stack_config(THREE, {"jhub:nodes": data})))
+    after = inputs_by_urn(run)
+    changed = {run.by_urn()[u].name for u in after if before.get(u) != after[u]}
+    assert {"gpu02-install", "gpu02-address", "gpu02-ready", "gpu02-join"} <= changed
+    assert all(name.startswith("gpu02-") for name in changed), changed
+    assert "JHUB_RESET_ID=1" in run.named("gpu02-join").inputs["create"]

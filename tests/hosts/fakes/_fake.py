@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-STATE_DIR = Path(os.environ["FAKE_STATE"])
+STATE_DIR = Path(os.environ.get("FAKE_STATE") or "/nonexistent-fake-state")  # tests import the constants
 ROOT = Path(os.environ.get("JHUB_ROOT") or "/nonexistent-jhub-root")
 
 DEFAULT_KUBELET_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/kubelet.config
@@ -24,6 +24,15 @@ DEFAULT_KUBELET_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/kubelet.config
 --fail-swap-on=false
 --node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"
 """
+
+# What a fresh MicroK8s 1.32 node pulls before it can be Ready (research notes, RESEARCH-microk8s.md).
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+CALICO_IMAGES = {
+    "cni": "docker.io/calico/cni:v3.28.1",
+    "node": "docker.io/calico/node:v3.28.1",
+    "kube-controllers": "docker.io/calico/kube-controllers:v3.28.1",
+}
+NODE_IMAGES = [PAUSE_IMAGE, *CALICO_IMAGES.values()]
 
 CNI_YAML = """kind: DaemonSet
 apiVersion: apps/v1
@@ -33,8 +42,14 @@ metadata:
 spec:
   template:
     spec:
+      initContainers:
+        - name: upgrade-ipam
+          image: docker.io/calico/cni:v3.28.1
+        - name: install-cni
+          image: docker.io/calico/cni:v3.28.1
       containers:
         - name: calico-node
+          image: docker.io/calico/node:v3.28.1
           env:
             - name: IP
               value: "autodetect"
@@ -42,6 +57,30 @@ spec:
               value: "first-found"
             - name: CALICO_IPV4POOL_VXLAN
               value: "Always"
+---
+kind: Deployment
+apiVersion: apps/v1
+metadata:
+  name: calico-kube-controllers
+  namespace: kube-system
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-kube-controllers
+          image: docker.io/calico/kube-controllers:v3.28.1
+"""
+
+CONTAINERD_TEMPLATE = """version = 2
+oom_score = 0
+
+[plugins."io.containerd.grpc.v1.cri"]
+
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  stats_collect_period = 10
 """
 
 DOCKER_IO_HOSTS = """server = "https://docker.io"
@@ -94,7 +133,9 @@ def save(name: str, data: dict) -> None:
 
 SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False}
 MK8S_DEFAULT = {
-    "never_ready": False,
+    "never_ready": False,          # kubelite broken: API refused, never ready
+    "containerd_down": False,      # `microk8s ctr` cannot reach containerd
+    "mirror_serves": True,         # a configured registry mirror has every image
     "addons": {"ha-cluster": True},
     "nodes": {},
     "calico_method": "first-found",
@@ -128,6 +169,7 @@ def create_microk8s_data(rev: str) -> None:
         (revdir / "var/lock").mkdir(parents=True)
         (revdir / "args/kubelet").write_text(DEFAULT_KUBELET_ARGS)
         (revdir / "args/cni-network/cni.yaml").write_text(CNI_YAML)
+        (revdir / "args/containerd-template.toml").write_text(CONTAINERD_TEMPLATE)
         (revdir / "args/certs.d/docker.io/hosts.toml").write_text(DOCKER_IO_HOSTS)
     current.symlink_to(rev)
 
