@@ -5,6 +5,8 @@ Secrets never come from the values text: they are read from environment variable
 Kubernetes Secrets (hub.extraEnv with secretKeyRef); a missing one is a ConfigError naming the variable.
 """
 
+import ssl
+
 from jhub_config import ConfigError
 
 CLASSES = {
@@ -33,6 +35,8 @@ def _oauth(section: dict, key: str, env) -> dict:
     }
     if section["loginService"]:
         traits["login_service"] = section["loginService"]
+    if section["caFile"]:  # the site's CA for the identity provider (token, userinfo, org membership calls)
+        traits["http_request_kwargs"] = {"ca_certs": section["caFile"]}
     return traits
 
 
@@ -77,7 +81,7 @@ def authenticator_config(auth: dict, env) -> tuple[str, dict]:
             "userdata_url": oidc["userdataUrl"],
             "username_claim": oidc["usernameClaim"],
             "scope": list(oidc["scopes"]),
-            "tls_verify": oidc["verifyTls"],
+            "validate_server_cert": oidc["verifyTls"],
         }
         if oidc["logoutRedirectUrl"]:
             traits["logout_redirect_url"] = oidc["logoutRedirectUrl"]
@@ -98,8 +102,16 @@ def authenticator_config(auth: dict, env) -> tuple[str, dict]:
         }
         if ldap["serverPort"]:
             traits["server_port"] = ldap["serverPort"]
+        if ldap["tls"] != "insecure":
+            # ldap3's Tls() checks no certificate unless told to: verify, against the site's CA when given.
+            tls = {"validate": ssl.CERT_REQUIRED if ldap["verifyTls"] else ssl.CERT_NONE}
+            if ldap["caFile"]:
+                tls["ca_certs_file"] = ldap["caFile"]
+            traits["tls_kwargs"] = tls
         if ldap["lookupDn"]:
             traits["user_search_base"] = ldap["searchBase"]
+            # ldapauthenticator leaves it None, and the lookup then finds no name: nobody could sign in.
+            traits["lookup_dn_user_dn_attribute"] = ldap["userDnAttribute"] or ldap["userAttribute"]
             if ldap["searchUserDn"]:
                 traits["lookup_dn_search_user"] = ldap["searchUserDn"]
                 traits["lookup_dn_search_password"] = _secret(env, ldap["searchPasswordEnv"], "ldap.searchPasswordEnv")

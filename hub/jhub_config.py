@@ -130,7 +130,8 @@ def obj(fields, check=None, optional=True):
 
 _SECRET_ENV = string("OAUTH_CLIENT_SECRET", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$"))
 _OAUTH = {"clientId": string(required="the OAuth client id"), "clientSecretEnv": _SECRET_ENV,
-          "callbackUrl": url(required="https://<hub>/hub/oauth_callback"), "loginService": string("")}
+          "callbackUrl": url(required="https://<hub>/hub/oauth_callback"), "loginService": string(""),
+          "caFile": string("")}
 
 AUTH_SECTIONS = {
     "native": obj({"enableSignup": boolean(True), "openSignup": boolean(False),
@@ -153,7 +154,8 @@ AUTH_SECTIONS = {
                  "bindDnTemplates": list_of(string(required="a DN with {username}")),
                  "lookupDn": boolean(False), "searchBase": string(""), "searchUserDn": string(""),
                  "searchPasswordEnv": string("JHUB_LDAP_BIND_PASSWORD"), "userAttribute": string("uid"),
-                 "allowedGroups": list_of(string(required="a group DN"))},
+                 "userDnAttribute": string(""), "allowedGroups": list_of(string(required="a group DN")),
+                 "verifyTls": boolean(True), "caFile": string("")},
                 check=lambda v, p, e: None if v["bindDnTemplates"] or (v["lookupDn"] and v["searchBase"]) else
                 e.append(f"{p}: set bindDnTemplates, or lookupDn: true with searchBase")),
     "cookieSso": obj({"cookieName": string(required="the SSO session cookie's name"),
@@ -237,6 +239,9 @@ SCHEMA = obj({
         "readOnlyRootFilesystem": boolean(False),
         "ephemeralStorage": obj({"request": quantity(), "limit": quantity()}),
         "namedServers": obj({"enabled": boolean(False), "limit": number(0, integer=True)}),
+        "homeDir": string("/home/jovyan", pattern=re.compile(r"^/")),
+        "notebookDir": string("", pattern=re.compile(r"^/")),
+        "defaultUrl": string("", pattern=re.compile(r"^/")),
     }, check=lambda v, p, e: e.append(f"{p}.grantSudo: needs allowPrivilegeEscalation: true (sudo escalates)")
         if v["grantSudo"] and not v["allowPrivilegeEscalation"] else None),
     "portal": obj({
@@ -247,6 +252,13 @@ SCHEMA = obj({
         "timeoutSeconds": number(5, minimum=0.1),
         "verifyTls": boolean(True),
         "caFile": string(""),
+        # The portal as a JupyterHub service (sign-in through the hub); registered when oauthRedirectUri is set.
+        "service": obj({
+            "name": string("portal", pattern=_NAME),
+            "oauthClientId": string("service-portal", pattern=re.compile(r"^service-[a-z0-9._-]+$")),
+            "oauthRedirectUri": url(),
+            "tokenEnv": string("JHUB_PORTAL_SERVICE_TOKEN", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
+        }),
     }, check=lambda v, p, e: e.append(f"{p}.url: required when portal.enabled is true")
         if v["enabled"] and not v["url"] else None),
     "branding": obj({

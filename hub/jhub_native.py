@@ -38,9 +38,14 @@ class JhubNativeAuthenticator(NativeAuthenticator):
             raise ValueError(f"{self.admin_passwords_env} must hold a JSON object of username: password")
         return {self.normalize_username(k): v for k, v in passwords.items() if isinstance(v, str) and v}
 
+    def _admin_names(self) -> set:
+        """Admin names as JupyterHub stores users: normalized (lowercase). This runs in __init__, before
+        JupyterHub normalizes `admin_users` itself, so `Alice.Smith` in the config is `alice.smith` here."""
+        return {self.normalize_username(name) for name in self.admin_users}
+
     def seed_admins(self):
         passwords = self._initial_passwords()
-        for name in sorted(self.admin_users):
+        for name in sorted(self._admin_names()):
             if UserInfo.find(self.db, name) is not None:
                 continue
             if name not in passwords:
@@ -52,13 +57,13 @@ class JhubNativeAuthenticator(NativeAuthenticator):
         self.db.commit()
 
     def create_user(self, username, password, **kwargs):
-        if self.normalize_username(username) in self.admin_users:
+        if self.normalize_username(username) in self._admin_names():
             self.log.warning("native: refused a signup for admin name %s", username)
             return None
         return super().create_user(username, password, **kwargs)
 
     def check_allowed(self, username, authentication=None):
-        if username in self.admin_users:
+        if self.normalize_username(username) in self._admin_names():
             return True
         info = self.get_user(username)
         return bool(info and info.is_authorized)

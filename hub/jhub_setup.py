@@ -19,6 +19,24 @@ from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
 TMP_VOLUME = "jhub-tmp"
+STATE_DIR = "/tmp/.jhub"  # on the /tmp emptyDir: Jupyter's per-session state with a read-only root
+
+
+def read_only_state_env(home: str) -> dict:
+    """With a read-only root filesystem the home directory is read-only too, and Jupyter writes state there at
+    start (jupyter_core's runtime dir ~/.local/share/jupyter/runtime, JupyterLab's settings and workspaces in
+    ~/.jupyter/lab, IPython's profile, caches): every such place moves to the /tmp emptyDir. JUPYTER_PATH keeps
+    the kernels and extensions the image installed in ~/.local/share/jupyter in the search path."""
+    return {
+        "JUPYTER_RUNTIME_DIR": f"{STATE_DIR}/jupyter/runtime",
+        "JUPYTER_DATA_DIR": f"{STATE_DIR}/jupyter/data",
+        "JUPYTER_PATH": f"{home.rstrip('/')}/.local/share/jupyter",
+        "JUPYTERLAB_SETTINGS_DIR": f"{STATE_DIR}/jupyter/lab/user-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": f"{STATE_DIR}/jupyter/lab/workspaces",
+        "IPYTHONDIR": f"{STATE_DIR}/ipython",
+        "MPLCONFIGDIR": f"{STATE_DIR}/matplotlib",
+        "XDG_CACHE_HOME": f"{STATE_DIR}/cache",
+    }
 
 
 def _get(section, name, default):
@@ -53,12 +71,17 @@ def spawner_traits(cfg: dict, current) -> dict:
         env.pop("GRANT_SUDO", None)
     if sp["readOnlyRootFilesystem"]:
         csc["readOnlyRootFilesystem"] = True
+        env.update(read_only_state_env(sp["homeDir"]))
         vols = _get(current, "volumes", [])
         mounts = _get(current, "volume_mounts", [])
         traits["volumes"] = _add(vols if isinstance(vols, dict) else list(vols), TMP_VOLUME,
                                  {"name": TMP_VOLUME, "emptyDir": {}})
         traits["volume_mounts"] = _add(mounts if isinstance(mounts, dict) else list(mounts), TMP_VOLUME,
                                        {"name": TMP_VOLUME, "mountPath": "/tmp"})
+    if sp["notebookDir"]:
+        traits["notebook_dir"] = sp["notebookDir"]  # JUPYTERHUB_ROOT_DIR: where JupyterLab's file browser starts
+    if sp["defaultUrl"]:
+        traits["default_url"] = sp["defaultUrl"]  # JUPYTERHUB_DEFAULT_URL: what a new server opens
     traits["environment"] = env
     traits["container_security_context"] = csc
     if sp["nodeSelector"]:
@@ -74,6 +97,34 @@ def spawner_traits(cfg: dict, current) -> dict:
         traits["extra_resource_guarantees"] = {**dict(_get(current, "extra_resource_guarantees", {})),
                                                "ephemeral-storage": eph["request"]}
     return traits
+
+
+def portal_service(portal: dict, env) -> tuple[dict, dict] | None:
+    """(service, role) that let users sign in to the portal through the hub, or None when not asked for.
+
+    The service is an OAuth client (`oauth_client_id`, its `api_token` as the client secret, from the hub's
+    Secret through the environment); users get the `access:services!service=<name>` scope by the `user`
+    role, and skip the confirmation page (`oauth_no_confirm`)."""
+    svc = portal["service"]
+    if not (portal["enabled"] and svc["oauthRedirectUri"]):
+        return None
+    token = env.get(svc["tokenEnv"], "")
+    if not token:
+        raise ConfigError(f"custom.jhub.portal.service.tokenEnv: environment variable {svc['tokenEnv']} is empty; "
+                          "the chart must set it from the hub's Secret (hub.extraEnv)")
+    service = {"name": svc["name"], "oauth_client_id": svc["oauthClientId"], "api_token": token,
+               "oauth_redirect_uri": svc["oauthRedirectUri"], "oauth_no_confirm": True}
+    return service, {"name": "user", "scopes": ["self", f"access:services!service={svc['name']}"]}
+
+
+def _with_role(roles, role: dict) -> list:
+    """Add `role`; a role of that name already configured (hub.loadRoles) keeps its own members and scopes."""
+    roles = [dict(r) for r in roles or []]
+    same = next((r for r in roles if r.get("name") == role["name"]), None)
+    if same is None:
+        return roles + [role]
+    same["scopes"] = list(dict.fromkeys(list(same.get("scopes") or ["self"]) + role["scopes"]))
+    return roles
 
 
 def _without_allowall(tornado_settings: dict) -> dict:
@@ -97,6 +148,7 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
     for section in ("GitHubOAuthenticator", "AzureAdOAuthenticator", "GenericOAuthenticator"):
         login_service = auth_traits.get(section, {}).get("login_service", login_service)
     branding = hub_traits(cleaned["branding"], login_service)  # reads the files: may raise, so before any change
+    portal_oauth = portal_service(cleaned["portal"], env)
 
     ks = c.KubeSpawner
     profile_list = make_profile_list(cleaned["profiles"], list_cluster)
@@ -126,4 +178,8 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
     for name, value in branding.items():
         setattr(c.JupyterHub, name, value)
     c.JupyterHub.tornado_settings = _without_allowall(_get(c.JupyterHub, "tornado_settings", {}))
+    if portal_oauth:
+        service, role = portal_oauth
+        c.JupyterHub.services = list(_get(c.JupyterHub, "services", [])) + [service]
+        c.JupyterHub.load_roles = _with_role(_get(c.JupyterHub, "load_roles", []), role)
     return cleaned

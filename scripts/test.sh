@@ -28,5 +28,7 @@ fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 { [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1; } ||
   apt_install openssh-server openssh-client
+# A real OpenLDAP server for the hub's LDAP sign-in tests (tests/hub/test_hub_ldap.py).
+[ -x /usr/sbin/slapd ] || apt_install slapd
 
 exec .venv/bin/python -m pytest "$@"

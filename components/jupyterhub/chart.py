@@ -23,7 +23,9 @@ PROXY_PUBLIC_SERVICE = "proxy-public"
 
 # Where the hub pod finds our hub-side Python (hub/*.py) and templates (hub/templates/*).
 HUB_CODE_DIR = "/usr/local/etc/jupyterhub/jhub"
-HUB_BRANDING_DIR = "/usr/local/etc/jupyterhub/jhub/branding"  # hub/README.md: beside the code
+# Logo and favicon: one ConfigMap each (never in the values: see hub_files.py), mounted here together.
+HUB_BRANDING_DIR = "/usr/local/etc/jupyterhub/jhub-branding"
+HUB_CA_FILE = "/usr/local/etc/jupyterhub/jhub-ca/ca.crt"  # jhub:auth.caCertificate, when set
 
 
 def image_value(image: tuple[str, str]) -> dict:

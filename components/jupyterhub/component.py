@@ -11,18 +11,23 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
 from ..settings import Settings
 from ..settings.base import reveal
 from . import manifests
-from .auth_values import secret_env
+from .auth_values import admins_without_password, secret_env
 from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, RELEASE_NAME
 from .hub_files import read_branding, read_hub_sources
 from .values import ValuesInput, chart_values
 
 RELEASE_TIMEOUT_S = 1200  # first start pulls images online; offline it is quick
+# A random secret, made once on the admin machine when its resource is created and kept in the (encrypted)
+# stack state: the same value on every later `pulumi up`. 24 random bytes as 48 hex characters.
+RANDOM_SECRET_COMMAND = "od -An -N24 -tx1 /dev/urandom | tr -d ' \\n'"
+ADMIN_PASSWORDS_OUTPUT = "hubAdminPasswords"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class JupyterHub(pulumi.ComponentResource):
     url: str
     namespace: pulumi.Output[str]
     release: k8s.helm.v3.Release
+    admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
+    portal_service_token: Optional[pulumi.Output[str]] = None  # the portal's hub service token (secret)
 
     def __init__(self, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
@@ -59,18 +66,38 @@ class JupyterHub(pulumi.ComponentResource):
         # Read everything first: a missing file fails here, before any child is registered.
         sources = read_hub_sources(settings.project_dir)
         branding = read_branding(settings.project_dir, self.hub.branding)
-        env = secret_env(settings.section("auth"), settings.section("portal"))
+        auth, portal = settings.section("auth"), settings.section("portal")
+        # Native admins without a configured password get a generated one (secret stack output), so a fresh
+        # hub always has an admin who can sign in and approve the others.
+        generated = {name: self._random_secret(f"admin-password-{name}")
+                     for name in admins_without_password(auth, self.hub)}
+        # The portal signs users in as a JupyterHub service; its token (the OAuth client secret) is generated
+        # here and stays out of the values. The portal's own deployment takes it from `portal_service_token`.
+        self.portal_service_token = self._random_secret("portal-service-token") if portal.enabled else None
+        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}, "?"))
+        env = pulumi.Output.all(passwords=pulumi.Output.all(**generated) if generated else {},
+                                token=self.portal_service_token).apply(
+            lambda made: secret_env(auth, portal, made["passwords"], made["token"]))
+        if generated:
+            self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated))
+            pulumi.export(ADMIN_PASSWORDS_OUTPUT, self.admin_passwords)
+        if auth.mode == "native" and not self.hub.admin_users:
+            pulumi.log.warn("jhub:hub.adminUsers is empty: with native accounts nobody can approve sign-ups "
+                            "(or use the admin page); name at least one admin", self)
 
-        ns = self._create("namespace", manifests.namespace(self.hub.namespace), args.depends_on)
+        # The namespace holds the hub's database volume and, with `local` storage, every user's volume: Pulumi
+        # never deletes it (not on `pulumi destroy`, not when jhub:hub.namespace changes). A NamespacePatch
+        # creates it when missing and adopts it when it is there (after a destroy), and retainOnDelete keeps it.
+        ns = self._create("namespace", manifests.namespace(self.hub.namespace), args.depends_on, retain=True)
         self.namespace = ns.metadata.apply(lambda m: m["name"])
         role = self._create("cluster-reader", manifests.cluster_reader_role(self.hub.namespace), [])
         binding = self._create("cluster-reader-binding", manifests.cluster_reader_binding(self.hub.namespace),
                                [role, ns])
         secret_names = {"hub": pulumi.Output.from_input(""), "tls": pulumi.Output.from_input("")}
         after = [ns, binding]
-        if env:
-            hub_secret = self._create("hub-secret", manifests.hub_secret(
-                self.hub.namespace, {k: pulumi.Output.secret(v) for k, v in env.items()}), [ns])
+        if env_names:
+            hub_secret = self._create("hub-secret", manifests.hub_secret(self.hub.namespace, {
+                k: pulumi.Output.secret(env.apply(lambda e, k=k: e[k])) for k in env_names}), [ns])
             secret_names["hub"], after = hub_secret.metadata.apply(lambda m: m["name"]), after + [hub_secret]
         if self.tls.enabled:
             tls_secret = self._create("tls-secret", manifests.tls_secret(
@@ -78,12 +105,20 @@ class JupyterHub(pulumi.ComponentResource):
                 pulumi.Output.secret(reveal(self.tls.key))), [ns])
             secret_names["tls"], after = tls_secret.metadata.apply(lambda m: m["name"]), after + [tls_secret]
 
+        branding_maps = []
+        for item in branding:  # logo, favicon: each in a ConfigMap of its own, never in the values
+            config_map = self._create(f"branding-{item.path.split('.')[0]}",
+                                      manifests.branding_config_map(self.hub.namespace, item), [ns])
+            branding_maps.append(config_map.metadata.apply(lambda m: m["name"]))
+            after = after + [config_map]
+
         cp = settings.control_plane.name
-        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"]).apply(
+        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"], *branding_maps).apply(
             lambda names: chart_values(ValuesInput(
                 hub=self.hub, auth=settings.section("auth"), tls=self.tls, portal=settings.section("portal"),
                 control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
-                secret_env_names=tuple(env), hub_secret_name=names[0], tls_secret_name=names[1])))
+                branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
+                tls_secret_name=names[1])))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,
@@ -98,18 +133,33 @@ class JupyterHub(pulumi.ComponentResource):
         )
         self.register_outputs({"url": self.url, "namespace": self.namespace})
 
-    def _create(self, name: str, manifest: dict, after: list) -> pulumi.CustomResource:
+    def _random_secret(self, name: str) -> pulumi.Output[str]:
+        """A secret generated once (see RANDOM_SECRET_COMMAND); never printed, secret in the state."""
+        made = command.local.Command(
+            name,
+            create=RANDOM_SECRET_COMMAND,
+            add_previous_output_in_env=False,
+            logging=command.local.Logging.NONE,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        return pulumi.Output.secret(made.stdout.apply(lambda out: (out or "").strip()))
+
+    def _create(self, name: str, manifest: dict, after: list, retain: bool = False) -> pulumi.CustomResource:
         """One manifest as its typed resource, on the cluster provider, under this component."""
         kinds = {
-            "Namespace": k8s.core.v1.Namespace,
+            "Namespace": k8s.core.v1.NamespacePatch,
             "Secret": k8s.core.v1.Secret,
+            "ConfigMap": k8s.core.v1.ConfigMap,
             "ClusterRole": k8s.rbac.v1.ClusterRole,
             "ClusterRoleBinding": k8s.rbac.v1.ClusterRoleBinding,
         }
         body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
         if "stringData" in body:
             body["string_data"] = body.pop("stringData")
+        if "binaryData" in body:
+            body["binary_data"] = body.pop("binaryData")
         if "roleRef" in body:
             body["role_ref"] = body.pop("roleRef")
-        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=after)
+        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=after,
+                                      retain_on_delete=retain or None)
         return kinds[manifest["kind"]](name, **body, opts=opts)

@@ -3,6 +3,8 @@ checked by hub/jhub_config.py). Built from validated settings only; secrets appe
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ..settings.hub import HubSettings
 from ..settings.portal import PortalSettings
 from .auth_values import compact
@@ -25,7 +27,13 @@ def profiles_values(hub: HubSettings) -> dict:
 
 
 def spawner_values(hub: HubSettings) -> dict:
+    in_home = hub.storage_in_home
     return compact({
+        # Storage inside the home directory: JupyterLab starts in the home directory (so what the image put
+        # there stays in view) and opens the storage folder, where saved files persist.
+        "homeDir": hub.home_dir,
+        "notebookDir": hub.home_dir if in_home else None,
+        "defaultUrl": f"/lab/tree/{quote(in_home)}" if in_home else None,
         "nodeSelector": dict(hub.node_selector),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in hub.tolerations],
         "allowPrivilegeEscalation": hub.allow_privilege_escalation,
@@ -38,12 +46,21 @@ def spawner_values(hub: HubSettings) -> dict:
     })
 
 
-def portal_values(portal: PortalSettings, namespace: str, token_env: str) -> dict:
+PORTAL_SERVICE = {"name": "portal", "oauthClientId": "service-portal"}  # what the portal signs in as
+
+
+def portal_values(portal: PortalSettings, namespace: str, token_env: str, ca_file: str | None = None,
+                  public_url: str | None = None, service_token_env: str | None = None) -> dict:
+    """The pre-spawn limits API, and the portal as a JupyterHub service: users sign in to the portal through
+    the hub (OAuth, client `service-portal`, returning to <public_url>/oauth_callback)."""
     if not portal.enabled:
         return {"enabled": False}
+    service = None
+    if public_url and service_token_env:
+        service = {**PORTAL_SERVICE, "oauthRedirectUri": f"{public_url}/oauth_callback", "tokenEnv": service_token_env}
     return compact({"enabled": True, "url": portal.url_in(namespace), "tokenEnv": token_env,
                     "failOpen": portal.fail_open, "timeoutSeconds": portal.timeout_seconds,
-                    "verifyTls": portal.verify_tls})
+                    "verifyTls": portal.verify_tls, "caFile": ca_file, "service": service})
 
 
 def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
@@ -54,11 +71,13 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
 
 
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
-                branding_files: tuple[HubFile, ...]) -> dict:
+                branding_files: tuple[HubFile, ...], ca_file: str | None = None,
+                portal_public_url: str | None = None, portal_service_token_env: str | None = None) -> dict:
     return {
         "auth": auth,
         "branding": branding_values(hub, branding_files),
-        "portal": portal_values(portal, hub.namespace, token_env),
+        "portal": portal_values(portal, hub.namespace, token_env, ca_file, portal_public_url,
+                                portal_service_token_env),
         "profiles": profiles_values(hub),
         "spawner": spawner_values(hub),
     }

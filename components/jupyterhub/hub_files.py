@@ -1,20 +1,25 @@
-"""The hub-side Python (`hub/jhub_*.py`), its templates (`hub/templates/`) and the branding files, as the
-chart's `hub.extraFiles`, plus the `hub.extraConfig` snippet that hands `custom.jhub` to `jhub_setup`.
+"""The hub-side Python (`hub/jhub_*.py`) and its templates (`hub/templates/`) as the chart's `hub.extraFiles`,
+the `hub.extraConfig` snippet that hands `custom.jhub` to `jhub_setup`, and the branding files' volume.
+
+Logo and favicon never enter the values: the chart copies the values into the hub Secret (and `hub.extraFiles`
+a second time), Helm stores them again in its release Secret, and each object is limited to 1 MiB. The
+component puts each branding file in a ConfigMap of its own (`manifests.branding_config_map`), which
+`hub.extraVolumes` mounts (one projected volume) at `HUB_BRANDING_DIR`. The code and templates (~75 KiB) stay
+in `hub.extraFiles`, so the hub Secret holds about 180 KiB whatever the branding.
 
 Reading files is kept apart from building values: `read_hub_sources` and `read_branding` touch the disk,
-`extra_files` is pure.
+`extra_files` and `branding_volume` are pure.
 """
 
 from __future__ import annotations
 
-import base64
 import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings.hub_checks import branding_path
-from .chart import HUB_BRANDING_DIR, HUB_CODE_DIR
+from .chart import HUB_BRANDING_DIR, HUB_CA_FILE, HUB_CODE_DIR
 
 _KEY_RE = re.compile(r"[^-._a-zA-Z0-9]")
 
@@ -57,22 +62,33 @@ def branding_pod_path(files: tuple[HubFile, ...], field: str) -> str:
     return posixpath.join(HUB_BRANDING_DIR, match.path) if match else ""
 
 
-def _entry(folder: str, item: HubFile, binary: bool) -> dict:
-    entry = {"mountPath": posixpath.join(folder, item.path)}
-    if binary:
-        entry["binaryData"] = base64.b64encode(item.content).decode("ascii")
-    else:
-        entry["stringData"] = item.content.decode("utf-8")
-    return entry
+def _entry(folder: str, item: HubFile) -> dict:
+    return {"mountPath": posixpath.join(folder, item.path), "stringData": item.content.decode("utf-8")}
 
 
-def extra_files(sources: tuple[HubFile, ...], branding: tuple[HubFile, ...]) -> dict:
+BRANDING_VOLUME = "jhub-branding"
+
+
+def branding_volume(files: tuple[HubFile, ...], config_maps: tuple[str, ...]) -> tuple[list, list]:
+    """(`hub.extraVolumes`, `hub.extraVolumeMounts`): the branding ConfigMaps (one per file, names in the
+    order of `files`) as one read-only folder, `HUB_BRANDING_DIR`."""
+    if len(files) != len(config_maps):
+        raise ValueError(f"{len(files)} branding files but {len(config_maps)} ConfigMaps")
+    if not files:
+        return [], []
+    sources = [{"configMap": {"items": [{"key": f.path, "path": f.path}], "name": name}}
+               for f, name in zip(files, config_maps)]
+    volume = {"name": BRANDING_VOLUME, "projected": {"defaultMode": 0o444, "sources": sources}}
+    mount = {"mountPath": HUB_BRANDING_DIR, "name": BRANDING_VOLUME, "readOnly": True}
+    return [volume], [mount]
+
+
+def extra_files(sources: tuple[HubFile, ...], ca_certificate: str | None = None) -> dict:
     files = {}
-    for prefix, folder, items, binary in (("jhub", HUB_CODE_DIR, sources, False),
-                                          ("branding", HUB_BRANDING_DIR, branding, True)):
-        for item in items:
-            key = _KEY_RE.sub("-", f"{prefix}-{item.path}")
-            files[key] = _entry(folder, item, binary)
+    for item in sources:
+        files[_KEY_RE.sub("-", f"jhub-{item.path}")] = _entry(HUB_CODE_DIR, item)
+    if ca_certificate:  # a public certificate: plain text in the values is fine
+        files["jhub-ca-crt"] = {"mountPath": HUB_CA_FILE, "stringData": ca_certificate}
     return dict(sorted(files.items()))
 
 

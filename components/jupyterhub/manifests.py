@@ -59,6 +59,15 @@ def hub_secret(namespace_name: str, env: dict[str, Any]) -> dict:
             "stringData": dict(sorted(env.items()))}
 
 
+def branding_config_map(namespace_name: str, item) -> dict:
+    """One branding file (logo or favicon) as `binaryData`. Unnamed: a new file gets a new name, so the
+    release changes and the hub restarts with it. At most 512 KiB of file (hub_checks), under 1 MiB."""
+    import base64
+
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(None, namespace_name, "branding"),
+            "binaryData": {item.path: base64.b64encode(item.content).decode("ascii")}}
+
+
 def tls_secret(namespace_name: str, certificate: Any, key: Any) -> dict:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(None, namespace_name, "tls"),
             "type": "kubernetes.io/tls", "stringData": {"tls.crt": certificate, "tls.key": key}}

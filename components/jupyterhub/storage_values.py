@@ -6,8 +6,9 @@ Every per-user path uses KubeSpawner's `{username}`: the same escaped name the p
 `shared-hostpath` and `nfs` mount the share's root (hostPath type `Directory`, so a node that lacks the
 shared mount fails loudly instead of writing to its own disk) with `subPath: {username}`. A small init
 container creates that directory and gives it to the user (uid/gid from `jhub:hub`) when its owner is
-wrong; it never changes anything below it. Storage is mounted at `mountPath` (default /workspace/storage),
-never over the home directory, so nothing the image installed there is hidden.
+wrong; it never changes anything below it. Storage is mounted at `mountPath`, by default a new folder
+`<homeDir>/storage` that the image does not ship: JupyterLab (started in the home directory, opening that
+folder) shows it, and nothing the image installed in the home directory is hidden.
 """
 
 from __future__ import annotations
@@ -81,14 +82,14 @@ def storage_values(hub: HubSettings) -> dict:
         values.update({
             "type": "dynamic",
             "capacity": storage.size,
-            "homeMountPath": storage.mount_path,
+            "homeMountPath": hub.storage_mount_path,
             "dynamic": {"pvcNameTemplate": "claim-{username}", "storageAccessModes": ["ReadWriteOnce"],
                         "storageClass": storage.storage_class, "volumeNameTemplate": "volume-{username}"},
         })
     else:
         values["type"] = "none"
         volumes[USER_VOLUME] = _root_volume(storage)
-        mounts[USER_VOLUME] = {"mountPath": storage.mount_path, "name": USER_VOLUME, "subPath": "{username}"}
+        mounts[USER_VOLUME] = {"mountPath": hub.storage_mount_path, "name": USER_VOLUME, "subPath": "{username}"}
     return values
 
 

@@ -15,12 +15,13 @@ from ..settings.image_refs import split_image
 from ..settings.portal import PortalSettings
 from ..settings.tls import TlsSettings
 from ..settings.validators import duration_seconds
-from .auth_values import PORTAL_TOKEN_ENV, auth_values, extra_env
+from .auth_values import PORTAL_SERVICE_TOKEN_ENV, PORTAL_TOKEN_ENV, auth_values, ca_file, extra_env
 from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, image_value
 from .custom_values import custom_jhub
-from .hub_files import HubFile, extra_config, extra_files
+from .hub_files import HubFile, branding_volume, extra_config, extra_files
 from .scheduling_values import prepuller_values, scheduling_values
 from .storage_values import init_containers, storage_values
+from .urls import portal_public_url
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ValuesInput:
     hub_url: str
     hub_sources: tuple[HubFile, ...] = ()
     branding_files: tuple[HubFile, ...] = ()
+    branding_config_maps: tuple[str, ...] = ()  # the ConfigMap holding each branding file, in the same order
     secret_env_names: tuple[str, ...] = ()  # variables the hub Secret holds
     hub_secret_name: str = ""
     tls_secret_name: str = ""
@@ -51,14 +53,24 @@ def hub_section(inp: ValuesInput) -> dict:
     # Named servers, the authenticator and the spawn hooks are set by jhub_setup.configure (hub/README.md).
     section = {
         # Until jhub_setup.configure() sets the real authenticator, nobody can sign in (never "dummy").
-        "config": {"JupyterHub": {"admin_access": True, "authenticator_class": "null"}},
+        # Admins reach users' servers through JupyterHub's admin role (admin_access is deprecated).
+        "config": {"JupyterHub": {"authenticator_class": "null"}},
+        # The chart's default (5) stops the hub after five failed spawns in a row, and every spawn the
+        # limits or the live capacity refuse counts as one: five refusals would take the hub down.
+        "consecutiveFailureLimit": 0,
+        # The hub's database (users, native accounts, tokens) outlives `helm uninstall` (pulumi destroy, a new
+        # jhub:hub.namespace); a later install in the same namespace adopts it again.
+        "db": {"pvc": {"annotations": {"helm.sh/resource-policy": "keep"}}},
         "extraConfig": extra_config(),
-        "extraFiles": extra_files(inp.hub_sources, inp.branding_files),
+        "extraFiles": extra_files(inp.hub_sources, inp.auth.ca_certificate),
         "image": image_value(HUB_IMAGE),
         "nodeSelector": pin,
     }
     if inp.secret_env_names:
         section["extraEnv"] = extra_env(list(inp.secret_env_names), inp.hub_secret_name)
+    volumes, mounts = branding_volume(inp.branding_files, inp.branding_config_maps)
+    if volumes:
+        section["extraVolumes"], section["extraVolumeMounts"] = volumes, mounts
     return section
 
 
@@ -117,7 +129,8 @@ def chart_values(inp: ValuesInput) -> dict:
     """The whole values object for the release."""
     values = {
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
-                                       PORTAL_TOKEN_ENV, inp.branding_files)},
+                                       PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth),
+                                       portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV)},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

@@ -31,10 +31,30 @@ def _mode_object(value: Any, info: ValidationInfo, mode: str) -> Any:
     return value
 
 
+def pem_certificates(value: str) -> str:
+    """One or more PEM certificates (a CA bundle), normalized to end in one newline."""
+    from cryptography import x509
+
+    text = value.strip()
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError("must be PEM text (-----BEGIN CERTIFICATE-----), not a file path: "
+                         "pulumi config set --path 'jhub:auth.caCertificate' -- \"$(cat ca.pem)\"")
+    if "PRIVATE KEY" in text:
+        raise ValueError("holds a private key; give only the CA certificate(s)")
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError as error:
+        raise ValueError(f"is not a readable PEM certificate: {error}") from None
+    return text + "\n"
+
+
 class AuthSettings(StrictModel):
     mode: Literal["native", "github", "azuread", "oidc", "ldap", "cookie-sso"] = "native"
     allowed_users: list[str] = Field(default_factory=list)
     allow_all: bool = False
+    # The site's own CA (PEM, one or more certificates; not a secret): the hub trusts it, instead of the
+    # public CAs, for the identity provider (OAuth), the LDAP server, the cookie SSO and the portal.
+    ca_certificate: Optional[str] = None
     native: Optional[NativeAuth] = Field(default=None, validate_default=True)
     github: Optional[GithubAuth] = Field(default=None, validate_default=True)
     azuread: Optional[AzureAdAuth] = Field(default=None, validate_default=True)
@@ -46,6 +66,11 @@ class AuthSettings(StrictModel):
     @classmethod
     def _users(cls, values: list[str]) -> list[str]:
         return sorted({username(v) for v in values})
+
+    @field_validator("ca_certificate")
+    @classmethod
+    def _ca(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else pem_certificates(value)
 
     @field_validator("native", mode="before")
     @classmethod

@@ -36,6 +36,16 @@ class NativeAuth(_Checked):
     minimum_password_length: int = Field(default=8, ge=8, le=128)
     admin_passwords: dict[str, Secret] = Field(default_factory=dict)
 
+    @field_validator("admin_passwords")
+    @classmethod
+    def _normalized_names(cls, passwords: dict[str, Secret]) -> dict[str, Secret]:
+        """Keyed by the normalized (lowercase) name, like jhub:hub.adminUsers."""
+        names = [name.lower() for name in passwords]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f'"{twice[0]}" is given twice (names are not case-sensitive)')
+        return {name.lower(): secret for name, secret in sorted(passwords.items())}
+
 
 class _OAuth(_Checked):
     client_id: str = Field(min_length=1)
@@ -80,12 +90,17 @@ class LdapAuth(_Checked):
     server_address: str = Field(min_length=1)
     server_port: Optional[int] = Field(default=None, ge=1, le=65535)
     tls: Literal["before_bind", "on_connect", "insecure"] = "before_bind"
+    verify_tls: bool = True  # the server's certificate must chain to jhub:auth.caCertificate (else the public CAs)
     bind_dn_templates: list[str] = Field(default_factory=list)
     lookup_dn: bool = False
     search_base: str = ""
     search_user_dn: str = ""
     search_password: Optional[Secret] = None
     user_attribute: str = "uid"
+    # lookupDn: the attribute of the found entry that names the user (default: userAttribute); Active
+    # Directory: sAMAccountName. Its value fills {username} in bindDnTemplates; without templates the found
+    # entry's DN is used.
+    user_dn_attribute: Optional[str] = None
     allowed_groups: list[str] = Field(default_factory=list)
 
     @field_validator("bind_dn_templates")

@@ -137,8 +137,8 @@ def describe_error(error: dict, model: Any) -> tuple[tuple, str]:
     loc = tuple(error["loc"])
     kind = error["type"]
     given = error.get("input")
-    if loc and _looks_secret(loc[-1]):
-        given = "(hidden)"
+    if any(_looks_secret(part) for part in loc if isinstance(part, str)):
+        given = "(hidden)"  # adminPasswords.alice, privateKey...: any secret-looking key on the path
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         parent, key = loc[:-1], loc[-1]

@@ -6,6 +6,7 @@ The spawn form itself is computed in the hub pod from live node capacity (`hub/j
 
 from __future__ import annotations
 
+import posixpath
 from typing import Optional
 
 from pydantic import Field, field_validator
@@ -14,7 +15,7 @@ from . import validators as check
 from .base import StrictModel
 from .spawn import (DEFAULT_IMAGE, EphemeralStorage, ImageChoice, NamedServers, Profiles, Scheduling, Toleration,
                     username)
-from .storage import SharedStorage, UserStorage, quantity
+from .storage import SharedStorage, UserStorage, absolute_path, quantity
 
 class Branding(StrictModel):
     """Login page look. `logo` and `favicon` are file paths (relative to the project folder)."""
@@ -62,6 +63,11 @@ class HubSettings(StrictModel):
     @classmethod
     def _namespace(cls, value: str) -> str:
         return check.k8s_namespace(value)
+
+    @field_validator("home_dir")
+    @classmethod
+    def _home(cls, value: str) -> str:
+        return absolute_path(value)
 
     @field_validator("public_url")
     @classmethod
@@ -113,6 +119,18 @@ class HubSettings(StrictModel):
         if sum(1 for i in images if i.default) > 1:
             raise ValueError("only one image can be the default")
         return images
+
+    @property
+    def storage_mount_path(self) -> str:
+        """Where a user's own storage appears: `storage.mountPath`, by default a new `storage` folder in the
+        home directory, so JupyterLab's file browser shows it and nothing the image put in home is hidden."""
+        return self.storage.mount_path or posixpath.join(self.home_dir, "storage")
+
+    @property
+    def storage_in_home(self) -> Optional[str]:
+        """The storage folder relative to the home directory (`storage`), or None when it is outside."""
+        mount, home = self.storage_mount_path, self.home_dir.rstrip("/")
+        return mount[len(home) + 1:] if mount.startswith(home + "/") else None
 
     @property
     def default_image(self) -> ImageChoice:

@@ -5,15 +5,17 @@ Each returns problem lines that start with the key path; they run before any res
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
-from .base import key_path
+from .base import key_path, reveal
 
 # Where an image keeps what it installed: a volume mounted here would hide it.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
                "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")
-BRANDING_MAX_BYTES = 256 * 1024  # the hub's extra files live in one Kubernetes Secret (1 MiB in all)
+# Each branding file travels in a ConfigMap of its own (1 MiB per object): 512 KiB leaves room to spare.
+BRANDING_MAX_BYTES = 512 * 1024
 
 
 def _inside(path: str, parent: str) -> bool:
@@ -21,10 +23,20 @@ def _inside(path: str, parent: str) -> bool:
 
 
 def mount_problem(mount: str, home: str) -> str | None:
-    """Why mounting a volume at `mount` would hide files the image installed, or None."""
-    if _inside(home, mount) or _inside(mount, home):
-        return (f'"{mount}" would hide what the image installed under the home directory {home}; '
-                'mount storage beside it, such as "/workspace/storage"')
+    """Why mounting a volume at `mount` would hide files the image installed, or None.
+
+    A new folder in the home directory (such as `<home>/storage`) is fine: the image ships no such folder,
+    and it shows in JupyterLab's file browser. The home itself, a folder above it, or one of its hidden
+    folders (`.local`, `.jupyter`, `.conda`... which images fill) would hide what the image installed."""
+    if _inside(home, mount):
+        return (f'"{mount}" would hide what the image installed in the home directory {home}; '
+                f'use a new folder inside it, such as "{home.rstrip("/")}/storage"')
+    if _inside(mount, home):
+        hidden = next((part for part in mount[len(home.rstrip("/")) + 1:].split("/") if part.startswith(".")), None)
+        if hidden:
+            return (f'"{mount}" is inside "{hidden}", a hidden folder of the home directory where images keep '
+                    f'their own settings; use a new, visible folder such as "{home.rstrip("/")}/storage"')
+        return None
     for system in SYSTEM_DIRS:
         if _inside(mount, system):
             return f'"{mount}" is inside {system}, where the image keeps its own files; use a path such as /workspace/...'
@@ -52,16 +64,16 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
     if storage.type == "local" and "hostpath-storage" not in _addons(sections):
         problems.append(f'{key_path("hub", ("storage", "type"))}: "local" needs the hostpath-storage addon; '
                         f'add it to {key_path("microk8s", ("addons",))}')
-    for where, model in ((("storage", "mountPath"), storage), (("sharedStorage", "mountPath"), shared)):
+    own = hub.storage_mount_path
+    for where, mount in ((("storage", "mountPath"), own), (("sharedStorage", "mountPath"), shared.mount_path)):
         if where[0] == "sharedStorage" and not shared.enabled:
             continue
-        problem = mount_problem(model.mount_path, hub.home_dir)
+        problem = mount_problem(mount, hub.home_dir)
         if problem:
             problems.append(f"{key_path('hub', where)}: {problem}")
-    if shared.enabled and (_inside(shared.mount_path, storage.mount_path)
-                           or _inside(storage.mount_path, shared.mount_path)):
+    if shared.enabled and (_inside(shared.mount_path, own) or _inside(own, shared.mount_path)):
         problems.append(f"{key_path('hub', ('sharedStorage', 'mountPath'))}: must not overlap "
-                        f"{key_path('hub', ('storage', 'mountPath'))} ({storage.mount_path})")
+                        f"{key_path('hub', ('storage', 'mountPath'))} ({own})")
     if "hostpath-storage" not in _addons(sections):
         problems.append(f'{key_path("microk8s", ("addons",))}: JupyterHub keeps its database on a volume of the '
                         'default StorageClass; add "hostpath-storage"')
@@ -69,11 +81,15 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
 
 
 def check_spawner(sections: dict[str, Any]) -> list[str]:
-    hub = sections["hub"]
+    hub, problems = sections["hub"], []
     if hub.grant_sudo and not hub.allow_privilege_escalation:
-        return [f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
-                f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it"]
-    return []
+        problems.append(f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
+                        f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it")
+    if hub.grant_sudo and hub.read_only_root_filesystem:
+        problems.append(f"{key_path('hub', ('grantSudo',))}: cannot work with "
+                        f"{key_path('hub', ('readOnlyRootFilesystem',))}: the image's start script writes to /etc "
+                        "to grant sudo")
+    return problems
 
 
 def check_auth(sections: dict[str, Any]) -> list[str]:
@@ -123,14 +139,64 @@ def _check_ldap(ldap) -> list[str]:
 
 
 def check_tls(sections: dict[str, Any]) -> list[str]:
-    if sections["tls"].enabled and "ingress" not in _addons(sections):
-        return [f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add "ingress" '
-                f'to {key_path("microk8s", ("addons",))}']
-    return []
+    tls, problems = sections["tls"], []
+    if tls.enabled and "ingress" not in _addons(sections):
+        problems.append(f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add '
+                        f'"ingress" to {key_path("microk8s", ("addons",))}')
+    if tls.enabled and tls.certificate is not None and tls.key is not None and tls.hostname:
+        problems += certificate_problems(reveal(tls.certificate), reveal(tls.key), tls.hostname)
+    return problems
+
+
+def _hostname_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125: a `*` stands for exactly one whole left-most label."""
+    pattern, hostname = pattern.lower().rstrip("."), hostname.lower().rstrip(".")
+    if pattern.startswith("*."):
+        first, _, rest = hostname.partition(".")
+        return bool(first) and rest == pattern[2:]
+    return pattern == hostname
+
+
+def certificate_problems(certificate_pem: str, key_pem: str, hostname: str, now=None) -> list[str]:
+    """The first certificate of the chain must be for `hostname` (its subjectAltName: browsers ignore the CN),
+    valid now, and belong to the key; else NGINX or every browser refuses it after `pulumi up`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_at, key_at = key_path("tls", ("certificate",)), key_path("tls", ("key",))
+    try:
+        leaf = x509.load_pem_x509_certificates(certificate_pem.encode())[0]
+    except ValueError as error:
+        return [f"{cert_at}: is not a readable PEM certificate ({error})"]
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        return [f"{key_at}: is not a readable, unencrypted PEM private key ({type(error).__name__})"]
+    problems = []
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != \
+            leaf.public_key().public_bytes(serialization.Encoding.DER, public):
+        problems.append(f"{key_at}: does not belong to the certificate (the first one in {cert_at}, which must be "
+                        "the server's own, followed by its chain)")
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    if not any(_hostname_matches(name, hostname) for name in names):
+        listed = ", ".join(names) if names else "no DNS names (browsers ignore the common name)"
+        problems.append(f'{cert_at}: is not valid for {key_path("tls", ("hostname",))} "{hostname}"; it names '
+                        f"{listed}")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if leaf.not_valid_after_utc < now:
+        problems.append(f"{cert_at}: expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+    elif leaf.not_valid_before_utc > now:
+        problems.append(f"{cert_at}: is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    return problems
 
 
 def check_branding_files(settings) -> list[str]:
-    """Logo and favicon files exist and are small (they travel in the hub's Secret)."""
+    """Logo and favicon files exist and are small enough for their ConfigMap."""
     branding, problems = settings.section("hub").branding, []
     for field in ("logo", "favicon"):
         path = getattr(branding, field)

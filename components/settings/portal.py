@@ -32,6 +32,9 @@ class Rates(StrictModel):
 class PortalSettings(StrictModel):
     enabled: bool = False
     url: Optional[str] = None  # default: http://jhub-portal.<jhub:hub.namespace>.svc:8000
+    # Where browsers open the portal; its sign-in returns to <publicUrl>/oauth_callback through the hub.
+    # Default: http://<the hub's host>:<nodePort> (components/jupyterhub/urls.py).
+    public_url: Optional[str] = None
     api_token: Optional[Secret] = Field(default=None, validate_default=True)
     fail_open: bool = False  # portal down: false refuses spawns, true lets them through; both are logged
     timeout: str = "5s"
@@ -40,7 +43,7 @@ class PortalSettings(StrictModel):
     timezone: str = "UTC"
     rates: Rates = Field(default_factory=Rates)
 
-    @field_validator("url")
+    @field_validator("url", "public_url")
     @classmethod
     def _url(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not URL_RE.match(value):

@@ -18,9 +18,11 @@ DEFAULT_IMAGE = "quay.io/jupyterhub/k8s-singleuser-sample:4.4.0"
 
 
 def username(value: str) -> str:
+    """A user name as JupyterHub keeps it: normalized to lowercase (its Authenticator.normalize_username), so
+    `Alice.Smith` in the config is the account `alice.smith` that signs in."""
     if not USERNAME_RE.match(value):
         raise ValueError(f'"{value}" is not a username (no spaces, "/" or ":")')
-    return value
+    return value.lower()
 
 
 class ImageChoice(StrictModel):

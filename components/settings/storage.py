@@ -71,7 +71,7 @@ class UserStorage(StrictModel):
     path: Optional[str] = Field(None, validate_default=True)
     size: Optional[str] = Field(None, validate_default=True)
     storage_class: Optional[str] = Field(None, validate_default=True)
-    mount_path: str = "/workspace/storage"
+    mount_path: Optional[str] = None  # default: <jhub:hub.homeDir>/storage (HubSettings.storage_mount_path)
 
     @field_validator("host_path")
     @classmethod
@@ -109,8 +109,8 @@ class UserStorage(StrictModel):
 
     @field_validator("mount_path")
     @classmethod
-    def _mount_path(cls, value: str) -> str:
-        return absolute_path(value)
+    def _mount_path(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else absolute_path(value)
 
     @property
     def follows_user(self) -> bool:

@@ -1,6 +1,9 @@
 """A small real HTTP server for tests: routes answer JSON, may sleep first, and every request is recorded."""
 
 import json
+import os
+import ssl
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -8,10 +11,12 @@ from urllib.parse import urlsplit
 
 
 class RecordingServer:
-    def __init__(self):
+    def __init__(self, tls=None):
+        """`tls`: a certificate (hubtest_tls.Issued) to serve HTTPS with, or None for plain HTTP."""
         self.routes = {}
         self.requests = []
         self._httpd = None
+        self._tls = tls
 
     def route(self, method, path, answer):
         """answer(request_dict) -> (status, json_body) or (status, json_body, delay_seconds)."""
@@ -20,7 +25,7 @@ class RecordingServer:
     @property
     def url(self):
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     def start(self):
         server = self
@@ -59,6 +64,16 @@ class RecordingServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self._tls is not None:
+            folder = tempfile.mkdtemp(prefix="jhub-https-")
+            cert, key = os.path.join(folder, "server.crt"), os.path.join(folder, "server.key")
+            with open(cert, "w") as f:
+                f.write(self._tls.certificate)
+            with open(key, "w") as f:
+                f.write(self._tls.key)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def stop(self):

@@ -69,7 +69,9 @@ def test_a_bad_config_changes_nothing(tmp_path):
 def test_defaults_are_filled_and_stable():
     first = validate(jhub_cfg())
     assert first["portal"] == {"enabled": False, "url": "", "tokenEnv": "JHUB_PORTAL_TOKEN", "failOpen": False,
-                               "timeoutSeconds": 5, "verifyTls": True, "caFile": ""}
+                               "timeoutSeconds": 5, "verifyTls": True, "caFile": "", "service": {
+                                   "name": "portal", "oauthClientId": "service-portal", "oauthRedirectUri": "",
+                                   "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"}}
     assert first["spawner"]["allowPrivilegeEscalation"] is False and first["spawner"]["grantSudo"] is False
     assert validate(jhub_cfg()) == first
 
@@ -133,3 +135,35 @@ async def test_read_only_root_ephemeral_storage_selectors_tolerations_and_named_
     assert got["spec"]["nodeSelector"]["pool"] == "lab"
     keys = [t["key"] for t in got["spec"]["tolerations"]]
     assert "hub.jupyter.org/dedicated" in keys and "dedicated" in keys
+
+
+PORTAL = {"enabled": True, "url": "http://portal.jhub.svc:8000", "service": {
+    "oauthRedirectUri": "http://hub.lab:29781/oauth_callback"}}
+PORTAL_ENV = {"JHUB_PORTAL_TOKEN": "limits-token-0123456789", "JHUB_PORTAL_SERVICE_TOKEN": "service-token-abcdef012345"}
+
+
+def test_portal_is_registered_as_a_service_next_to_the_charts_own():
+    c = Config()
+    c.JupyterHub.services = [{"name": "jupyterhub-idle-culler", "command": ["python3", "-m", "jupyterhub_idle_culler"]}]
+    c.JupyterHub.load_roles = [{"name": "jupyterhub-idle-culler", "scopes": ["list:users"]},
+                               {"name": "user", "scopes": ["self", "read:users:name"], "users": ["x"]}]
+    jhub_setup.configure(c, jhub_cfg(portal=PORTAL), env=PORTAL_ENV)
+    assert [s["name"] for s in c.JupyterHub.services] == ["jupyterhub-idle-culler", "portal"]
+    assert c.JupyterHub.services[1] == {"name": "portal", "oauth_client_id": "service-portal",
+                                        "api_token": "service-token-abcdef012345",
+                                        "oauth_redirect_uri": "http://hub.lab:29781/oauth_callback",
+                                        "oauth_no_confirm": True}
+    user = next(r for r in c.JupyterHub.load_roles if r["name"] == "user")
+    assert user == {"name": "user", "scopes": ["self", "read:users:name", "access:services!service=portal"],
+                    "users": ["x"]}, "a user role configured before keeps what it had"
+    plain = Config()
+    jhub_setup.configure(plain, jhub_cfg(portal=PORTAL), env=PORTAL_ENV)
+    assert plain.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "access:services!service=portal"]}]
+
+
+def test_portal_service_without_its_token_changes_nothing():
+    c = Config()
+    with pytest.raises(ConfigError, match="custom.jhub.portal.service.tokenEnv: environment variable "
+                                          "JHUB_PORTAL_SERVICE_TOKEN is empty"):
+        jhub_setup.configure(c, jhub_cfg(portal=PORTAL), env={"JHUB_PORTAL_TOKEN": "limits-token-0123456789"})
+    assert c == Config()

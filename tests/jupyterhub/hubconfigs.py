@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.jupyterhub.auth_values import secret_env
+from components.jupyterhub.auth_values import admins_without_password, secret_env
 from components.jupyterhub.hub_files import read_branding, read_hub_sources
 from components.jupyterhub.urls import hub_url
 from components.jupyterhub.values import ValuesInput, chart_values
@@ -75,12 +75,25 @@ def settings_of(values: dict[str, str], secret_keys=None) -> Settings:
 
 def values_of(settings: Settings, hub_secret="hub-secret-x", tls_secret="tls-secret-x") -> dict:
     hub = settings.section("hub")
+    branding = read_branding(ROOT, hub.branding)
     return chart_values(ValuesInput(
         hub=hub, auth=settings.section("auth"), tls=settings.section("tls"), portal=settings.section("portal"),
         control_plane=settings.control_plane.name, hub_url=hub_url(settings, settings.control_plane.host),
-        hub_sources=read_hub_sources(ROOT), branding_files=read_branding(ROOT, hub.branding),
-        secret_env_names=tuple(secret_env(settings.section("auth"), settings.section("portal"))),
+        hub_sources=read_hub_sources(ROOT), branding_files=branding,
+        branding_config_maps=tuple(f"branding-{f.path.split('.')[0]}-x" for f in branding),
+        secret_env_names=tuple(hub_env(settings)),
         hub_secret_name=hub_secret, tls_secret_name=tls_secret))
+
+
+PORTAL_SERVICE_TOKEN = "test-portal-service-token-6c1d0e2f"
+GENERATED_PASSWORD = "generated-admin-password-9b7a"
+
+
+def hub_env(settings: Settings) -> dict[str, str]:
+    """The hub Secret's environment as the component builds it, with test values for what it generates."""
+    auth, hub = settings.section("auth"), settings.section("hub")
+    generated = {name: GENERATED_PASSWORD for name in admins_without_password(auth, hub)}
+    return secret_env(auth, settings.section("portal"), generated, PORTAL_SERVICE_TOKEN)
 
 
 def chart_defaults() -> dict:

@@ -10,7 +10,9 @@ import pytest
 from components.settings import ConfigError
 from tests.jupyterhub.hubconfigs import AUTH, ONE_NODE, THREE_NODES, config
 from tests.support.program import run_program
-from tests.support.secrets_for_tests import CERTIFICATE, PRIVATE_KEY
+from tests.support.secrets_for_tests import CERTIFICATE, PRIVATE_KEY, _self_signed
+
+OTHER_CERTIFICATE, OTHER_KEY = _self_signed(("other.example",))
 
 OIDC = AUTH["oidc"]["oidc"]
 
@@ -59,6 +61,13 @@ CASES = [
      "jhub:auth.cookieSso.loginUrl:", "absolute"),
     ("auth-native-password-not-admin", with_auth({"mode": "native", "native": {"adminPasswords": {"eve": "x"}}}),
      ("jhub:auth",), "jhub:auth.native.adminPasswords.eve:", "not in jhub:hub.adminUsers"),
+    ("auth-native-password-twice", with_auth({"mode": "native", "native": {"adminPasswords": {
+        "Admin": "x", "admin": "y"}}}), ("jhub:auth",), "jhub:auth.native.adminPasswords:", "twice"),
+    ("auth-ca-is-a-path", with_auth({"mode": "native", "caCertificate": "/etc/ssl/lab-ca.pem"}), (),
+     "jhub:auth.caCertificate:", "PEM text"),
+    ("auth-ca-broken", with_auth({"mode": "native", "caCertificate": "-----BEGIN CERTIFICATE-----\nMIIBfake\n"
+                                                                     "-----END CERTIFICATE-----\n"}), (),
+     "jhub:auth.caCertificate:", "not a readable PEM certificate"),
     ("auth-oauth-needs-url", config(hub={"publicUrl": None}, auth={"mode": "oidc", "allowedUsers": ["a"],
                                                                    "oidc": {**OIDC, "clientSecret": "s"}}),
      ("jhub:auth",), "jhub:auth.oidc.callbackUrl:", "jhub:tls.enabled"),
@@ -76,6 +85,14 @@ CASES = [
      "jhub:hub.storage.hostPath:", "absolute"),
     ("storage-hides-home", config(hub={"storage": {"type": "local", "mountPath": "/home/jovyan"}}), (),
      "jhub:hub.storage.mountPath:", "hide"),
+    ("storage-hides-all-homes", config(hub={"storage": {"type": "local", "mountPath": "/home"}}), (),
+     "jhub:hub.storage.mountPath:", "hide"),
+    ("storage-in-hidden-home-folder", config(hub={"storage": {"type": "local", "mountPath": "/home/jovyan/.local/data"}}),
+     (), "jhub:hub.storage.mountPath:", 'inside ".local"'),
+    ("shared-storage-hides-home", config(hub={"sharedStorage": {"enabled": True, "hostPath": "/d",
+                                                                "mountPath": "/home/jovyan"}}), (),
+     "jhub:hub.sharedStorage.mountPath:", "hide"),
+    ("hub-home-relative", config(hub={"homeDir": "jovyan"}), (), "jhub:hub.homeDir:", "absolute"),
     ("storage-hides-conda", config(hub={"storage": {"type": "local", "mountPath": "/opt/conda/data"}}), (),
      "jhub:hub.storage.mountPath:", "/opt"),
     ("storage-size", config(hub={"storage": {"type": "local", "size": "10 GB"}}), (),
@@ -85,7 +102,7 @@ CASES = [
     ("shared-storage-path", config(hub={"sharedStorage": {"enabled": True}}), (),
      "jhub:hub.sharedStorage.hostPath:", "is required"),
     ("shared-storage-overlap", config(hub={"sharedStorage": {"enabled": True, "hostPath": "/d",
-                                                             "mountPath": "/workspace/storage/shared"}}), (),
+                                                             "mountPath": "/home/jovyan/storage/shared"}}), (),
      "jhub:hub.sharedStorage.mountPath:", "overlap"),
     ("hub-node-port", config(hub={"nodePort": 8080}), (), "jhub:hub.nodePort:", "at least 30000"),
     ("hub-image-untagged", config(hub={"images": [{"name": "py", "image": "myorg/pytorch"}]}), (),
@@ -98,6 +115,8 @@ CASES = [
     ("hub-idle-timeout", config(hub={"idleTimeout": "1 week"}), (), "jhub:hub.idleTimeout:", "duration"),
     ("hub-sudo-needs-escalation", config(hub={"grantSudo": True}), (), "jhub:hub.grantSudo:",
      "allowPrivilegeEscalation"),
+    ("hub-sudo-read-only-root", config(hub={"grantSudo": True, "allowPrivilegeEscalation": True,
+                                            "readOnlyRootFilesystem": True}), (), "jhub:hub.grantSudo:", "/etc"),
     ("hub-unknown-key", config(hub={"adminUser": ["a"]}), (), "jhub:hub.adminUser:", 'did you mean "adminUsers"'),
     ("hub-branding-logo-missing", config(hub={"branding": {"logo": "branding/nope.png"}}), (),
      "jhub:hub.branding.logo:", "does not exist"),
@@ -112,6 +131,12 @@ CASES = [
                                        "key": PRIVATE_KEY}), ("jhub:tls",), "jhub:tls.certificate:", "PEM"),
     ("tls-key-missing", config(tls={"enabled": True, "hostname": "hub.lab", "certificate": CERTIFICATE}),
      ("jhub:tls",), "jhub:tls.key:", "is required"),
+    ("tls-key-of-another-certificate", config(tls={"enabled": True, "hostname": "hub.lab.example",
+                                                  "certificate": CERTIFICATE, "key": OTHER_KEY}),
+     ("jhub:tls",), "jhub:tls.key:", "does not belong to the certificate"),
+    ("tls-certificate-for-another-host", config(tls={"enabled": True, "hostname": "hub.lab.example",
+                                                    "certificate": OTHER_CERTIFICATE, "key": OTHER_KEY}),
+     ("jhub:tls",), "jhub:tls.certificate:", 'is not valid for jhub:tls.hostname "hub.lab.example"'),
     ("portal-token-missing", config(portal={"enabled": True}), (), "jhub:portal.apiToken:", "is required"),
     ("portal-timezone", config(portal={"timezone": "Taipei"}), (), "jhub:portal.timezone:", "IANA"),
     ("portal-rates", config(portal={"rates": {"gpuHour": -1}}), (), "jhub:portal.rates.gpuHour:", "at least 0"),
@@ -138,6 +163,15 @@ def test_secret_values_never_appear_in_hub_config_errors():
     assert "hunter2" not in str(run.error)
 
 
+def test_a_value_under_a_secret_looking_key_is_hidden_in_errors():
+    """`adminPasswords.alice` ends in a user name, not in "password": the value is hidden all the same."""
+    values = config(auth={"mode": "native", "native": {"adminPasswords": {"admin": 31415926535}}})
+    run = run_program(values, secret_keys=("jhub:auth",))
+    assert isinstance(run.error, ConfigError)
+    assert "jhub:auth.native.adminPasswords.admin: must be a string" in str(run.error)
+    assert "31415926535" not in str(run.error)
+
+
 def test_a_good_config_registers_the_hub():
     """The cases above fail for their own reason: the same helper without the mistake goes through."""
     values = config(nodes=ONE_NODE, auth={"mode": "native"})
@@ -145,3 +179,20 @@ def test_a_good_config_registers_the_hub():
     assert run.error is None, run.error
     assert run.of_type("kubernetes:helm.sh/v3:Release")
     assert json.loads(values["jhub:hub"])["adminUsers"] == ["admin"]
+
+
+def test_certificate_checks_wildcards_and_validity_dates():
+    import datetime
+
+    from components.settings.hub_checks import certificate_problems
+
+    wildcard, key = _self_signed(("*.lab.example",))
+    assert certificate_problems(wildcard, key, "hub.lab.example") == []
+    assert certificate_problems(wildcard, key, "HUB.lab.example") == []
+    deeper = certificate_problems(wildcard, key, "a.hub.lab.example")
+    assert len(deeper) == 1 and "is not valid for" in deeper[0], "a wildcard covers one label only"
+    assert "is not valid for" in certificate_problems(wildcard, key, "lab.example")[0]
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=365)
+    assert certificate_problems(CERTIFICATE, PRIVATE_KEY, "hub.lab", now=later)[0].startswith(
+        "jhub:tls.certificate: expired on ")
+    assert certificate_problems(CERTIFICATE, PRIVATE_KEY, "hub.lab") == []

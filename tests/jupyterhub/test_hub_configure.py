@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.jupyterhub.auth_values import secret_env
-from tests.jupyterhub.hubconfigs import AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, settings_of, values_of
+from tests.jupyterhub.hubconfigs import (AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, hub_env, settings_of,
+                                        values_of)
 
 # kubernetes_asyncio reads a kubeconfig at import; no API server is contacted (KubeSpawner runs with _mock).
 if "KUBECONFIG" not in os.environ:
@@ -68,7 +68,7 @@ def configure(name_or_config):
     settings = settings_of(cfg)
     values = values_of(settings)
     c = chart_config(values)
-    env = secret_env(settings.section("auth"), settings.section("portal"))
+    env = hub_env(settings)
     jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
     return c, values
 
@@ -111,3 +111,95 @@ def test_storage_directory_and_pod_name_use_the_same_escaped_username():
     assert pod_name == f"jupyter-{sub_path}"
     assert sub_path != "Alice.Smith" and sub_path == sub_path.lower()
     assert f'dir="/jhub-storage-root/{sub_path}"' in inits[0]["command"][2]
+
+
+def internal_ca_pem() -> str:
+    sys.path.insert(0, str(hub_dir().parent / "tests" / "hub"))
+    try:
+        from hubtest_tls import TestCA
+    finally:
+        sys.path.pop(0)
+    return TestCA("lab internal CA").pem
+
+
+CA_TRAIT = {  # where each mode's authenticator takes the CA file
+    "github": ("GitHubOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "azuread": ("AzureAdOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "oidc": ("GenericOAuthenticator", lambda t: t["http_request_kwargs"]["ca_certs"]),
+    "ldap": ("LDAPAuthenticator", lambda t: t["tls_kwargs"]["ca_certs_file"]),
+    "cookie-sso": ("CookieSSOAuthenticator", lambda t: t["ca_certs"]),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(AUTH))
+def test_internal_ca_reaches_every_tls_client_of_the_hub(mode):
+    import jhub_setup
+    from components.jupyterhub.chart import HUB_CA_FILE
+
+    pem = internal_ca_pem()
+    settings = settings_of(config(auth={**AUTH[mode], "caCertificate": pem}, portal={"enabled": True}))
+    values = values_of(settings)
+    mounted = [f for f in values["hub"]["extraFiles"].values() if f["mountPath"] == HUB_CA_FILE]
+    assert [f["stringData"] for f in mounted] == [pem], "the CA is mounted into the hub pod"
+    c = chart_config(values)
+    env = hub_env(settings)
+    cleaned = jhub_setup.configure(c, values["custom"]["jhub"], env=env, list_cluster=no_cluster)
+    assert cleaned["portal"]["caFile"] == HUB_CA_FILE, "the pre-spawn limit hook checks the portal with it"
+    if mode in CA_TRAIT:
+        section, where = CA_TRAIT[mode]
+        assert where(c[section]) == HUB_CA_FILE
+    plain = values_of(settings_of(config(auth=AUTH[mode], portal={"enabled": True})))
+    assert not any(f["mountPath"] == HUB_CA_FILE for f in plain["hub"]["extraFiles"].values())
+    assert "caFile" not in plain["custom"]["jhub"]["portal"]
+
+
+def test_oidc_verify_tls_uses_the_current_trait():
+    c, _ = configure(config(auth={**AUTH["oidc"], "oidc": {**AUTH["oidc"]["oidc"], "verifyTls": False}}))
+    assert c.GenericOAuthenticator.validate_server_cert is False
+    assert "tls_verify" not in c.GenericOAuthenticator, "deprecated in OAuthenticator 16"
+
+
+def spawner_for(values_config, username="Alice.Smith"):
+    import asyncio
+
+    from kubespawner import KubeSpawner
+
+    c, values = configure(values_config)
+
+    async def make():  # KubeSpawner wants a running event loop
+        user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/", escaped_name=username)
+        orm = SimpleNamespace(name="", server=None, state=None, user_options=None)
+        spawner = KubeSpawner(config=c, user=user, orm_spawner=orm, _mock=True)
+        return spawner, spawner.get_env(), spawner._expand_all(dict(c.KubeSpawner.volume_mounts))
+
+    return asyncio.run(make())
+
+
+@pytest.mark.parametrize("kind", ["shared-hostpath", "local"])
+def test_jupyterlab_opens_the_persistent_storage_inside_home(kind):
+    """The default: storage is a new folder in the home directory; the server starts in home (what the image
+    installed there stays in view) and opens the storage folder, where saved files persist."""
+    storage = STORAGE[kind]
+    nodes = THREE_NODES if kind != "local" else None
+    spawner, env, mounts = spawner_for(config(nodes=nodes, auth=AUTH["native"], hub={"storage": storage}))
+    assert env["JUPYTERHUB_ROOT_DIR"] == "/home/jovyan"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/storage"
+    if kind == "shared-hostpath":
+        assert mounts["jhub-user-storage"]["mountPath"] == "/home/jovyan/storage"
+        assert mounts["jhub-user-storage"]["subPath"] == spawner.pod_name.removeprefix("jupyter-")
+    assert not any(m["mountPath"] in ("/home/jovyan", "/home") for m in mounts.values())
+
+
+def test_storage_outside_home_keeps_the_images_defaults():
+    _, env, mounts = spawner_for(config(nodes=THREE_NODES, auth=AUTH["native"], hub={"storage": {
+        **STORAGE["nfs"], "mountPath": "/workspace/storage"}}))
+    assert "JUPYTERHUB_ROOT_DIR" not in env and "JUPYTERHUB_DEFAULT_URL" not in env
+    assert mounts["jhub-user-storage"]["mountPath"] == "/workspace/storage"
+
+
+def test_a_custom_home_moves_the_default_storage_folder():
+    _, env, mounts = spawner_for(config(nodes=THREE_NODES, auth=AUTH["native"], hub={
+        "homeDir": "/home/rstudio", "storage": {**STORAGE["nfs"], "mountPath": "/home/rstudio/My Files"}}))
+    assert env["JUPYTERHUB_ROOT_DIR"] == "/home/rstudio"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/My%20Files"
+    assert mounts["jhub-user-storage"]["mountPath"] == "/home/rstudio/My Files"

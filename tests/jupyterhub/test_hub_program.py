@@ -93,8 +93,11 @@ def test_no_secret_in_any_plain_input():
                     leaks.append((reg.name, path))
     assert leaks == [], f"secrets in plain inputs: {leaks}"
     hub_secret = run.named("hub-secret").inputs["stringData"]
-    for key in ("OAUTH_CLIENT_SECRET", "JHUB_PORTAL_TOKEN"):
+    for key in ("OAUTH_CLIENT_SECRET", "JHUB_PORTAL_TOKEN", "JHUB_PORTAL_SERVICE_TOKEN"):
         assert is_secret_wrapper(hub_secret) or is_secret_wrapper(hub_secret[key]), key
+    token = run.named("portal-service-token")  # generated once, the portal's OAuth client secret
+    assert token.type == "command:local:Command" and token.inputs["logging"] == "none"
+    assert token.additional_secret_outputs == ["stdout"]
     tls = run.named("tls-secret").inputs["stringData"]
     assert is_secret_wrapper(tls) or is_secret_wrapper(tls["tls.key"])
 
@@ -132,3 +135,84 @@ def test_example_stacks_build_the_hub(stack, tmp_path):
     run = ok(run_program(values, secret_keys=secret_keys, stack=stack.split(".")[1]))
     release = run.of_type(RELEASE)[0].inputs["values"]
     assert release["proxy"]["service"] == {"nodePorts": {"http": 30080}, "type": "NodePort"}
+
+
+def test_branding_files_become_config_maps_that_the_release_mounts(tmp_path):
+    import base64
+
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    values = config(nodes=THREE_NODES, auth=AUTH["native"], hub={
+        "storage": {"type": "shared-hostpath", "hostPath": "/srv/users"}, "branding": {"logo": str(logo)}})
+    config_values, secret_keys = with_secrets(values)
+    run = ok(run_program(config_values, secret_keys=secret_keys))
+    config_map = run.named("branding-logo")
+    assert config_map.type == "kubernetes:core/v1:ConfigMap"
+    assert base64.b64decode(config_map.inputs["binaryData"]["logo.svg"]) == logo.read_bytes()
+    release = run.of_type(RELEASE)[0]
+    assert config_map.urn in release.dependencies
+    sources = release.inputs["values"]["hub"]["extraVolumes"][0]["projected"]["sources"]
+    assert sources == [{"configMap": {"items": [{"key": "logo.svg", "path": "logo.svg"}],
+                                      "name": "branding-logo-5f3a9c1e"}}]
+
+
+def test_the_namespace_and_the_hub_database_are_never_deleted():
+    """A new jhub:hub.namespace or `pulumi destroy` must not take the hub's database and users' volumes with
+    it: the namespace is a NamespacePatch (create or adopt) that Pulumi retains on delete, and the chart's
+    database volume is kept by Helm."""
+    from tests.support import program as support
+
+    retained = {}
+    original = support._RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        retained[request.name] = request.retainOnDelete
+        return original(self, request)
+
+    support._RecordingMonitor.RegisterResource = spy
+    try:
+        run = ok(run_full(*full_config()))
+    finally:
+        support._RecordingMonitor.RegisterResource = original
+    namespace = run.named("namespace")
+    assert namespace.type == "kubernetes:core/v1:NamespacePatch"
+    assert namespace.inputs["metadata"]["name"] == "jhub"
+    assert retained["namespace"] is True
+    assert not retained["jupyterhub"], "the release itself is replaced and removed normally"
+    values = run.of_type(RELEASE)[0].inputs["values"]
+    assert values["hub"]["db"]["pvc"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_native_admins_without_a_password_get_a_generated_one_as_a_secret_output():
+    from tests.support import program as support
+
+    seen = {}
+    original = support._RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        seen[request.name] = request
+        return original(self, request)
+
+    values = config(auth={"mode": "native", "native": {"adminPasswords": {"admin": "Configured-Pw-123"}}},
+                    hub={"adminUsers": ["admin", "Alice.Smith"]})
+    support._RecordingMonitor.RegisterResource = spy
+    try:
+        run = ok(run_program(values, secret_keys=("jhub:auth",)))
+    finally:
+        support._RecordingMonitor.RegisterResource = original
+    made = run.named("admin-password-alice.smith")
+    assert made.type == "command:local:Command" and made.inputs["logging"] == "none"
+    assert "/dev/urandom" in made.inputs["create"]
+    assert seen["admin-password-alice.smith"].additionalSecretOutputs == ["stdout"]
+    assert not [r for r in run.resources() if r.name == "admin-password-admin"], "admin has a configured one"
+    assert "hubAdminPasswords" in run.secret_outputs and set(run.outputs["hubAdminPasswords"]) == {"alice.smith"}
+    hub_secret = run.named("hub-secret").inputs["stringData"]
+    assert is_secret_wrapper(hub_secret) or is_secret_wrapper(hub_secret["JHUB_NATIVE_ADMIN_PASSWORDS"])
+
+
+def test_dev_stack_deploys_as_committed_and_its_admin_gets_a_password():
+    """Pulumi.dev.yaml holds no secret (./scripts/up.sh runs it unedited): its admin's password is generated."""
+    run = ok(run_program(stack_config(ROOT / "Pulumi.dev.yaml"), stack="dev"))
+    assert set(run.outputs["hubAdminPasswords"]) == {"admin"} and "hubAdminPasswords" in run.secret_outputs
+    assert run.named("admin-password-admin").type == "command:local:Command"
+    assert "JHUB_NATIVE_ADMIN_PASSWORDS" in run.of_type(RELEASE)[0].inputs["values"]["hub"]["extraEnv"]

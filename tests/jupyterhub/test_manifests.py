@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 
 from components.jupyterhub import manifests
+from components.jupyterhub.hub_files import HubFile
 from components.jupyterhub.storage_values import init_containers, storage_values
 from tests.jupyterhub.hubconfigs import STORAGE, THREE_NODES, ONE_NODE, config, settings_of
 from tests.support.secrets_for_tests import CERTIFICATE, PRIVATE_KEY
@@ -28,7 +29,9 @@ def valid(manifest: dict) -> None:
     {**manifests.hub_secret("jhub", {"OAUTH_CLIENT_SECRET": "s"}), "metadata": {"name": "hub-secret-x",
                                                                                 "namespace": "jhub"}},
     {**manifests.tls_secret("jhub", CERTIFICATE, PRIVATE_KEY), "metadata": {"name": "tls-x", "namespace": "jhub"}},
-], ids=["namespace", "cluster-role", "cluster-role-binding", "hub-secret", "tls-secret"])
+    {**manifests.branding_config_map("jhub", HubFile("logo.png", b"\x89PNG")),
+     "metadata": {"name": "branding-logo-x", "namespace": "jhub"}},
+], ids=["namespace", "cluster-role", "cluster-role-binding", "hub-secret", "tls-secret", "branding-config-map"])
 def test_manifest_is_valid(manifest):
     valid(manifest)
 

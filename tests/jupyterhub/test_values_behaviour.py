@@ -56,6 +56,7 @@ def test_hub_code_is_mounted_and_called_with_custom_jhub():
     assert v["hub"]["extraConfig"]["jhub"] == ENTRY_POINT
     assert 'jhub_setup.configure(c, get_config("custom.jhub"))' in ENTRY_POINT
     assert v["hub"]["config"]["JupyterHub"]["authenticator_class"] == "null", "never the dummy authenticator"
+    assert "admin_access" not in v["hub"]["config"]["JupyterHub"], "deprecated: the admin role grants it"
 
 
 def test_safe_by_default_no_escalation_no_sudo_no_allowall_frames():
@@ -90,12 +91,16 @@ def test_secrets_reach_the_hub_only_by_reference():
     text = json.dumps(v)
     assert not any(secret in text for secret in SECRET_VALUES)
     env = v["hub"]["extraEnv"]
-    assert set(env) == {"JHUB_PORTAL_TOKEN", "OAUTH_CLIENT_SECRET"}
+    assert set(env) == {"JHUB_PORTAL_TOKEN", "JHUB_PORTAL_SERVICE_TOKEN", "OAUTH_CLIENT_SECRET"}
     assert env["JHUB_PORTAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {"key": "JHUB_PORTAL_TOKEN",
                                                                     "name": "hub-secret-x"}
     portal = v["custom"]["jhub"]["portal"]
     assert portal == {"enabled": True, "failOpen": False, "timeoutSeconds": 5, "tokenEnv": "JHUB_PORTAL_TOKEN",
-                      "url": "http://jhub-portal.jhub.svc:8000", "verifyTls": True}
+                      "url": "http://jhub-portal.jhub.svc:8000", "verifyTls": True,
+                      "service": {"name": "portal", "oauthClientId": "service-portal",
+                                  "oauthRedirectUri": "http://hub.lab:29781/oauth_callback",
+                                  "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"}}
+    assert "apiToken" not in json.dumps(v["hub"]), "the service token never enters the chart's hub.services"
 
 
 def test_cookie_sso_builds_absolute_urls_from_the_hub_address():
@@ -109,7 +114,7 @@ def test_shared_hostpath_dirs_use_the_pod_name_escaping_and_get_the_right_owner(
     su = v["singleuser"]
     assert su["podNameTemplate"] == "jupyter-{user_server}"
     mount = su["storage"]["extraVolumeMounts"]["jhub-user-storage"]
-    assert mount == {"mountPath": "/workspace/storage", "name": "jhub-user-storage", "subPath": "{username}"}
+    assert mount == {"mountPath": "/home/jovyan/storage", "name": "jhub-user-storage", "subPath": "{username}"}
     volume = su["storage"]["extraVolumes"]["jhub-user-storage"]
     assert volume["hostPath"] == {"path": "/kubeflow_cephfs/jhub_storage", "type": "Directory"}
     init = su["initContainers"][0]
@@ -125,7 +130,7 @@ def test_nfs_and_local_storage():
     assert nfs["extraVolumes"]["jhub-user-storage"]["nfs"] == {"path": "/exports/jhub", "server": "10.0.0.50"}
     local = values(nodes=ONE_NODE, hub={"storage": STORAGE["local"]})["singleuser"]
     assert local["storage"]["type"] == "dynamic" and local["storage"]["capacity"] == "20Gi"
-    assert local["storage"]["homeMountPath"] == "/workspace/storage", "never over the image's home directory"
+    assert local["storage"]["homeMountPath"] == "/home/jovyan/storage", "a new folder, never over the home itself"
     assert local["storage"]["dynamic"]["pvcNameTemplate"] == "claim-{username}"
     assert local["initContainers"] == []
 
@@ -176,21 +181,60 @@ def test_core_pods_stay_on_the_control_plane():
     assert v["proxy"]["chp"]["nodeSelector"] == {"kubernetes.io/hostname": "gpu01"}
 
 
-def test_branding_files_travel_with_the_hub(tmp_path):
+def test_branding_files_are_mounted_from_config_maps_never_from_the_values(tmp_path):
     import base64
+
+    from components.jupyterhub import manifests
+    from components.jupyterhub.hub_files import read_branding
+    from tests.support.program import ROOT
 
     logo, icon = tmp_path / "Lab Logo.PNG", tmp_path / "fav.ico"
     logo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     icon.write_bytes(b"\x00\x00\x01\x00icon")
-    v = values(hub={"branding": {"title": "Lab Hub", "logo": str(logo), "favicon": str(icon),
-                                 "announcement": "Maintenance Monday", "signInText": "Sign in with SSO"}})
-    files = v["hub"]["extraFiles"]
-    assert base64.b64decode(files["branding-logo.png"]["binaryData"]) == logo.read_bytes()
-    assert files["branding-logo.png"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/logo.png"
-    assert files["branding-favicon.ico"]["mountPath"] == "/usr/local/etc/jupyterhub/jhub/branding/favicon.ico"
+    settings = settings_of(config(hub={"branding": {
+        "title": "Lab Hub", "logo": str(logo), "favicon": str(icon), "announcement": "Maintenance Monday",
+        "signInText": "Sign in with SSO"}}))
+    v = values_of(settings)
+    (volume,) = v["hub"]["extraVolumes"]
+    (mount,) = v["hub"]["extraVolumeMounts"]
+    assert mount == {"mountPath": "/usr/local/etc/jupyterhub/jhub-branding", "name": volume["name"], "readOnly": True}
+    assert volume["projected"]["sources"] == [
+        {"configMap": {"items": [{"key": "logo.png", "path": "logo.png"}], "name": "branding-logo-x"}},
+        {"configMap": {"items": [{"key": "favicon.ico", "path": "favicon.ico"}], "name": "branding-favicon-x"}}]
     branding = v["custom"]["jhub"]["branding"]
-    assert branding == {"announcement": "Maintenance Monday", "faviconFile": files["branding-favicon.ico"]["mountPath"],
-                        "logoFile": files["branding-logo.png"]["mountPath"], "signInText": "Sign in with SSO",
-                        "loginAnnouncement": "",
-                        "title": "Lab Hub"}
-    assert str(tmp_path) not in json.dumps(v), "paths on the admin machine never reach the pod"
+    assert branding == {"announcement": "Maintenance Monday",
+                        "faviconFile": "/usr/local/etc/jupyterhub/jhub-branding/favicon.ico",
+                        "logoFile": "/usr/local/etc/jupyterhub/jhub-branding/logo.png", "signInText": "Sign in with SSO",
+                        "loginAnnouncement": "", "title": "Lab Hub"}
+    text = json.dumps(v)
+    assert str(tmp_path) not in text, "paths on the admin machine never reach the pod"
+    assert base64.b64encode(logo.read_bytes()).decode() not in text, "file contents never enter the values"
+    files = read_branding(ROOT, settings.section("hub").branding)
+    maps = [manifests.branding_config_map("jhub", f) for f in files]
+    assert base64.b64decode(maps[0]["binaryData"]["logo.png"]) == logo.read_bytes()
+    assert base64.b64decode(maps[1]["binaryData"]["favicon.ico"]) == icon.read_bytes()
+    assert "extraVolumes" not in values()["hub"], "no branding files, no volume"
+
+
+def test_user_names_are_normalized_like_jupyterhub_does():
+    """JupyterHub lowercases every user name: `Alice.Smith` in the config is the account `alice.smith`."""
+    from components.jupyterhub.auth_values import NATIVE_PASSWORDS_ENV, secret_env
+
+    settings = settings_of(config(hub={"adminUsers": ["Alice.Smith", "admin"]}))
+    auth = values_of(settings)["custom"]["jhub"]["auth"]
+    assert auth["adminUsers"] == ["admin", "alice.smith"]
+    passwords = json.loads(secret_env(settings.section("auth"), settings.section("portal"))[NATIVE_PASSWORDS_ENV])
+    assert sorted(passwords) == ["admin", "alice.smith"]
+    oidc = settings_of(config(auth={**AUTH["oidc"], "allowedUsers": ["Bob", "bob", "carol"]}))
+    assert values_of(oidc)["custom"]["jhub"]["auth"]["allowedUsers"] == ["bob", "carol"]
+
+
+def test_ldap_lookup_names_the_attribute_that_builds_the_dn():
+    """ldapauthenticator's lookup_dn_user_dn_attribute is None unless set: with lookupDn nobody could sign in."""
+    ldap = values(auth=AUTH["ldap"])["custom"]["jhub"]["auth"]["ldap"]
+    assert ldap["lookupDn"] is True and ldap["userDnAttribute"] == ldap["userAttribute"] == "uid"
+    ad = {**AUTH["ldap"]["ldap"], "userAttribute": "sAMAccountName"}
+    assert values(auth={"mode": "ldap", "ldap": ad})["custom"]["jhub"]["auth"]["ldap"]["userDnAttribute"] == \
+        "sAMAccountName"
+    explicit = {**AUTH["ldap"]["ldap"], "userDnAttribute": "cn"}
+    assert values(auth={"mode": "ldap", "ldap": explicit})["custom"]["jhub"]["auth"]["ldap"]["userDnAttribute"] == "cn"

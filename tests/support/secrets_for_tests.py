@@ -3,12 +3,35 @@ config (as `pulumi config set --secret --path` would) and mark the keys secret."
 
 from __future__ import annotations
 
+import datetime
 import json
 
-CERTIFICATE = ("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTESTTESTTESTTESTTESTTESTTESTwCgYIKoZIzj0EAwIw\n"
-               "-----END CERTIFICATE-----\n")
-PRIVATE_KEY = ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wTESTKEYTESTKEYTESTKEY0000\n"
-               "-----END PRIVATE KEY-----\n")
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+# The host names test configs give jhub:tls.hostname.
+TLS_HOSTNAMES = ("hub.lab.example", "hub.lab")
+
+
+def _self_signed(names: tuple[str, ...]) -> tuple[str, str]:
+    """A real certificate and key, made once per test process (jhub checks that they match and that the
+    certificate covers the hostname); never committed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+CERTIFICATE, PRIVATE_KEY = _self_signed(TLS_HOSTNAMES)
 CLIENT_SECRET = "test-client-secret-3f9a77"
 BIND_PASSWORD = "test-bind-password-81c2"
 ADMIN_PASSWORD = "test-admin-password-5d0e"
