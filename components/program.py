@@ -13,7 +13,7 @@ from .bundle.preflight import offline_dirs, preflight
 from .cluster import ClusterArgs, MicroK8sCluster, control_plane_address, hosts_entries
 from .host import Host, HostArgs
 from .jupyterhub import offline as _hub_offline  # noqa: F401  (registers the hub's chart and images)
-from .jupyterhub.component import JupyterHub, JupyterHubArgs
+from .jupyterhub.component import ADMIN_PASSWORDS_OUTPUT, JupyterHub, JupyterHubArgs
 from .jupyterhub.urls import hub_url
 from .settings import ConfigError, ConfigSource, Settings, load_settings
 from .settings.hub_checks import check_branding_files
@@ -86,6 +86,8 @@ def export_outputs(deployment: Deployment) -> None:
         if not configured:
             url = detected.apply(lambda address: hub_url(settings, address))
         pulumi.export("hubUrl", url)
+        if deployment.hub.admin_passwords is not None:
+            pulumi.export(ADMIN_PASSWORDS_OUTPUT, deployment.hub.admin_passwords)
 
 
 def run(source: Optional[ConfigSource] = None) -> Deployment:

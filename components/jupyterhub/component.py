@@ -78,9 +78,7 @@ class JupyterHub(pulumi.ComponentResource):
         env = pulumi.Output.all(passwords=pulumi.Output.all(**generated) if generated else {},
                                 token=self.portal_service_token).apply(
             lambda made: secret_env(auth, portal, made["passwords"], made["token"]))
-        if generated:
-            self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated))
-            pulumi.export(ADMIN_PASSWORDS_OUTPUT, self.admin_passwords)
+        self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated)) if generated else None
         if auth.mode == "native" and not self.hub.admin_users:
             pulumi.log.warn("jhub:hub.adminUsers is empty: with native accounts nobody can approve sign-ups "
                             "(or use the admin page); name at least one admin", self)

@@ -18,7 +18,7 @@ from .base import Secret, StrictModel, secrets_known
 from .offline import URL_RE
 
 SERVICE_NAME = "jhub-portal"
-SERVICE_PORT = 8000
+SERVICE_PORT = 29781  # the portal listens on PORTAL_PORT, 29781 by default (the old portal's port)
 
 
 class Rates(StrictModel):
@@ -31,7 +31,7 @@ class Rates(StrictModel):
 
 class PortalSettings(StrictModel):
     enabled: bool = False
-    url: Optional[str] = None  # default: http://jhub-portal.<jhub:hub.namespace>.svc:8000
+    url: Optional[str] = None  # default: http://jhub-portal.<jhub:hub.namespace>.svc:29781
     # Where browsers open the portal; its sign-in returns to <publicUrl>/oauth_callback through the hub.
     # Default: http://<the hub's host>:<nodePort> (components/jupyterhub/urls.py).
     public_url: Optional[str] = None
@@ -40,14 +40,14 @@ class PortalSettings(StrictModel):
     timeout: str = "5s"
     verify_tls: bool = True
     node_port: int = Field(default=29781, ge=1, le=65535)
-    timezone: str = "UTC"
+    timezone: str = "Asia/Taipei"  # the old portal's zone; times are stored in UTC either way
     rates: Rates = Field(default_factory=Rates)
 
     @field_validator("url", "public_url")
     @classmethod
     def _url(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not URL_RE.match(value):
-            raise ValueError(f'must be an http(s) URL such as "http://jhub-portal.jhub.svc:8000", got "{value}"')
+            raise ValueError(f'must be an http(s) URL such as "http://jhub-portal.jhub.svc:29781", got "{value}"')
         return None if value is None else value.rstrip("/")
 
     @field_validator("api_token")

@@ -96,7 +96,7 @@ def test_secrets_reach_the_hub_only_by_reference():
                                                                     "name": "hub-secret-x"}
     portal = v["custom"]["jhub"]["portal"]
     assert portal == {"enabled": True, "failOpen": False, "timeoutSeconds": 5, "tokenEnv": "JHUB_PORTAL_TOKEN",
-                      "url": "http://jhub-portal.jhub.svc:8000", "verifyTls": True,
+                      "url": "http://jhub-portal.jhub.svc:29781", "verifyTls": True,
                       "service": {"name": "portal", "oauthClientId": "service-portal",
                                   "oauthRedirectUri": "http://hub.lab:29781/oauth_callback",
                                   "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"}}
