@@ -29,7 +29,8 @@ def config(nodes: int) -> dict[str, str]:
         "jhub:nodes": json.dumps(entries),
         "jhub:ssh": json.dumps({"privateKeyFile": str(ROOT / "tests" / "stacks" / "test_ed25519")}),
         "jhub:offline": json.dumps({"mode": "online"}),
-        "jhub:hub": json.dumps({"storage": {"type": "shared-hostpath", "hostPath": "/srv/jhub/users"}}),
+        "jhub:hub": json.dumps({"adminUsers": ["admin"],
+                                "storage": {"type": "shared-hostpath", "hostPath": "/srv/jhub/users"}}),
     }
 
 
