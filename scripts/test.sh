@@ -16,10 +16,25 @@ apt_install() {  # packages the tests use for real; installed when we can (root)
   fi
 }
 
-if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
-  rm -rf .venv
-  apt_install python3-venv
-  python3 -m venv .venv
+# The hub and portal code (and their pinned packages) need Python 3.11 or newer: Ubuntu 24.04 has 3.12;
+# on 22.04 this installs python3.11 from the distribution.
+pick_python() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+if [ ! -x .venv/bin/python ]; then
+  python="$(pick_python)" || { apt_install python3.11 python3.11-venv; python="$(pick_python)"; } || {
+    echo "test.sh: the tests need Python 3.11 or newer (apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
+  if ! "$python" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    apt_install "$(basename "$python")-venv" python3-venv
+    "$python" -m venv .venv
+  fi
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt

@@ -44,4 +44,12 @@ fi
 pulumi stack select --create dev --non-interactive >/dev/null
 
 # The dev stack's node has no name: a `host: local` node is named after this machine's hostname.
-exec pulumi up --yes "$@"
+pulumi up --yes "$@"
+cat >&2 <<EOF
+up.sh: done. For later pulumi commands in a new shell (stack outputs, destroy):
+  cd $PWD && export PATH="\$HOME/.pulumi/bin:\$PATH" PULUMI_BACKEND_URL="$PULUMI_BACKEND_URL" \\
+    PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-}"
+  pulumi stack output hubUrl
+  pulumi stack output hubAdminPasswords --show-secrets   # the admin's first password
+  pulumi destroy
+EOF

@@ -64,7 +64,7 @@ class Profiles(StrictModel):
     gpu_resource: str = "nvidia.com/gpu"
     gpu_product_label: str = "nvidia.com/gpu.product"
     reserve: Reserve = Field(default_factory=Reserve)
-    cpu_presets: Optional[list[CpuPreset]] = Field(default=None, min_length=1)
+    cpu_presets: Optional[list[CpuPreset]] = None  # None: the hub's defaults; []: no CPU-only servers
     max_gpus_per_server: int = Field(default=0, ge=0)  # 0: as many as one node has
     node_choice: bool = False
 

@@ -203,3 +203,16 @@ def test_a_custom_home_moves_the_default_storage_folder():
     assert env["JUPYTERHUB_ROOT_DIR"] == "/home/rstudio"
     assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/My%20Files"
     assert mounts["jhub-user-storage"]["mountPath"] == "/home/rstudio/My Files"
+
+
+@pytest.mark.parametrize("presets,expected", [([], 0), (None, None)])
+def test_cpu_presets_empty_means_no_cpu_only_servers(presets, expected):
+    hub = {"images": [{"name": "py", "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.4.0"}]}
+    if presets is not None:
+        hub["profiles"] = {"cpuPresets": presets}
+    c, values = configure(config(hub=hub))
+    sent = values["custom"]["jhub"]["profiles"].get("cpuPresets")
+    if expected is None:
+        assert sent is None or len(sent) > 0, "without the key the hub's own presets apply"
+    else:
+        assert sent == [], "an empty list reaches the hub as an empty list"
