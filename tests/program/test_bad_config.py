@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.settings import ConfigError
-from tests.support.program import run_program
+from tests.support.program import run_program, assert_refused
 
 CP = {"name": "gpu01", "host": "10.0.0.1", "role": "control-plane"}
 W2 = {"name": "gpu02", "host": "10.0.0.2"}
@@ -137,13 +137,7 @@ CASES = [
 
 @pytest.mark.parametrize("values,secret_keys,where,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_config_names_the_key_and_registers_nothing(values, secret_keys, where, words):
-    run = run_program(values, secret_keys=secret_keys)
-    assert isinstance(run.error, ConfigError), f"expected a ConfigError, got {run.error!r}"
-    message = str(run.error)
-    line = next((x for x in message.splitlines() if x.startswith(where)), None)
-    assert line is not None, f"no line starts with {where!r} in:\n{message}"
-    assert words in line, f"{words!r} not in {line!r}"
-    assert run.resources() == [], "a bad config must not register any resource"
+    assert_refused(values, secret_keys, where, words)
 
 
 def test_there_are_at_least_thirty_bad_configs():

@@ -187,3 +187,17 @@ def plain_strings(value: Any, path: str = ""):
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from plain_strings(item, f"{path}[{index}]")
+
+
+def assert_refused(values: dict[str, str], secret_keys: tuple[str, ...], where: str, words: str) -> None:
+    """The program stops with a ConfigError line that starts with `where` and says `words`, and registers
+    no resource."""
+    from components.settings import ConfigError
+
+    run = run_program(values, secret_keys=secret_keys)
+    assert isinstance(run.error, ConfigError), f"expected a ConfigError, got {run.error!r}"
+    message = str(run.error)
+    line = next((x for x in message.splitlines() if x.startswith(where)), None)
+    assert line is not None, f"no line starts with {where!r} in:\n{message}"
+    assert words in line, f"{words!r} not in {line!r}"
+    assert run.resources() == [], "a bad config must not register any resource"
