@@ -8,8 +8,6 @@ the last lines are ``name: value unit``.
 
 from __future__ import annotations
 
-import os
-import secrets
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portal.billing import month_bounds, monthly_report  # noqa: E402
 from portal.billing.rates import RateDefaults, apply_configured_rates, set_rate  # noqa: E402
+from benchmarks.throwaway_db import run_in_throwaway_database  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
 from portal.models import PodSession  # noqa: E402
 from portal.rollups import GIB, day_start, rebuild_rollups  # noqa: E402
@@ -33,7 +32,6 @@ SESSIONS = 1_000_000
 USERS = 200
 ZONE = ZoneInfo("Asia/Taipei")
 NOW = datetime(2025, 12, 15, tzinfo=UTC)  # mid-December: the report month is open, with running sessions
-ADMIN_URL = os.environ.get("JHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 RUNS, BASELINE_RUNS = 30, 5
 PRICE_CHANGE = date(2025, 12, 8)  # from this day (Taipei) the default GPU-hour costs 5 instead of 4
 NEW_GPU_HOUR = 5.0
@@ -92,17 +90,7 @@ def p50(fn, runs: int) -> tuple[float, object]:
 
 
 def main() -> None:
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"jhub_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        run(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    run_in_throwaway_database(run)
 
 
 def run(url: str) -> None:

@@ -8,8 +8,6 @@ a watch event to its committed row. Prints figures; the last lines are ``name: v
 
 from __future__ import annotations
 
-import os
-import secrets
 import statistics
 import sys
 import time
@@ -25,6 +23,7 @@ from portal.collector.core import SessionRecord, reconcile  # noqa: E402
 from portal.collector.pods import PodSpecHints, observe_pod  # noqa: E402
 from portal.collector.runner import Collector  # noqa: E402
 from portal.collector.store import load_known, write_changes  # noqa: E402
+from benchmarks.throwaway_db import run_in_throwaway_database  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
 from portal.meta import COLLECTOR_HEARTBEAT, write_time  # noqa: E402
 from portal.models import PodSession  # noqa: E402
@@ -32,7 +31,6 @@ from portal.models import PodSession  # noqa: E402
 PODS = 5000
 EVENTS = 300
 ZONE = ZoneInfo("Asia/Taipei")
-ADMIN_URL = os.environ.get("JHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BASE = datetime(2025, 3, 1, tzinfo=UTC)
 
 
@@ -129,17 +127,7 @@ def timed(fn, *args) -> float:
 
 
 def main() -> None:
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"jhub_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        run(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    run_in_throwaway_database(run)
 
 
 def run(url: str) -> None:
