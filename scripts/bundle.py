@@ -46,7 +46,6 @@ def run(*argv: str) -> None:
 
 def stack_settings(stack: str):
     """The stack's settings without Pulumi: secure values are replaced, they do not matter here."""
-    import components.program  # noqa: F401  (registers every feature's charts and images)
     from components.settings import ConfigSource, load_settings
 
     data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}

@@ -1,40 +1,23 @@
-"""Which locked files a config needs: features named by the config, matched against lock entries."""
+"""Which locked files a config needs: the lock feature tags and images of every enabled feature
+(`components/features.py`), matched against lock entries."""
 
 from __future__ import annotations
-
-from typing import Callable, Iterable
 
 from ..settings import Settings
 from .locks import Lock, LockedFile
 
-# Later features (hub, portal, operators) register a function here that names their features and images.
-FeatureSource = Callable[[Settings], Iterable[str]]
-_FEATURE_SOURCES: list[FeatureSource] = []
-ImageSource = Callable[[Settings], Iterable[tuple[str, str]]]
-_IMAGE_SOURCES: list[ImageSource] = []
-
-
-def register_features(source: FeatureSource) -> FeatureSource:
-    _FEATURE_SOURCES.append(source)
-    return source
-
-
-def register_images(source: ImageSource) -> ImageSource:
-    """`source(settings)` yields (config key path, image reference) for images chosen in config."""
-    _IMAGE_SOURCES.append(source)
-    return source
-
 
 def features(settings: Settings) -> set[str]:
-    needed = {"microk8s"}
-    needed |= {f"addon:{line.split(':', 1)[0]}" for line in settings.microk8s.addons}
-    for source in _FEATURE_SOURCES:
-        needed |= set(source(settings))
-    return needed
+    from ..features import enabled_features  # the features import this module to deploy
+
+    return {tag for feature in enabled_features(settings) for tag in feature.bundle_tags(settings)}
 
 
 def configured_images(settings: Settings) -> list[tuple[str, str]]:
-    return sorted({pair for source in _IMAGE_SOURCES for pair in source(settings)})
+    """(key path or chart part, image reference) of every image an enabled feature runs for this config."""
+    from ..features import enabled_features
+
+    return sorted({pair for feature in enabled_features(settings) for pair in feature.images(settings)})
 
 
 def needed_snaps(settings: Settings, lock: Lock) -> list[LockedFile]:

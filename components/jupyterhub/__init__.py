@@ -1,1 +1,50 @@
-"""JupyterHub on the cluster: pure builders (settings -> chart values and manifests) and the component."""
+"""JupyterHub on the cluster: pure builders (settings -> chart values and manifests) and the component.
+
+| module | room |
+|---|---|
+| `chart.py` | chart version, release name, images, paths inside the hub pod |
+| `values.py` (+ `auth_values`, `custom_values`, `scheduling_values`, `storage_values`, `hub_files`) | pure values |
+| `manifests.py` | pure manifests: namespace, Secrets, branding ConfigMaps, RBAC |
+| `offline.py` | what the bundle must hold for the hub |
+| `component.py` | `JupyterHub`: registers the manifests and the Helm release |
+"""
+
+from __future__ import annotations
+
+from ..feature import DeployContext, Feature
+from . import offline
+from .urls import hub_url
+
+
+def deploy(ctx: DeployContext):
+    from .component import JupyterHub, JupyterHubArgs
+
+    settings = ctx.settings
+    return JupyterHub(JupyterHubArgs(
+        # A lone local node has no configured address; the values then carry the loopback one, and the
+        # exported hubUrl the address the node found for itself.
+        settings=settings, provider=ctx.provider, lock=ctx.lock,
+        hub_url=hub_url(settings, ctx.control_plane_address or "127.0.0.1"),
+        depends_on=ctx.cluster_ready))
+
+
+def outputs(hub, ctx: DeployContext):
+    from ..cluster import detected_address
+    from .component import ADMIN_PASSWORDS_OUTPUT
+
+    url = hub.url
+    if not ctx.control_plane_address:
+        url = detected_address(ctx).apply(lambda address: hub_url(ctx.settings, address))
+    yield "hubUrl", url
+    if hub.admin_passwords is not None:
+        yield ADMIN_PASSWORDS_OUTPUT, hub.admin_passwords
+
+
+FEATURE = Feature(
+    name="jupyterhub",
+    enabled=lambda settings: True,
+    bundle_tags=offline.bundle_tags,
+    images=offline.images,
+    deploy=deploy,
+    outputs=outputs,
+)

@@ -61,12 +61,12 @@ class JupyterHub(pulumi.ComponentResource):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
         self._args = args
         settings = args.settings
-        self.hub, self.tls = settings.section("hub"), settings.section("tls")
+        self.hub, self.tls = settings.hub, settings.tls
         self.url = args.hub_url
         # Read everything first: a missing file fails here, before any child is registered.
         sources = read_hub_sources(settings.project_dir)
         branding = read_branding(settings.project_dir, self.hub.branding)
-        auth, portal = settings.section("auth"), settings.section("portal")
+        auth, portal = settings.auth, settings.portal
         # Native admins without a configured password get a generated one (secret stack output), so a fresh
         # hub always has an admin who can sign in and approve the others.
         generated = {name: self._random_secret(f"admin-password-{name}")
@@ -113,7 +113,7 @@ class JupyterHub(pulumi.ComponentResource):
         cp = settings.control_plane.name
         values = pulumi.Output.all(secret_names["hub"], secret_names["tls"], *branding_maps).apply(
             lambda names: chart_values(ValuesInput(
-                hub=self.hub, auth=settings.section("auth"), tls=self.tls, portal=settings.section("portal"),
+                hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
                 branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
                 tls_secret_name=names[1])))

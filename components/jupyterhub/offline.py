@@ -4,7 +4,6 @@ missing from `offline-images/images.lock` before a host is touched."""
 
 from __future__ import annotations
 
-from ..bundle.needs import register_features, register_images
 from ..settings import Settings
 from ..settings.base import key_path
 from ..settings.hub import HubSettings
@@ -28,9 +27,8 @@ def release_images(hub: HubSettings) -> list[tuple[str, str]]:
     return found
 
 
-@register_features
-def _features(settings: Settings) -> set[str]:
-    hub = settings.section("hub")
+def bundle_tags(settings: Settings) -> set[str]:
+    hub = settings.hub
     found = {FEATURE}
     if hub.scheduling.pack_gpu_pods:
         found.add(f"{FEATURE}:user-scheduler")
@@ -39,6 +37,5 @@ def _features(settings: Settings) -> set[str]:
     return found
 
 
-@register_images
-def _images(settings: Settings) -> list[tuple[str, str]]:
-    return release_images(settings.section("hub"))
+def images(settings: Settings) -> list[tuple[str, str]]:
+    return release_images(settings.hub)

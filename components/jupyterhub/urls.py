@@ -10,7 +10,7 @@ from ..settings.portal import PortalSettings
 
 
 def hub_url(settings: Settings, control_plane_address: str) -> str:
-    hub, tls = settings.section("hub"), settings.section("tls")
+    hub, tls = settings.hub, settings.tls
     if tls.enabled:
         return f"https://{tls.hostname}"
     if hub.public_url:

@@ -1,8 +1,8 @@
 """Typed stack config: every `jhub:*` key parsed once, validated, before any resource is registered.
 
 `load_settings()` reads the whole `jhub` namespace, refuses unknown keys, parses each section with its
-model and runs the checks that span entries (one control plane, unique names and hosts). Any problem
-raises `ConfigError` with one line per problem, each naming the key path.
+model into one typed field of `Settings`, then runs the one list of checks that span entries and sections
+(`checks.CHECKS`). Any problem raises `ConfigError` with one line per problem, each naming the key path.
 """
 
 from __future__ import annotations
@@ -11,26 +11,26 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
 from pydantic import BaseModel, SecretStr
 
 from .base import NAMESPACE, ConfigError, key_path, parse
 from .auth import AuthSettings
-from .checks import CROSS_CHECKS
+from .checks import CHECKS
+from .cluster import MicroK8sSettings, Node, SshSettings
+from .gpu import GpuSettings
 from .hub import HubSettings
-from .hub_checks import HUB_CROSS_CHECKS
+from .infiniband import InfinibandSettings
+from .mpi import MpiSettings
+from .offline import OfflineSettings
 from .portal import PortalSettings
 from .tls import TlsSettings
-from .cluster import MicroK8sSettings, Node, SshSettings
-from .nodes import check_nodes
-from .offline import OfflineSettings
-from .reserved import RESERVED_SECTIONS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
-# key -> (model, default when the key is absent)
+# `jhub:<key>` -> (model, default when the key is absent); each key is the `Settings` field of that name.
 SECTIONS: dict[str, tuple[Any, Any]] = {
     "nodes": (list[Node], None),
     "ssh": (SshSettings, {}),
@@ -40,19 +40,31 @@ SECTIONS: dict[str, tuple[Any, Any]] = {
     "auth": (AuthSettings, {}),
     "tls": (TlsSettings, {}),
     "portal": (PortalSettings, {}),
-    **{key: (model, {}) for key, model in RESERVED_SECTIONS.items()},
+    "gpu": (GpuSettings, {}),
+    "infiniband": (InfinibandSettings, {}),
+    "mpi": (MpiSettings, {}),
 }
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The whole stack config, one typed field per `jhub:*` key."""
+
     stack: str
     project_dir: Path
     nodes: tuple[Node, ...]
     ssh: SshSettings
     microk8s: MicroK8sSettings
     offline: OfflineSettings
-    sections: dict[str, Any]
+    hub: HubSettings
+    auth: AuthSettings
+    tls: TlsSettings
+    portal: PortalSettings
+    gpu: GpuSettings
+    infiniband: InfinibandSettings
+    mpi: MpiSettings
+    # False for tools that never deploy (the bundler): files named in the config are not opened.
+    check_files: bool = True
 
     @property
     def control_plane(self) -> Node:
@@ -66,9 +78,6 @@ class Settings:
     def cluster_id(self) -> str:
         """Marks a node as ours: a node joined to another jhub stack is never taken over silently."""
         return f"jhub-{self.stack}-{self.control_plane.name}"
-
-    def section(self, key: str) -> Any:
-        return self.sections[key]
 
 
 class ConfigSource:
@@ -144,7 +153,6 @@ def load_settings(
     *,
     stack: Optional[str] = None,
     project_dir: Path = PROJECT_DIR,
-    extra_checks: tuple[Callable[["Settings"], list[str]], ...] = (),
     check_files: bool = True,
     secrets_known: bool = True,
 ) -> Settings:
@@ -165,22 +173,15 @@ def load_settings(
             problems += error.problems
             continue
         problems += _check_secrets_are_secret(source, key, parsed[key])
-    if not problems:
-        problems += check_nodes(parsed["nodes"], parsed["ssh"], project_dir if check_files else None,
-                                parsed["offline"])
-        problems += [p for check in CROSS_CHECKS + HUB_CROSS_CHECKS for p in check(parsed)]
     if problems:
         raise ConfigError(problems)
     settings = Settings(
         stack=stack or pulumi.get_stack(),
         project_dir=project_dir,
-        nodes=tuple(parsed["nodes"]),
-        ssh=parsed["ssh"],
-        microk8s=parsed["microk8s"],
-        offline=parsed["offline"],
-        sections=parsed,
+        **{key: tuple(value) if key == "nodes" else value for key, value in parsed.items()},
+        check_files=check_files,
     )
-    problems = [p for check in extra_checks for p in check(settings)]
+    problems = [p for check in CHECKS for p in check(settings)]
     if problems:
         raise ConfigError(problems)
     return settings

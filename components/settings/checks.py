@@ -1,10 +1,19 @@
-"""Checks that span config sections. Each returns problem lines that start with the key path."""
+"""The one list of checks that span entries and sections (`CHECKS`), and the cluster's own checks.
+
+Each check takes the parsed `Settings` and returns problem lines that start with the key path; `load_settings`
+runs them all, so every problem is reported at once, before any resource is registered.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .base import key_path
+from .hub_checks import check_auth, check_branding_files, check_spawner, check_storage, check_tls
+from .nodes import check_nodes
+
+if TYPE_CHECKING:
+    from . import Settings
 
 # Addons whose enable script downloads from the internet (helm repositories, manifests); on an
 # air-gapped site they would hang or fail half-way, so they are refused up front.
@@ -29,8 +38,8 @@ AIR_GAPPED_ADDONS = {"dns", "hostpath-storage", "helm", "helm3", "rbac", "ha-clu
                      "metrics-server", "ingress", "cert-manager"}
 
 
-def check_offline_addons(sections: dict[str, Any]) -> list[str]:
-    offline, microk8s = sections["offline"], sections["microk8s"]
+def check_offline_addons(settings: "Settings") -> list[str]:
+    offline, microk8s = settings.offline, settings.microk8s
     if not offline.air_gapped:
         return []
     problems = []
@@ -51,4 +60,12 @@ def check_offline_addons(sections: dict[str, Any]) -> list[str]:
     return problems
 
 
-CROSS_CHECKS = [check_offline_addons]
+CHECKS = (
+    check_nodes,
+    check_offline_addons,
+    check_storage,
+    check_spawner,
+    check_auth,
+    check_tls,
+    check_branding_files,
+)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .base import key_path, reveal
+
+if TYPE_CHECKING:
+    from . import Settings
 
 # Where an image keeps what it installed: a volume mounted here would hide it.
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
@@ -43,14 +46,14 @@ def mount_problem(mount: str, home: str) -> str | None:
     return None
 
 
-def _addons(sections: dict[str, Any]) -> set[str]:
-    return {a.split(":", 1)[0] for a in sections["microk8s"].addons}
+def _addons(settings: "Settings") -> set[str]:
+    return {a.split(":", 1)[0] for a in settings.microk8s.addons}
 
 
-def check_storage(sections: dict[str, Any]) -> list[str]:
-    hub, problems = sections["hub"], []
+def check_storage(settings: "Settings") -> list[str]:
+    hub, problems = settings.hub, []
     storage, shared = hub.storage, hub.shared_storage
-    nodes = sections["nodes"] or []
+    nodes = settings.nodes or []
     if storage.type == "local" and len(nodes) > 1 and "storage" not in hub.model_fields_set:
         problems.append(
             f'{key_path("hub", ("storage",))}: is required when {key_path("nodes")} lists {len(nodes)} nodes: '
@@ -61,7 +64,7 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
             f'{key_path("hub", ("storage", "type"))}: "local" keeps each user\'s files on the disk of the node '
             f"their server first ran on, so with {len(nodes)} nodes a user would find their files missing on "
             'another node; use "shared-hostpath" (a path every node mounts) or "nfs"')
-    if storage.type == "local" and "hostpath-storage" not in _addons(sections):
+    if storage.type == "local" and "hostpath-storage" not in _addons(settings):
         problems.append(f'{key_path("hub", ("storage", "type"))}: "local" needs the hostpath-storage addon; '
                         f'add it to {key_path("microk8s", ("addons",))}')
     own = hub.storage_mount_path
@@ -74,14 +77,14 @@ def check_storage(sections: dict[str, Any]) -> list[str]:
     if shared.enabled and (_inside(shared.mount_path, own) or _inside(own, shared.mount_path)):
         problems.append(f"{key_path('hub', ('sharedStorage', 'mountPath'))}: must not overlap "
                         f"{key_path('hub', ('storage', 'mountPath'))} ({own})")
-    if "hostpath-storage" not in _addons(sections):
+    if "hostpath-storage" not in _addons(settings):
         problems.append(f'{key_path("microk8s", ("addons",))}: JupyterHub keeps its database on a volume of the '
                         'default StorageClass; add "hostpath-storage"')
     return problems
 
 
-def check_spawner(sections: dict[str, Any]) -> list[str]:
-    hub, problems = sections["hub"], []
+def check_spawner(settings: "Settings") -> list[str]:
+    hub, problems = settings.hub, []
     if hub.grant_sudo and not hub.allow_privilege_escalation:
         problems.append(f"{key_path('hub', ('grantSudo',))}: sudo is privilege escalation; "
                         f"also set {key_path('hub', ('allowPrivilegeEscalation',))}: true to mean it")
@@ -92,8 +95,8 @@ def check_spawner(sections: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_auth(sections: dict[str, Any]) -> list[str]:
-    hub, auth, tls = sections["hub"], sections["auth"], sections["tls"]
+def check_auth(settings: "Settings") -> list[str]:
+    hub, auth, tls = settings.hub, settings.auth, settings.tls
     problems, mode, mine = [], auth.mode, auth.mode_settings
     where = ("auth", (auth.mode_key,))
     if mode in ("github", "azuread", "oidc") and mine.callback_url is None and not tls.enabled and not hub.public_url:
@@ -138,9 +141,9 @@ def _check_ldap(ldap) -> list[str]:
     return problems
 
 
-def check_tls(sections: dict[str, Any]) -> list[str]:
-    tls, problems = sections["tls"], []
-    if tls.enabled and "ingress" not in _addons(sections):
+def check_tls(settings: "Settings") -> list[str]:
+    tls, problems = settings.tls, []
+    if tls.enabled and "ingress" not in _addons(settings):
         problems.append(f'{key_path("tls", ("enabled",))}: HTTPS is served by the MicroK8s ingress addon; add '
                         f'"ingress" to {key_path("microk8s", ("addons",))}')
     if tls.enabled and tls.certificate is not None and tls.key is not None and tls.hostname:
@@ -195,9 +198,11 @@ def certificate_problems(certificate_pem: str, key_pem: str, hostname: str, now=
     return problems
 
 
-def check_branding_files(settings) -> list[str]:
+def check_branding_files(settings: "Settings") -> list[str]:
     """Logo and favicon files exist and are small enough for their ConfigMap."""
-    branding, problems = settings.section("hub").branding, []
+    branding, problems = settings.hub.branding, []
+    if not settings.check_files:
+        return []
     for field in ("logo", "favicon"):
         path = getattr(branding, field)
         if path is None:
@@ -215,5 +220,3 @@ def branding_path(project_dir: Path, path: str) -> Path:
     resolved = Path(path).expanduser()
     return resolved if resolved.is_absolute() else project_dir / resolved
 
-
-HUB_CROSS_CHECKS = [check_storage, check_spawner, check_auth, check_tls]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import key_path
-from .cluster import Node, SshSettings
+
+if TYPE_CHECKING:
+    from . import Settings
 
 _SSH_FIELDS = ("user", "port", "private_key", "private_key_file", "password", "host_key")
 
@@ -14,8 +17,10 @@ def _where(index: int, field: str = "") -> str:
     return key_path("nodes", (index,) + ((field,) if field else ()))
 
 
-def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None, offline=None) -> list[str]:
-    """`project_dir` None skips the key-file checks (tools that never connect, like the bundler)."""
+def check_nodes(settings: "Settings") -> list[str]:
+    """Key files are only opened with `settings.check_files` (the bundler never connects)."""
+    nodes, ssh, offline = settings.nodes, settings.ssh, settings.offline
+    project_dir = settings.project_dir if settings.check_files else None
     problems: list[str] = []
     if not nodes:
         return [f"{key_path('nodes')}: must list at least one node"]
@@ -59,7 +64,7 @@ def check_nodes(nodes: list[Node], ssh: SshSettings, project_dir: Path | None, o
         if key_file is not None and not _readable(project_dir, key_file):
             problems.append(f'{_where(index, "privateKeyFile")}: file "{key_file}" does not exist or is not readable')
 
-    if offline is not None and offline.registry_ca_file and not _readable(project_dir, offline.registry_ca_file):
+    if offline.registry_ca_file and not _readable(project_dir, offline.registry_ca_file):
         problems.append(f'{key_path("offline", ("registryCaFile",))}: file "{offline.registry_ca_file}" '
                         "does not exist or is not readable")
     if ssh.private_key is not None and ssh.private_key_file is not None:

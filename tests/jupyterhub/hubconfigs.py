@@ -74,10 +74,10 @@ def settings_of(values: dict[str, str], secret_keys=None) -> Settings:
 
 
 def values_of(settings: Settings, hub_secret="hub-secret-x", tls_secret="tls-secret-x") -> dict:
-    hub = settings.section("hub")
+    hub = settings.hub
     branding = read_branding(ROOT, hub.branding)
     return chart_values(ValuesInput(
-        hub=hub, auth=settings.section("auth"), tls=settings.section("tls"), portal=settings.section("portal"),
+        hub=hub, auth=settings.auth, tls=settings.tls, portal=settings.portal,
         control_plane=settings.control_plane.name, hub_url=hub_url(settings, settings.control_plane.host),
         hub_sources=read_hub_sources(ROOT), branding_files=branding,
         branding_config_maps=tuple(f"branding-{f.path.split('.')[0]}-x" for f in branding),
@@ -91,9 +91,9 @@ GENERATED_PASSWORD = "generated-admin-password-9b7a"
 
 def hub_env(settings: Settings) -> dict[str, str]:
     """The hub Secret's environment as the component builds it, with test values for what it generates."""
-    auth, hub = settings.section("auth"), settings.section("hub")
+    auth, hub = settings.auth, settings.hub
     generated = {name: GENERATED_PASSWORD for name in admins_without_password(auth, hub)}
-    return secret_env(auth, settings.section("portal"), generated, PORTAL_SERVICE_TOKEN)
+    return secret_env(auth, settings.portal, generated, PORTAL_SERVICE_TOKEN)
 
 
 def chart_defaults() -> dict:

@@ -73,10 +73,10 @@ CONFIGS = all_configs()
 def test_every_image_the_release_runs_is_locked(name):
     settings = settings_of(CONFIGS[name])
     values = merged(chart_defaults(), values_of(settings))
-    used = release_image_set(values) | {full_image(i.image) for i in settings.section("hub").images}
+    used = release_image_set(values) | {full_image(i.image) for i in settings.hub.images}
     missing = sorted(used - LOCKED)
     assert not missing, f"images the release runs but images.lock lacks: {missing}"
-    registered = {ref for _, ref in release_images(settings.section("hub"))}
+    registered = {ref for _, ref in release_images(settings.hub)}
     assert used == registered, "the preflight must check exactly the images the release runs"
 
 

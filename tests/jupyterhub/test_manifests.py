@@ -76,7 +76,7 @@ def user_pod(hub, username="john-doe---1a2b") -> dict:
 @pytest.mark.parametrize("kind", ["shared-hostpath", "nfs"])
 def test_user_pod_with_per_user_storage_is_valid(kind):
     hub = settings_of(config(nodes=THREE_NODES, hub={"storage": STORAGE[kind], "sharedStorage": {
-        "enabled": True, "hostPath": "/data/shared", "readOnly": True}})).section("hub")
+        "enabled": True, "hostPath": "/data/shared", "readOnly": True}})).hub
     pod = user_pod(hub)
     valid(pod)
     mounts = {m["name"]: m for m in pod["spec"]["containers"][0]["volumeMounts"]}
@@ -86,5 +86,5 @@ def test_user_pod_with_per_user_storage_is_valid(kind):
 
 
 def test_user_pod_with_local_storage_is_valid():
-    hub = settings_of(config(nodes=ONE_NODE, hub={"storage": STORAGE["local"]})).section("hub")
+    hub = settings_of(config(nodes=ONE_NODE, hub={"storage": STORAGE["local"]})).hub
     valid(user_pod(hub))

@@ -9,11 +9,13 @@ import base64
 import gzip
 import json
 
+import pytest
 import yaml
 
 from components.jupyterhub import manifests
 from components.jupyterhub.hub_files import read_branding
-from components.settings.hub_checks import BRANDING_MAX_BYTES, check_branding_files
+from components.settings import ConfigError
+from components.settings.hub_checks import BRANDING_MAX_BYTES
 from tests.jupyterhub.hubconfigs import AUTH, THREE_NODES, chart_defaults, config, merged, settings_of, values_of
 from tests.support.program import ROOT
 
@@ -59,12 +61,12 @@ def release_secret_estimate(values: dict) -> int:
 
 def test_largest_branding_keeps_every_object_far_below_one_mib(tmp_path):
     settings = settings_of(biggest_config(tmp_path))
-    assert check_branding_files(settings) == [], "the largest branding the config accepts"
+    # settings_of ran every check of the config: this is the largest branding it accepts
     values = values_of(settings)
     assert len(json.dumps(values)) < 256 * 1024, "the values stay small, whatever the branding"
     assert hub_secret_bytes(values) < MIB // 2
     assert release_secret_estimate(values) < MIB - 128 * 1024
-    for item in read_branding(ROOT, settings.section("hub").branding):
+    for item in read_branding(ROOT, settings.hub.branding):
         config_map = manifests.branding_config_map("jhub", item)
         data = sum(len(base64.b64decode(v)) for v in config_map["binaryData"].values())
         assert data == BRANDING_MAX_BYTES and data + 64 < MIB, item.path
@@ -73,6 +75,7 @@ def test_largest_branding_keeps_every_object_far_below_one_mib(tmp_path):
 def test_one_byte_more_is_refused(tmp_path):
     big = tmp_path / "logo.png"
     big.write_bytes(b"\0" * (BRANDING_MAX_BYTES + 1))
-    settings = settings_of(config(hub={"branding": {"logo": str(big)}}))
-    assert check_branding_files(settings) == [
+    with pytest.raises(ConfigError) as refused:  # the settings' own checks refuse it, before any resource
+        settings_of(config(hub={"branding": {"logo": str(big)}}))
+    assert refused.value.problems == [
         f'jhub:hub.branding.logo: file "{big}" is larger than {BRANDING_MAX_BYTES // 1024} KiB']

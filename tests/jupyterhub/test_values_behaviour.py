@@ -209,7 +209,7 @@ def test_branding_files_are_mounted_from_config_maps_never_from_the_values(tmp_p
     text = json.dumps(v)
     assert str(tmp_path) not in text, "paths on the admin machine never reach the pod"
     assert base64.b64encode(logo.read_bytes()).decode() not in text, "file contents never enter the values"
-    files = read_branding(ROOT, settings.section("hub").branding)
+    files = read_branding(ROOT, settings.hub.branding)
     maps = [manifests.branding_config_map("jhub", f) for f in files]
     assert base64.b64decode(maps[0]["binaryData"]["logo.png"]) == logo.read_bytes()
     assert base64.b64decode(maps[1]["binaryData"]["favicon.ico"]) == icon.read_bytes()
@@ -223,7 +223,7 @@ def test_user_names_are_normalized_like_jupyterhub_does():
     settings = settings_of(config(hub={"adminUsers": ["Alice.Smith", "admin"]}))
     auth = values_of(settings)["custom"]["jhub"]["auth"]
     assert auth["adminUsers"] == ["admin", "alice.smith"]
-    passwords = json.loads(secret_env(settings.section("auth"), settings.section("portal"))[NATIVE_PASSWORDS_ENV])
+    passwords = json.loads(secret_env(settings.auth, settings.portal)[NATIVE_PASSWORDS_ENV])
     assert sorted(passwords) == ["admin", "alice.smith"]
     oidc = settings_of(config(auth={**AUTH["oidc"], "allowedUsers": ["Bob", "bob", "carol"]}))
     assert values_of(oidc)["custom"]["jhub"]["auth"]["allowedUsers"] == ["bob", "carol"]

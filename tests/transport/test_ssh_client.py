@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.ssh_client import SshParams, _known_hosts_line, best_effort_script, upload_script
+from components.cluster.ssh_client import SshParams, _known_hosts_line, best_effort_script, upload_script
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(

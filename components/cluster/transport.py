@@ -16,9 +16,9 @@ import pulumi
 import pulumi_command as command
 
 from . import ssh_client
-from .settings import Settings
-from .settings.base import reveal
-from .settings.cluster import Node
+from ..settings import Settings
+from ..settings.base import reveal
+from ..settings.cluster import Node
 
 LOG_ALL = "stdoutAndStderr"
 LOG_STDERR = "stderr"

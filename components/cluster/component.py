@@ -19,9 +19,9 @@ import pulumi_kubernetes as k8s
 
 from . import hostscripts as scripts
 from .host import Host
-from .settings import Settings
-from .settings.cluster import Node
-from .settings.validators import duration_seconds
+from ..settings import Settings
+from ..settings.cluster import Node
+from ..settings.validators import duration_seconds
 from .transport import LOG_NONE, LOG_STDERR, NodeTarget
 
 # Each admit of a new worker renews the token, so it only has to outlive one join.

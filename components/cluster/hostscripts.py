@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
-HOSTS_DIR = Path(__file__).resolve().parent.parent / "hosts"
+HOSTS_DIR = Path(__file__).resolve().parents[2] / "hosts"
 REMOTE_SCRIPTS = "/var/lib/jhub/scripts"
 _ENV_NAME_RE = re.compile(r"^JHUB_[A-Z0-9_]+$")
 _PRIVILEGED = 'S=; [ "$(id -u)" = 0 ] || S="sudo -n"; '

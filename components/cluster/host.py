@@ -15,10 +15,10 @@ from typing import Optional
 import pulumi
 
 from . import hostscripts as scripts
-from .bundle.locks import LockedFile
-from .settings import Settings
-from .settings.cluster import Node
-from .settings.validators import duration_seconds
+from ..bundle.locks import LockedFile
+from ..settings import Settings
+from ..settings.cluster import Node
+from ..settings.validators import duration_seconds
 from .transport import LOG_STDERR, NodeTarget
 
 BUNDLE_DIR = "/var/lib/jhub/bundle"

@@ -1,0 +1,17 @@
+"""Every feature of jhub, in deployment order: the one list `program.py` deploys and `scripts/bundle.py`
+bundles. A new feature is a folder under `components/` that exports `FEATURE`, added here."""
+
+from __future__ import annotations
+
+from .cluster import FEATURE as CLUSTER
+from .feature import Feature
+from .jupyterhub import FEATURE as JUPYTERHUB
+
+FEATURES: tuple[Feature, ...] = (
+    CLUSTER,
+    JUPYTERHUB,
+)
+
+
+def enabled_features(settings) -> tuple[Feature, ...]:
+    return tuple(feature for feature in FEATURES if feature.enabled(settings))
