@@ -38,6 +38,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+# A real helm v4 for rendering the upstream charts of ../shared/charts/ (tests/support/helm.py).
+.venv/bin/python scripts/install_helm.py
 
 # Real programs some tests drive: Chromium (pages), the OpenSSH server and client (admin-side SSH steps).
 command -v chromium >/dev/null 2>&1 || apt_install chromium
