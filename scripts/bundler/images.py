@@ -1,0 +1,62 @@
+"""One lock image entry -> one verified tarball, with the registry alone.
+
+Blobs go to `<bundle>/.blobs/sha256/<hex>` first (resumable, verified), then into the tarball; they are
+removed once the tarball is written. The lock entry gets `digest` (the linux/amd64 manifest digest) and
+`sha256` (of the tarball). An entry that already has a `digest` is fetched by it, so a moved tag does not
+change what the bundle holds; `refresh` resolves the tag again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from . import BundleError
+from .fetch import Expected, download, file_digest
+from .oci import PLATFORM, Registry, parse_reference
+from .ociarchive import write_archive
+
+BLOB_DIR = ".blobs/sha256"
+
+
+def image_names(entry: dict) -> list[str]:
+    return [entry["ref"]] + list(entry.get("alsoTagged") or [])
+
+
+def fetch_image(entry: dict, images_dir: Path, *, registry: Optional[Registry] = None,
+                refresh: bool = False) -> None:
+    registry = registry or Registry()
+    ref = parse_reference(entry["ref"])
+    image = registry.resolve(ref, None if refresh else entry.get("digest"))
+    print(f"+ {entry['ref']}: linux/amd64 manifest {image.digest}", file=sys.stderr, flush=True)
+    blobs: dict[str, Path] = {}
+    for descriptor in image.blobs:
+        digest = descriptor["digest"]
+        algorithm, _, hexdigest = digest.partition(":")
+        if algorithm != "sha256" or len(hexdigest) != 64:
+            raise BundleError(f"{entry['ref']}: blob digest {digest!r} is not sha256")
+        path = images_dir / BLOB_DIR / hexdigest
+        download(lambda offset, d=digest: registry.open_blob(ref, d, offset), path,
+                 Expected("sha256", hexdigest, descriptor.get("size")), f"{entry['ref']} blob {hexdigest[:12]}")
+        blobs[digest] = path
+    _check_platform(entry["ref"], blobs[image.config["digest"]])
+    target = images_dir / entry["file"]
+    write_archive(target, names=image_names(entry), manifest=image.manifest, media_type=image.media_type,
+                  digest=image.digest, blobs={d: p for d, p in blobs.items()})
+    entry["digest"] = image.digest
+    entry["sha256"] = file_digest(target, "sha256")
+    for path in blobs.values():
+        path.unlink(missing_ok=True)
+
+
+def _check_platform(name: str, config_path: Path) -> None:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        raise BundleError(f"{name}: the image config is not JSON") from None
+    have = {k: config.get(k) for k in PLATFORM}
+    if have != PLATFORM:
+        raise BundleError(f"{name}: the image is for {have.get('os')}/{have.get('architecture')}, "
+                          "the nodes need linux/amd64")
