@@ -15,7 +15,7 @@ from typing import Optional
 
 from . import BundleError
 from .fetch import Expected, download, file_digest
-from .oci import PLATFORM, Registry, parse_reference
+from .oci import PLATFORM, Reference, Registry, parse_reference
 from .ociarchive import write_archive
 
 BLOB_DIR = ".blobs/sha256"
@@ -25,10 +25,20 @@ def image_names(entry: dict) -> list[str]:
     return [entry["ref"]] + list(entry.get("alsoTagged") or [])
 
 
+def source_reference(ref: str, mirror: Optional[str] = None) -> Reference:
+    """Where to fetch `ref` from: its own registry, or a mirror holding copies under
+    `<mirror>/<registry>/<repository>` (as `skopeo sync`/regsync-style mirrors lay them out)."""
+    parsed = parse_reference(ref)
+    if not mirror:
+        return parsed
+    return parse_reference(f"{mirror.rstrip('/')}/{parsed.registry}/{parsed.repository}"
+                           + (f":{parsed.tag}" if parsed.tag else "") + (f"@{parsed.digest}" if parsed.digest else ""))
+
+
 def fetch_image(entry: dict, images_dir: Path, *, registry: Optional[Registry] = None,
-                refresh: bool = False) -> None:
+                refresh: bool = False, mirror: Optional[str] = None) -> None:
     registry = registry or Registry()
-    ref = parse_reference(entry["ref"])
+    ref = source_reference(entry["ref"], mirror)
     image = registry.resolve(ref, None if refresh else entry.get("digest"))
     print(f"+ {entry['ref']}: linux/amd64 manifest {image.digest}", file=sys.stderr, flush=True)
     blobs: dict[str, Path] = {}

@@ -116,8 +116,8 @@ class RunningRegistry:
         hexdigest = digest.split(":")[1]
         return self.storage / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
 
-    def push(self, layout: Layout, repository: str) -> str:
-        ref = f"{self.host}/{repository}:{layout.tag}"
+    def push(self, layout: Layout, repository: str, tag: str | None = None) -> str:
+        ref = f"{self.host}/{repository}:{tag or layout.tag}"
         argv = [SKOPEO, "copy", "--all", "--quiet", "--dest-tls-verify=false", "--preserve-digests",
                 f"oci:{layout.path}:{layout.tag}", f"docker://{ref}"]
         if self.creds:
