@@ -4,8 +4,8 @@
 interrupted run leaves the `.part`, and the next one asks for the rest with an HTTP `Range` request. A part
 whose digest turns out wrong is removed, so a run never keeps bytes it could not verify.
 
-Authorization headers are added as "unredirected" headers: urllib then drops them when a registry sends the
-client on to a CDN or object store, so a token never leaves the host it was issued for.
+Authorization headers are added as "unredirected" headers: urllib drops them when it follows a redirect,
+so a token never leaves the host it was issued for (the registry client follows redirects itself).
 """
 
 from __future__ import annotations
@@ -27,15 +27,24 @@ RETRIES = 3  # attempts without progress before a download gives up
 USER_AGENT = "jhub-bundle/1"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the 3xx comes back to the caller, which decides what the next host gets
+
+
+_NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
+
+
 def request(url: str, *, method: str = "GET", headers: Optional[dict] = None, data: Optional[bytes] = None,
-            auth: Optional[str] = None, timeout: float = 60):
-    """Open `url`; an HTTP error status comes back as the `urllib.error.HTTPError` response (it has
-    `.status`, `.headers` and `.read()`), network failures raise BundleError."""
+            auth: Optional[str] = None, timeout: float = 60, follow: bool = True):
+    """Open `url`; an HTTP error status (and, with follow=False, a redirect) comes back as the
+    `urllib.error.HTTPError` response (it has `.status`, `.headers` and `.read()`); network failures raise
+    BundleError."""
     req = urllib.request.Request(url, data=data, method=method, headers={"User-Agent": USER_AGENT, **(headers or {})})
     if auth:
         req.add_unredirected_header("Authorization", auth)
     try:
-        return urllib.request.urlopen(req, timeout=timeout)
+        return (urllib.request.urlopen if follow else _NO_REDIRECT.open)(req, timeout=timeout)
     except urllib.error.HTTPError as error:
         return error
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:

@@ -29,6 +29,7 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
 ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
 PLATFORM = {"architecture": "amd64", "os": "linux"}
 DOCKER_HUB = "docker.io"
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ class Registry:
         scheme = "http" if ref.registry in self.insecure or ref.api_host in self.insecure else "https"
         return f"{scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
 
-    def _authorize(self, ref: Reference, challenge: str) -> str:
+    def _authorize(self, ref: Reference, challenge: str, *, own_host: bool = True) -> str:
         scheme, params = parse_challenge(challenge)
-        creds = credentials_for(ref.registry)
+        creds = credentials_for(ref.registry) if own_host else None  # a login is for its own registry only
         if scheme == "basic":
             if creds is None:
                 raise BundleError(f"{ref}: the registry asks for a login; add it to ~/.docker/config.json "
@@ -125,16 +126,26 @@ class Registry:
         return f"Bearer {token}"
 
     def open(self, ref: Reference, path: str, *, headers: Optional[dict] = None):
-        """GET a registry path of `ref`'s repository, answering one auth challenge."""
-        key = (ref.api_host, ref.repository)
+        """GET a registry path of `ref`'s repository. Redirects are followed here, so that each host gets
+        only its own token: registry.k8s.io sends clients on to regional registries that challenge them
+        again, Docker Hub and quay.io send blobs to CDNs that must get no Authorization at all."""
         url = self._url(ref, path)
-        response = request(url, headers=headers, auth=self._tokens.get(key), timeout=self.timeout)
-        if response.status == 401:
-            challenge = response.headers.get("WWW-Authenticate", "")
-            response.close()
-            self._tokens[key] = self._authorize(ref, challenge)
-            response = request(url, headers=headers, auth=self._tokens[key], timeout=self.timeout)
-        return response
+        for _ in range(MAX_REDIRECTS):
+            host = urllib.parse.urlsplit(url).netloc
+            key = (host, ref.repository)
+            response = request(url, headers=headers, auth=self._tokens.get(key), timeout=self.timeout, follow=False)
+            if response.status == 401:
+                challenge = response.headers.get("WWW-Authenticate", "")
+                response.close()
+                self._tokens[key] = self._authorize(ref, challenge, own_host=host == ref.api_host)
+                response = request(url, headers=headers, auth=self._tokens[key], timeout=self.timeout,
+                                   follow=False)
+            if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                url = urllib.parse.urljoin(url, response.headers["Location"])
+                response.close()
+                continue
+            return response
+        raise BundleError(f"{ref}: more than {MAX_REDIRECTS} redirects for {path}")
 
     def _manifest(self, ref: Reference, reference: str) -> tuple[bytes, str, str]:
         response = self.open(ref, f"manifests/{reference}", headers={"Accept": ACCEPT})

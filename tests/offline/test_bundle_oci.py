@@ -10,6 +10,8 @@ import hashlib
 import json
 import subprocess
 import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -168,3 +170,43 @@ def test_a_registry_that_needs_a_token(tmp_path, env, anonymous):
     used = tokens.requests[-1]
     assert used["query"] == {"service": tokens.service, "scope": "repository:team/app:pull"}
     assert used["user"] == (None if anonymous else tokens.user)
+
+
+def test_a_registry_that_redirects_to_another_that_asks_for_its_own_token(tmp_path, env):
+    """registry.k8s.io's shape: the named registry redirects every request to a regional one, which
+    challenges the client itself. Each host gets only its own token."""
+    tokens = TokenService(tmp_path, anonymous=True)
+    seen_auth = []
+    try:
+        with registry(tmp_path, token_auth=tokens.registry_config()) as running:
+            running.creds = f"{tokens.user}:{tokens.password}"
+            layout = build_layout(tmp_path / "layout")
+            running.push(layout, "team/app")
+            tokens.requests.clear()  # skopeo's push
+
+            class Front(BaseHTTPRequestHandler):
+                def do_GET(self):  # noqa: N802
+                    seen_auth.append(self.headers.get("Authorization"))
+                    self.send_response(307)
+                    self.send_header("Location", f"http://{running.host}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args):
+                    pass
+
+            front = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+            threading.Thread(target=front.serve_forever, daemon=True).start()
+            front_host = f"127.0.0.1:{front.server_address[1]}"
+            env.setenv("JHUB_INSECURE_REGISTRIES", f"{front_host},{running.host}")
+            entry = _entry(f"{front_host}/team/app:1.0")
+            try:
+                fetch_image(entry, tmp_path / "out", registry=Registry())
+            finally:
+                front.shutdown()
+                front.server_close()
+    finally:
+        tokens.close()
+    assert entry["digest"] == layout.manifests["amd64"]["digest"]
+    assert len(seen_auth) >= 4 and seen_auth == [None] * len(seen_auth), "no token went to the redirecting host"
+    assert [r["user"] for r in tokens.requests] == [None], "one anonymous token, reused for every request"
