@@ -53,9 +53,11 @@ def credentials_for(host: str, files: Optional[list[Path]] = None) -> Optional[t
                 continue
             if entry.get("auth"):
                 try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                    user, colon, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
                 except (ValueError, UnicodeDecodeError):
-                    raise BundleError(f"{path}: auths[{key!r}].auth is not base64 of 'user:password'") from None
+                    colon = ""
+                if not colon:
+                    raise BundleError(f"{path}: auths[{key!r}].auth is not base64 of 'user:password'")
                 return user, password
             if entry.get("username"):
                 return entry["username"], entry.get("password", "")

@@ -59,7 +59,8 @@ def check_snap(entry: dict, images_dir: Path) -> list[str]:
                             f"{entry['sha3_384'][:12]}...; {RERUN}")
     assertion = images_dir / entry["assertion"]
     if assertion.is_file():
-        revisions = [assertion_headers(part) for part in ("\n" + assertion.read_text()).split("\ntype: snap-revision\n")[1:]]
+        parts = ("\n" + assertion.read_text()).split("\ntype: snap-revision\n")[1:]
+        revisions = [assertion_headers(part) for part in parts]
         if not any(h.get("snap-sha3-384") == entry["sha3_384"] and h.get("snap-revision") == str(entry["revision"])
                    for h in revisions):
             problems.append(f"{name}: {entry['assertion']} has no snap-revision assertion for revision "

@@ -210,3 +210,33 @@ def test_a_registry_that_redirects_to_another_that_asks_for_its_own_token(tmp_pa
     assert entry["digest"] == layout.manifests["amd64"]["digest"]
     assert len(seen_auth) >= 4 and seen_auth == [None] * len(seen_auth), "no token went to the redirecting host"
     assert [r["user"] for r in tokens.requests] == [None], "one anonymous token, reused for every request"
+
+
+@pytest.mark.parametrize("ref, parts", [
+    ("docker.io/calico/node:v3.28.1", ("docker.io", "registry-1.docker.io", "calico/node", "v3.28.1", None)),
+    ("busybox", ("docker.io", "registry-1.docker.io", "library/busybox", "latest", None)),
+    ("registry.k8s.io/pause:3.10", ("registry.k8s.io", "registry.k8s.io", "pause", "3.10", None)),
+    ("127.0.0.1:5000/team/app@sha256:" + "a" * 64,
+     ("127.0.0.1:5000", "127.0.0.1:5000", "team/app", None, "sha256:" + "a" * 64)),
+    ("localhost/jhub-portal:dev", ("localhost", "localhost", "jhub-portal", "dev", None)),
+])
+def test_image_references_name_the_registry_repository_and_tag(ref, parts):
+    from scripts.bundler.oci import parse_reference
+
+    parsed = parse_reference(ref)
+    assert (parsed.registry, parsed.api_host, parsed.repository, parsed.tag, parsed.digest) == parts
+
+
+def test_credentials_come_from_the_docker_config_formats(tmp_path):
+    from scripts.bundler.auth import credentials_for
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {
+        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub-user:hub:pass").decode()},
+        "quay.io": {"username": "robot", "password": "token"}}}))
+    assert credentials_for("docker.io", [config]) == ("hub-user", "hub:pass")
+    assert credentials_for("quay.io", [config]) == ("robot", "token")
+    assert credentials_for("ghcr.io", [config]) is None
+    config.write_text(json.dumps({"auths": {"ghcr.io": {"auth": "%%%"}}}))
+    with pytest.raises(BundleError, match=r"auths\['ghcr.io'\].auth is not base64"):
+        credentials_for("ghcr.io", [config])
