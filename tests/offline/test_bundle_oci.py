@@ -92,6 +92,8 @@ def test_a_pinned_digest_is_what_is_fetched_and_a_wrong_one_is_refused(pushed, t
     with pytest.raises(BundleError, match="manifest sha256:0{64} not found"):
         fetch_image(entry, tmp_path / "out")
     assert not (tmp_path / "out/images/app.tar").exists() and entry["sha256"] is None
+    fetch_image(entry, tmp_path / "out", refresh=True)  # --refresh resolves the tag again
+    assert entry["digest"] == layout.manifests["amd64"]["digest"]
 
 
 def test_a_blob_whose_bytes_do_not_match_its_digest_is_refused(pushed, tmp_path):
