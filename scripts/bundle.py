@@ -212,7 +212,7 @@ def check(images_dir: Path, charts_dir: Path, stack: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="bundle only what Pulumi.<stack>.yaml needs")
     parser.add_argument("--check", action="store_true", help="only report what is missing or wrong")
     parser.add_argument("--refresh", action="store_true",
