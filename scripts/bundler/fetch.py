@@ -115,10 +115,19 @@ def download(open_at: Callable[[int], object], target: Path, expected: Expected,
         response = open_at(offset)
         status = getattr(response, "status", 200)
         if status == 416 and offset:  # the server has no bytes past what we hold: it serves a shorter file
+            response.close()
             failures, last_error = RETRIES, f"the server has only {offset} bytes (truncated)"
             continue
         if status not in (200, 206):
+            response.close()
             raise BundleError(f"{label}: HTTP {status} from {_where(getattr(response, 'url', '') or '')}")
+        content_range = response.headers.get("Content-Range", "")
+        if status == 206 and not content_range.startswith(f"bytes {offset}-"):
+            response.close()  # not the bytes we asked for: start over without a Range
+            part.unlink(missing_ok=True)
+            hasher, offset, failures = hashlib.new(expected.algorithm), 0, failures + 1
+            last_error = f"the server answered a Range request with {content_range or 'no Content-Range'}"
+            continue
         if status == 200 and offset:  # the server ignored the Range header: start over
             part.unlink()
             hasher, offset = hashlib.new(expected.algorithm), 0
