@@ -88,6 +88,28 @@ def test_a_real_containerd_imports_it_by_digest(pushed, tmp_path):
     assert rows == {ref: entry["digest"], "example.org/team/app:1.0": entry["digest"]}
 
 
+def test_docker_typed_images_are_bundled_and_import_too(tmp_path, env):
+    """Most images on Docker Hub and quay.io are a Docker manifest list of v2 schema 2 manifests."""
+    with registry(tmp_path) as running:
+        env.setenv("JHUB_INSECURE_REGISTRIES", running.host)
+        ref = running.push(build_layout(tmp_path / "layout"), "team/app", docker_types=True)
+        listed = running.raw(ref)
+        entry = _entry(ref)
+        fetch_image(entry, tmp_path / "out")
+    assert listed["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    amd64 = next(m for m in listed["manifests"] if m["platform"]["architecture"] == "amd64")
+    assert entry["digest"] == amd64["digest"]
+    tarball = tmp_path / "out" / entry["file"]
+    assert verify_archive(tarball)[ref] == amd64["digest"]
+    with containerd() as ctr:
+        imported = subprocess.run(ctr + ["images", "import", "--platform", "linux/amd64", "--no-unpack", str(tarball)],
+                                  capture_output=True, text=True)
+        assert imported.returncode == 0, imported.stderr
+        rows = subprocess.run(ctr + ["images", "ls"], capture_output=True, text=True, check=True).stdout
+    row = next(line.split() for line in rows.splitlines() if line.startswith(ref + " "))
+    assert row[1:3] == ["application/vnd.docker.distribution.manifest.v2+json", amd64["digest"]]
+
+
 def test_a_pinned_digest_is_what_is_fetched_and_a_wrong_one_is_refused(pushed, tmp_path):
     running, layout, ref = pushed
     entry = dict(_entry(ref), digest="sha256:" + "0" * 64)

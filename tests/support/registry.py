@@ -116,15 +116,27 @@ class RunningRegistry:
         hexdigest = digest.split(":")[1]
         return self.storage / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
 
-    def push(self, layout: Layout, repository: str, tag: str | None = None) -> str:
+    def push(self, layout: Layout, repository: str, tag: str | None = None, docker_types: bool = False) -> str:
+        """Copy the layout in as it is, or converted to Docker's media types (a manifest list of v2 schema 2
+        manifests, as most of Docker Hub and quay.io serve; the digests then change: see `raw`)."""
         ref = f"{self.host}/{repository}:{tag or layout.tag}"
-        argv = [SKOPEO, "copy", "--all", "--quiet", "--dest-tls-verify=false", "--preserve-digests",
+        keep = ["--format", "v2s2"] if docker_types else ["--preserve-digests"]
+        argv = [SKOPEO, "copy", "--all", "--quiet", "--dest-tls-verify=false", *keep,
                 f"oci:{layout.path}:{layout.tag}", f"docker://{ref}"]
         if self.creds:
             argv[2:2] = ["--dest-creds", self.creds]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return ref
+
+    def raw(self, ref: str) -> dict:
+        """The manifest (or index) the registry serves for ref."""
+        argv = [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]
+        if self.creds:
+            argv[3:3] = ["--creds", self.creds]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
 
 
 @contextmanager
