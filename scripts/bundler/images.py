@@ -1,7 +1,7 @@
 """One lock image entry -> one verified tarball, with the registry alone.
 
 Blobs go to `<bundle>/.blobs/sha256/<hex>` first (resumable, verified), then into the tarball; they are
-removed once the tarball is written. The lock entry gets `digest` (the linux/amd64 manifest digest) and
+removed once the tarball is written. A blob another tarball of the bundle already holds is copied from it. The lock entry gets `digest` (the linux/amd64 manifest digest) and
 `sha256` (of the tarball). An entry that already has a `digest` is fetched by it, so a moved tag does not
 change what the bundle holds; `refresh` resolves the tag again.
 """
@@ -9,7 +9,10 @@ change what the bundle holds; `refresh` resolves the tag again.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tarfile
 from pathlib import Path
 from typing import Optional
 
@@ -42,12 +45,15 @@ def fetch_image(entry: dict, images_dir: Path, *, registry: Optional[Registry] =
     image = registry.resolve(ref, None if refresh else entry.get("digest"))
     print(f"+ {entry['ref']}: linux/amd64 manifest {image.digest}", file=sys.stderr, flush=True)
     blobs: dict[str, Path] = {}
+    bundled = bundled_blobs(images_dir / "images", skip=images_dir / entry["file"])
     for descriptor in image.blobs:
         digest = descriptor["digest"]
         algorithm, _, hexdigest = digest.partition(":")
         if algorithm != "sha256" or len(hexdigest) != 64:
             raise BundleError(f"{entry['ref']}: blob digest {digest!r} is not sha256")
         path = images_dir / BLOB_DIR / hexdigest
+        if digest in bundled and not path.exists():
+            _copy_member(bundled[digest], "blobs/sha256/" + hexdigest, path)  # checked by download() below
         download(lambda offset, d=digest: registry.open_blob(ref, d, offset), path,
                  Expected("sha256", hexdigest, descriptor.get("size")), f"{entry['ref']} blob {hexdigest[:12]}")
         blobs[digest] = path
@@ -59,6 +65,34 @@ def fetch_image(entry: dict, images_dir: Path, *, registry: Optional[Registry] =
     entry["sha256"] = file_digest(target, "sha256")
     for path in blobs.values():
         path.unlink(missing_ok=True)
+
+
+def bundled_blobs(folder: Path, skip: Path) -> dict[str, Path]:
+    """digest -> a tarball already in the bundle that holds that blob: images often share base layers
+    (the Jupyter notebook images share gigabytes), which are then copied, not downloaded again."""
+    found: dict[str, Path] = {}
+    for tarball in sorted(folder.glob("*.tar")) if folder.is_dir() else []:
+        if tarball == skip:
+            continue
+        try:
+            with tarfile.open(tarball, "r:") as tar:
+                for member in tar:
+                    if member.isfile() and member.name.startswith("blobs/sha256/"):
+                        found.setdefault("sha256:" + member.name.rsplit("/", 1)[1], tarball)
+        except (tarfile.TarError, OSError):
+            continue  # not one of ours, or damaged: its blobs are downloaded
+    return found
+
+
+def _copy_member(tarball: Path, name: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".copy")
+    try:
+        with tarfile.open(tarball, "r:") as tar, open(tmp, "wb") as out:
+            shutil.copyfileobj(tar.extractfile(name), out, 1 << 20)
+        os.replace(tmp, target)
+    except (tarfile.TarError, OSError, KeyError):
+        tmp.unlink(missing_ok=True)
 
 
 def _check_platform(name: str, config_path: Path) -> None:

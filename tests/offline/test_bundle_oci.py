@@ -110,6 +110,16 @@ def test_docker_typed_images_are_bundled_and_import_too(tmp_path, env):
     assert row[1:3] == ["application/vnd.docker.distribution.manifest.v2+json", amd64["digest"]]
 
 
+def test_a_layer_another_bundled_image_holds_is_copied_not_downloaded(pushed, tmp_path):
+    running, layout, ref = pushed
+    fetch_image(_entry(ref), tmp_path / "out")
+    shared = layout.manifests["amd64"]["layers"][1]
+    running.blob_file(shared).write_bytes(b"the registry no longer has it")
+    other = dict(_entry(ref), file="images/other.tar", alsoTagged=[])
+    fetch_image(other, tmp_path / "out")  # would fail the digest check if the layer were downloaded
+    assert verify_archive(tmp_path / "out/images/other.tar") == {ref: layout.manifests["amd64"]["digest"]}
+
+
 def test_a_pinned_digest_is_what_is_fetched_and_a_wrong_one_is_refused(pushed, tmp_path):
     running, layout, ref = pushed
     entry = dict(_entry(ref), digest="sha256:" + "0" * 64)
