@@ -1,9 +1,10 @@
 """One lock image entry -> one verified tarball, with the registry alone.
 
 Blobs go to `<bundle>/.blobs/sha256/<hex>` first (resumable, verified), then into the tarball; they are
-removed once the tarball is written. A blob another tarball of the bundle already holds is copied from it. The lock entry gets `digest` (the linux/amd64 manifest digest) and
-`sha256` (of the tarball). An entry that already has a `digest` is fetched by it, so a moved tag does not
-change what the bundle holds; `refresh` resolves the tag again.
+removed once the tarball is written. A blob another tarball of the bundle already holds is copied from it.
+The lock entry gets `digest` (the linux/amd64 manifest digest) and `sha256` (of the tarball). An entry that
+already has a `digest` is fetched by it, so a moved tag does not change what the bundle holds; `refresh`
+resolves the tag again.
 """
 
 from __future__ import annotations

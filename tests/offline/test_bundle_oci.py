@@ -21,7 +21,7 @@ from scripts.bundler.images import BLOB_DIR, fetch_image
 from scripts.bundler.oci import Registry
 from scripts.bundler.ociarchive import verify_archive
 from tests.support.containerd import containerd
-from tests.support.registry import SKOPEO, TokenService, build_layout, registry
+from tests.support.registry import SKOPEO, TokenService, build_layout, htpasswd, registry
 
 
 @pytest.fixture
@@ -206,6 +206,23 @@ def test_a_registry_that_needs_a_token(tmp_path, env, anonymous):
     used = tokens.requests[-1]
     assert used["query"] == {"service": tokens.service, "scope": "repository:team/app:pull"}
     assert used["user"] == (None if anonymous else tokens.user)
+
+
+def test_a_registry_with_basic_auth_takes_the_login_from_registry_auth_file(tmp_path, env):
+    with registry(tmp_path, auth=htpasswd(tmp_path, "site", "pa55word")) as running:
+        env.setenv("JHUB_INSECURE_REGISTRIES", running.host)
+        running.creds = "site:pa55word"
+        layout = build_layout(tmp_path / "layout")
+        ref = running.push(layout, "team/app")
+        with pytest.raises(BundleError, match="the registry asks for a login; add it to ~/.docker/config.json"):
+            fetch_image(_entry(ref), tmp_path / "out", registry=Registry())
+        auth_file = tmp_path / "auth.json"
+        login = base64.b64encode(b"site:pa55word").decode()
+        auth_file.write_text(json.dumps({"auths": {running.host: {"auth": login}}}))
+        env.setenv("REGISTRY_AUTH_FILE", str(auth_file))
+        entry = _entry(ref)
+        fetch_image(entry, tmp_path / "out", registry=Registry())
+    assert entry["digest"] == layout.manifests["amd64"]["digest"]
 
 
 def test_a_registry_that_redirects_to_another_that_asks_for_its_own_token(tmp_path, env):

@@ -139,8 +139,17 @@ class RunningRegistry:
         return json.loads(done.stdout)
 
 
+def htpasswd(tmp_path: Path, user: str, password: str) -> dict:
+    """The registry's `auth: htpasswd:` config for one bcrypt-hashed login (it answers `Basic` challenges)."""
+    import bcrypt
+
+    path = tmp_path / "htpasswd"
+    path.write_text(f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
+    return {"htpasswd": {"realm": "jhub-test", "path": str(path)}}
+
+
 @contextmanager
-def registry(tmp_path: Path, *, token_auth: dict | None = None):
+def registry(tmp_path: Path, *, token_auth: dict | None = None, auth: dict | None = None):
     need_programs()
     port = free_port()
     storage = tmp_path / "registry-storage"
@@ -149,6 +158,8 @@ def registry(tmp_path: Path, *, token_auth: dict | None = None):
               "http": {"addr": f"127.0.0.1:{port}"}}
     if token_auth:
         config["auth"] = {"token": token_auth}
+    if auth:
+        config["auth"] = auth
     config_path = tmp_path / "registry.yml"
     config_path.write_text(json.dumps(config))  # YAML is a superset of JSON
     log = open(tmp_path / "registry.log", "wb")
