@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import sys
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -97,14 +96,30 @@ def fetch_image(entry: dict, images_dir: Path, refresh: bool = False, mirror: st
     fetch(entry, images_dir, refresh=refresh, mirror=mirror)
 
 
-def fetch_chart(entry: dict, charts_dir: Path) -> None:
+def fetch_chart(entry: dict, charts_dir: Path, refresh: bool = False) -> None:
+    """A chart archive over HTTPS; with a recorded sha256 it must match it (resumable, like the rest),
+    otherwise it is recorded."""
+    from scripts.bundler import BundleError
+    from scripts.bundler.fetch import Expected, download, request
+
     url = entry.get("url")
     if not url:
-        raise SystemExit(f"bundle: {CHART_LOCK} entry {entry['name']} has no url")
+        raise BundleError(f"{CHART_LOCK} entry {entry['name']} has no url")
     target = charts_dir / entry["file"]
-    print(f"+ GET {url}", flush=True)
-    with urllib.request.urlopen(url, timeout=120) as response, open(target, "wb") as out:
-        shutil.copyfileobj(response, out)
+    locked = None if refresh else entry.get("sha256")
+    print(f"+ GET {url}", file=sys.stderr, flush=True)
+    opener = lambda offset: request(url, headers={"Range": f"bytes={offset}-"} if offset else {})  # noqa: E731
+    if locked:
+        download(opener, target, Expected("sha256", locked, None), f"chart {entry['name']}")
+        return
+    tmp = target.with_name(target.name + ".tmp")
+    with opener(0) as response:
+        if response.status != 200:
+            raise BundleError(f"chart {entry['name']}: HTTP {response.status} from {url}")
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+    os.replace(tmp, target)
+    entry["sha256"] = sha256(target)
 
 
 def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, *, refresh: bool = False,
@@ -131,7 +146,7 @@ def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, *, refres
         for entry in images.get("images") or []
     ] + [
         (charts_lock, charts, entry, f"chart {entry['name']} {entry['version']}",
-         lambda e: intact(charts_dir, e), lambda e: _fetch_chart_checked(e, charts_dir, refresh))
+         lambda e: intact(charts_dir, e), lambda e: fetch_chart(e, charts_dir, refresh))
         for entry in charts.get("charts") or []
     ]
     failures = []
@@ -149,17 +164,6 @@ def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, *, refres
         _write_lock(lock_path, data)
     _save_cache(cache_path, cache)
     return failures
-
-
-def _fetch_chart_checked(entry: dict, charts_dir: Path, refresh: bool) -> None:
-    from scripts.bundler import BundleError
-
-    locked = entry.get("sha256")
-    fetch_chart(entry, charts_dir)
-    entry["sha256"] = sha256(charts_dir / entry["file"])
-    if locked and not refresh and entry["sha256"] != locked:
-        raise BundleError(f"{entry['url']} now has sha256 {entry['sha256']}, charts.lock says {locked} "
-                          "(use --refresh to accept it)")
 
 
 def _present(base: Path, entry: dict, file_key: str, sum_key: str, cache: dict) -> bool:

@@ -87,3 +87,21 @@ def test_progress_prints_bytes_of_total_every_few_seconds_for_large_files():
     meter.update(2000)
     meter.finish()
     assert small.getvalue() == "", "small files print nothing"
+
+
+def test_a_chart_is_recorded_then_held_to_its_recorded_sha256(served, tmp_path):
+    from scripts.bundle import fetch_chart
+
+    root, base = served
+    (root / "hub-4.4.0.tgz").write_bytes(b"chart v1")
+    entry = {"name": "jupyterhub", "version": "4.4.0", "file": "hub-4.4.0.tgz", "sha256": None,
+             "url": f"{base}/hub-4.4.0.tgz"}
+    fetch_chart(entry, tmp_path)
+    assert entry["sha256"] == hashlib.sha256(b"chart v1").hexdigest()
+    (tmp_path / "hub-4.4.0.tgz").unlink()
+    (root / "hub-4.4.0.tgz").write_bytes(b"chart v1, republished")
+    with pytest.raises(BundleError, match="sha256 of the download is"):
+        fetch_chart(entry, tmp_path)
+    assert entry["sha256"] == hashlib.sha256(b"chart v1").hexdigest() and not (tmp_path / "hub-4.4.0.tgz").exists()
+    fetch_chart(entry, tmp_path, refresh=True)
+    assert entry["sha256"] == hashlib.sha256(b"chart v1, republished").hexdigest()
