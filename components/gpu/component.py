@@ -82,9 +82,10 @@ class GpuOperator(pulumi.ComponentResource):
             **chart_source(args.settings, args.lock),
             opts=self._opts([namespace, *labels, *args.depends_on]),
         )
-        # Rerun the test whenever what the GPUs get changes: values, labels, the test itself.
+        # Rerun the test whenever what the GPUs get changes: values, labels, the test itself, the nodes.
         run_id = hashlib.sha256(json.dumps(
             {"values": values, "pools": [p.model_dump(mode="json") for p in gpu.pools],
+             "nodes": sorted(n.name for n in args.settings.nodes),
              "job": manifests.smoke_job("node", "nvidia.com/gpu", gpu.smoke_test_timeout, "run")},
             sort_keys=True).encode()).hexdigest()[:16]
         self.smoke = command.local.Command(

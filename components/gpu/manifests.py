@@ -61,7 +61,7 @@ def smoke_job(node: str, resource: str, timeout_s: int, run_id: str) -> dict:
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/bin/sh", "-c", SMOKE_SCRIPT],
                         "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
-                        "resources": {"limits": {resource: 1}},
+                        "resources": {"limits": {resource: "1"}},
                     }],
                 },
             },

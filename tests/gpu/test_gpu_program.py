@@ -169,3 +169,11 @@ def test_air_gapped_preflight_names_missing_gpu_images(tmp_path):
     text = str(run.error)
     assert "nvidia-k8s-mig-manager-v0.15.0.tar is missing" in text and "gpu-operator-v26.7.0.tgz" in text
     assert run.resources() == []
+
+
+def test_adding_a_node_reruns_the_smoke_test():
+    before = run_program(stack_config(GPU_STACK)).named("gpu-smoke").inputs["triggers"]
+    nodes = yaml.safe_load(GPU_STACK.read_text())["config"]["jhub:nodes"] + [
+        {"name": "gpu04", "host": "10.10.0.4", "role": "worker"}]
+    after = run_program(stack_config(GPU_STACK, {"jhub:nodes": nodes})).named("gpu-smoke").inputs["triggers"]
+    assert before != after

@@ -35,7 +35,7 @@ def test_smoke_job_runs_on_its_node_with_one_gpu_and_a_deadline():
     job = manifests.smoke_job("gpu02", "nvidia.com/mig-1g.10gb", 900, "run")
     pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"kubernetes.io/hostname": "gpu02"}
-    assert pod["containers"][0]["resources"] == {"limits": {"nvidia.com/mig-1g.10gb": 1}}
+    assert pod["containers"][0]["resources"] == {"limits": {"nvidia.com/mig-1g.10gb": "1"}}
     assert job["spec"]["activeDeadlineSeconds"] == 900 and job["spec"]["backoffLimit"] == 0
     assert pod["restartPolicy"] == "Never"
     script = pod["containers"][0]["command"][-1]

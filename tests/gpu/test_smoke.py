@@ -105,8 +105,8 @@ def test_run_tests_every_gpu_node_and_reports_each():
     assert results["gpu03"]["count"] == 8
     limits = {j["metadata"]["name"]: j["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
               for j in cluster.created}
-    assert limits == {"gpu-smoke-gpu02": {"nvidia.com/mig-1g.10gb": 1},
-                      "gpu-smoke-gpu03": {"nvidia.com/gpu.shared": 1}}
+    assert limits == {"gpu-smoke-gpu02": {"nvidia.com/mig-1g.10gb": "1"},
+                      "gpu-smoke-gpu03": {"nvidia.com/gpu.shared": "1"}}
     assert sorted(cluster.deleted) == ["gpu-smoke-gpu02", "gpu-smoke-gpu03"]
     assert parse_gpus(json.dumps(results, sort_keys=True)) == results
 
@@ -151,3 +151,44 @@ def test_run_times_out_a_pod_that_never_finishes():
                               {smoke_job_name("gpu02"): ("running", {"phase": "Pending"}, "")})
     _, [message], _ = _run(cluster, timeout=100)
     assert "gpu02" in message and "no result after 100s (pod: Pending)" in message
+
+
+# The real kubernetes client against a local API stand-in (tests/gpu/smoke_kube_api.py).
+
+def test_main_runs_the_real_client_end_to_end(capsys, monkeypatch):
+    from tests.gpu.smoke_kube_api import SmokeKubeApi
+
+    monkeypatch.setattr(smoke, "POLL_S", 0.01)
+    with SmokeKubeApi(nodes={"gpu02": {"cpu": "64", "nvidia.com/gpu": "2"}},
+                      outcomes={"gpu02": ("succeeded", LOG_OK)}) as api:
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "120",
+                           "JHUB_SMOKE_RUN": "abc"})
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out) == {"gpu02": {"model": "NVIDIA H100 80GB HBM3", "count": 2,
+                                             "resource": "nvidia.com/gpu", "driver": "595.91.07", "cuda": "13.1"}}
+    assert "POST /apis/batch/v1/namespaces/gpu-operator/jobs" in api.requests
+    assert api.jobs == {}, "a passed node's Job is deleted"
+
+
+def test_main_fails_naming_the_node_and_its_log(capsys, monkeypatch):
+    from tests.gpu.smoke_kube_api import SmokeKubeApi
+
+    monkeypatch.setattr(smoke, "POLL_S", 0.01)
+    log = "JHUB-GPU: 0, NVIDIA L40S, 595.91.07, 46068\ncudaErrorNoDevice: no CUDA-capable device is detected\n"
+    with SmokeKubeApi(nodes={"gpu02": {"nvidia.com/gpu": "1"}, "gpu03": {"nvidia.com/gpu.shared": "4"}},
+                      outcomes={"gpu02": ("succeeded", LOG_OK), "gpu03": ("failed", log)}) as api:
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "120"})
+    out = capsys.readouterr()
+    assert code == 1 and out.out == ""
+    assert "GPU smoke test failed on node gpu03" in out.err and "cudaErrorNoDevice" in out.err
+    assert "gpu-smoke-gpu03" in api.jobs, "a failed node's Job is kept for inspection (ttl 1h)"
+
+
+def test_main_reports_a_missing_cluster_policy(capsys, monkeypatch):
+    from tests.gpu.smoke_kube_api import SmokeKubeApi
+
+    monkeypatch.setattr(smoke, "POLL_S", 0.5)
+    with SmokeKubeApi(nodes={}, outcomes={}, policy_state=None) as api:
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "1"})
+    assert code == 1 and "(state: absent)" in capsys.readouterr().err
