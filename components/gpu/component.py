@@ -79,6 +79,9 @@ class GpuOperator(pulumi.ComponentResource):
             cleanup_on_fail=True,
             max_history=10,
             timeout=RELEASE_TIMEOUT_S,
+            # The chart's pre-upgrade hook updates the CRDs; the new ClusterPolicy must not be checked against
+            # the old CRD's schema before that (the chart's values.yaml asks for this flag with upgradeCRD).
+            disable_openapi_validation=True,
             **chart_source(args.settings, args.lock),
             opts=self._opts([namespace, *labels, *args.depends_on]),
         )

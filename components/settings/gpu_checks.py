@@ -26,6 +26,11 @@ def check_gpu(settings: "Settings") -> list[str]:
             problems.append(f"{key_path('gpu', ('pools',))}: GPU sharing is done by the GPU Operator; set "
                             "jhub:gpu.operator: true, or remove the pools")
         return problems
+    for index, entry in enumerate(settings.microk8s.addons):
+        name = entry.split(":", 1)[0]
+        if name in ("gpu", "nvidia"):
+            problems.append(f'{key_path("microk8s", ("addons", index))}: the MicroK8s addon "{name}" installs a '
+                            "second GPU Operator beside jhub:gpu.operator; remove the addon")
     names: dict[str, int] = {}
     selectors: dict[tuple, int] = {}
     owner: dict[str, int] = {}

@@ -71,6 +71,10 @@ CASES = [
      "jhub:gpu.pools:", "set jhub:gpu.operator: true"),
     ("operator-not-bool", stack_config(GPU_STACK, {"jhub:gpu": {"operator": "yes"}}),
      "jhub:gpu.operator:", "true or false"),
+    ("microk8s-gpu-addon-too", stack_config(GPU_STACK, {
+        "jhub:gpu": {"operator": True},
+        "jhub:microk8s": {"channel": "1.32/stable", "addons": ["dns", "nvidia"], "dnsServers": ["10.10.0.254"]}}),
+     "jhub:microk8s.addons[1]:", "installs a second GPU Operator"),
     ("smoke-timeout-short", gpu(smokeTestTimeout=5),
      "jhub:gpu.smokeTestTimeout:", "60 to 7200 seconds"),
 ]

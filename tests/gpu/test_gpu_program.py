@@ -61,6 +61,7 @@ def test_release_gets_the_generated_values_in_its_namespace():
     assert release.inputs["chart"] == "gpu-operator" and release.inputs["version"] == "v26.7.0"
     assert release.inputs["repositoryOpts"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
     assert release.inputs["values"] == chart_values(gpu_settings())
+    assert release.inputs["disableOpenapiValidation"] is True
     assert release.inputs["values"]["nfd"]["enabled"] is True
     assert run.named("gpu-operator-namespace").inputs["metadata"]["name"] == "gpu-operator"
 
