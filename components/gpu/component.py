@@ -51,6 +51,11 @@ def chart_source(settings: Settings, lock: Lock) -> dict:
             "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.CHART_REPO)}
 
 
+def gpu_nodes_of(facts: dict[str, dict]) -> str:
+    """`a,b`: the nodes whose facts list an NVIDIA GPU (whatever driver it is bound to)."""
+    return ",".join(sorted(name for name, f in facts.items() if (f or {}).get("gpus")))
+
+
 def parse_gpus(stdout: Optional[str]) -> dict:
     text = (stdout or "").strip()
     return json.loads(text) if text else {}
@@ -98,11 +103,14 @@ class GpuOperator(pulumi.ComponentResource):
                 "JHUB_KUBECONFIG": pulumi.Output.secret(args.kubeconfig),
                 "JHUB_SMOKE_TIMEOUT": str(gpu.smoke_test_timeout),
                 "JHUB_SMOKE_RUN": run_id,
+                # Nodes whose facts show NVIDIA GPUs: the operator must find each of them.
+                "JHUB_GPU_NODES": pulumi.Output.all(**args.facts).apply(gpu_nodes_of),
             },
             triggers=[run_id],
             add_previous_output_in_env=False,
             logging=command.local.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release],
+            # Every node has joined (a GPU node still joining would be missed).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.nodes_ready.values()],
                                         custom_timeouts=pulumi.CustomTimeouts(
                                             create=f"{gpu.smoke_test_timeout + 300}s")),
         )

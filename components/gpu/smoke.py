@@ -1,7 +1,7 @@
 """The CUDA smoke test, run by `pulumi up` on the admin machine once the GPU Operator is installed.
 
 `python -m components.gpu.smoke` (a `command.local.Command`, see component.py) waits for the ClusterPolicy
-to be ready, then on every node the operator found GPUs on (label `nvidia.com/gpu.present=true`) runs one Job
+to be ready, then on every node the operator found GPUs on (label `nvidia.com/gpu.present=true`, and every node whose facts show NVIDIA GPUs must be among them) runs one Job
 (`manifests.smoke_job`: nvidia-smi and CUDA's vectorAdd, one unit of the node's GPU resource), and waits for
 all of them within one deadline. It talks to the API server with the stack's kubeconfig (from the environment,
 never a file) through the `kubernetes` client, so the admin machine needs no kubectl.
@@ -154,8 +154,10 @@ class Cluster:
 
 
 def run(cluster: Cluster, timeout_s: int, run_id: str, say: Callable[[str], None],
-        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> tuple[dict, list]:
-    """(results per node, failure messages)."""
+        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+        expected: tuple[str, ...] = ()) -> tuple[dict, list]:
+    """(results per node, failure messages). `expected`: the nodes whose facts show NVIDIA GPUs; each must
+    be found by the operator too."""
     deadline = clock() + timeout_s
     state = None
     while clock() < deadline:
@@ -168,17 +170,22 @@ def run(cluster: Cluster, timeout_s: int, run_id: str, say: Callable[[str], None
                     f"(state: {state or 'absent'}); see microk8s kubectl -n {chart.NAMESPACE} get pods"]
     say("GPU Operator ready")
     nodes = cluster.gpu_nodes()
-    if not nodes:
-        return {}, [f"no node has the label {chart.GPU_PRESENT_LABEL}=true: the operator found no NVIDIA GPU "
-                    "(check the nodes' facts in `pulumi stack output nodes`), or turn jhub:gpu.operator off"]
-    resources: dict[str, str] = {}
-    while clock() < deadline:  # the device plugin (and a MIG reconfiguration) may still be on its way
-        resources = {n: r for n, a in nodes.items() if (r := gpu_resource(a))}
-        if len(resources) == len(nodes):
-            break
+    while not set(expected) <= set(nodes) and clock() < deadline:  # NFD and the operator label new nodes
         sleep(POLL_S)
         nodes = cluster.gpu_nodes()
-    failures = [failure(n, "the node advertises no GPU resource (nvidia.com/gpu, nvidia.com/gpu.shared or "
+    unseen = [failure(n, f"its facts show NVIDIA GPUs, but the operator never labelled it "
+                         f"{chart.GPU_PRESENT_LABEL}=true (see the node-feature-discovery-worker and gpu-operator "
+                         f"pods in {chart.NAMESPACE})", "") for n in sorted(set(expected) - set(nodes))]
+    if not nodes:
+        return {}, unseen or [
+            f"no node has the label {chart.GPU_PRESENT_LABEL}=true: the operator found no NVIDIA GPU "
+            "(check the nodes' facts in `pulumi stack output nodes`), or turn jhub:gpu.operator off"]
+    resources = {n: r for n, a in nodes.items() if (r := gpu_resource(a))}
+    while len(resources) < len(nodes) and clock() < deadline:
+        sleep(POLL_S)  # the device plugin (and a MIG reconfiguration) may still be on its way
+        nodes = cluster.gpu_nodes()
+        resources = {n: r for n, a in nodes.items() if (r := gpu_resource(a))}
+    failures = unseen + [failure(n, "the node advertises no GPU resource (nvidia.com/gpu, nvidia.com/gpu.shared or "
                            "nvidia.com/mig-*): its device plugin is not running", "")
                 for n in sorted(nodes) if n not in resources]
     remaining = max(60, int(deadline - clock()))
@@ -217,11 +224,12 @@ def main(environ=os.environ) -> int:
     kubeconfig = yaml.safe_load(environ["JHUB_KUBECONFIG"])
     timeout_s = int(environ.get("JHUB_SMOKE_TIMEOUT", "1800"))
     run_id = environ.get("JHUB_SMOKE_RUN", "manual")[:63]
+    expected = tuple(n for n in environ.get("JHUB_GPU_NODES", "").split(",") if n)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    results, failures = run(Cluster(kubeconfig), timeout_s, run_id, say)
+    results, failures = run(Cluster(kubeconfig), timeout_s, run_id, say, expected=expected)
     for message in failures:
         say(message)
     if failures:

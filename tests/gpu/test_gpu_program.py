@@ -113,6 +113,9 @@ def test_smoke_test_waits_with_the_kubeconfig_kept_secret_and_gives_the_gpus_out
     env = smoke.inputs["environment"]["value"]
     assert "KUBECONFIG-SECRET" in env["JHUB_KUBECONFIG"]
     assert env["JHUB_SMOKE_TIMEOUT"] == "1800"
+    assert env["JHUB_GPU_NODES"] == "gpu02,gpu03"  # gpu01's facts list no GPU
+    urns = {r.name: r.urn for r in run.registrations}
+    assert {urns["gpu02-node"], urns["gpu03-node"]} <= set(smoke.dependencies)
     assert smoke.inputs["triggers"] == [env["JHUB_SMOKE_RUN"]]
     assert run.outputs["gpus"] == SMOKE
     assert "gpus" not in run.secret_outputs

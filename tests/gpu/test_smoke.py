@@ -192,3 +192,13 @@ def test_main_reports_a_missing_cluster_policy(capsys, monkeypatch):
     with SmokeKubeApi(nodes={}, outcomes={}, policy_state=None) as api:
         code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "1"})
     assert code == 1 and "(state: absent)" in capsys.readouterr().err
+
+
+def test_run_names_a_node_with_gpus_in_its_facts_that_the_operator_never_found():
+    cluster = ScriptedCluster({"gpu02": {"nvidia.com/gpu": "1"}}, {smoke_job_name("gpu02"): ("succeeded", {}, LOG_OK)})
+    clock, said = Clock(), []
+    results, failures = smoke.run(cluster, 60, "run", said.append, clock=clock, sleep=clock.sleep,
+                                  expected=("gpu02", "gpu03"))
+    assert list(results) == ["gpu02"]
+    [message] = failures
+    assert "failed on node gpu03" in message and "its facts show NVIDIA GPUs" in message
