@@ -181,3 +181,11 @@ def test_adding_a_node_reruns_the_smoke_test():
         {"name": "gpu04", "host": "10.10.0.4", "role": "worker"}]
     after = run_program(stack_config(GPU_STACK, {"jhub:nodes": nodes})).named("gpu-smoke").inputs["triggers"]
     assert before != after
+
+
+def test_the_one_local_node_example_takes_the_operator_too():
+    run = ok(run_program(stack_config(ROOT / "Pulumi.dev.yaml", {"jhub:gpu": {"operator": True}})))
+    [patch] = run.of_type("kubernetes:core/v1:NodePatch")  # driver auto: the node's facts decide its label
+    assert release_of(run).inputs["values"]["driver"]["enabled"] is True
+    assert run.named("gpu-smoke").inputs["create"].endswith("components.gpu.smoke")
+    assert patch.inputs["metadata"]["labels"] == {}
