@@ -20,13 +20,16 @@ def toolkit_env() -> list[dict]:
     env = {
         # The template MicroK8s renders containerd.toml from on every start of its containerd.
         "CONTAINERD_CONFIG": chart.CONTAINERD_TEMPLATE,
-        # Read the existing config from that file: the toolkit's default is to ask `containerd config dump`,
-        # and MicroK8s's containerd is not on the host's PATH (it lives in the snap).
+        # Read the existing config from that file. The toolkit's default ("command,file") first asks
+        # `containerd config dump`: MicroK8s's containerd is not on the host's PATH (it lives in the snap), and
+        # a host that also has a system containerd (Docker) would answer with that one's config.
         "RUNTIME_CONFIG_SOURCE": "file",
-        # The toolkit writes its runtime as a drop-in and imports it from the template; keep the drop-in
-        # beside the template, inside the folder the toolkit has mounted and the snap keeps across refreshes.
-        "CONTAINERD_DROP_IN_CONFIG": chart.CONTAINERD_DROP_IN,
+        # The toolkit writes its runtime as a drop-in and adds an `imports` line for it to the template. The
+        # operator mounts the drop-in's folder from this host path (its default is /etc/containerd/conf.d,
+        # outside the snap); keep it beside the template, in the args folder the snap keeps across refreshes.
+        "RUNTIME_DROP_IN_CONFIG": chart.CONTAINERD_DROP_IN,
         "CONTAINERD_SOCKET": chart.CONTAINERD_SOCKET,
+        # The operator sets this from operator.runtimeClass (`nvidia`) anyway; stated so the values say it.
         "CONTAINERD_RUNTIME_CLASS": chart.RUNTIME_CLASS,
         # The nvidia runtime as containerd's default: user pods that ask for nvidia.com/gpu get their GPUs
         # without a runtimeClassName (the spawner sets none), as with MicroK8s's own nvidia addon. A pod that

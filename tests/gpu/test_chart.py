@@ -53,7 +53,7 @@ def test_toolkit_is_set_up_for_microk8s_containerd():
         "CONTAINERD_SOCKET": "/var/snap/microk8s/common/run/containerd.sock",
         "CONTAINERD_RUNTIME_CLASS": "nvidia",
         "CONTAINERD_SET_AS_DEFAULT": "true",
-        "CONTAINERD_DROP_IN_CONFIG": "/var/snap/microk8s/current/args/conf.d/99-nvidia.toml",
+        "RUNTIME_DROP_IN_CONFIG": "/var/snap/microk8s/current/args/conf.d/99-nvidia.toml",
         "RUNTIME_CONFIG_SOURCE": "file",
     }
 
