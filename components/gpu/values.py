@@ -39,9 +39,9 @@ def toolkit_env() -> list[dict]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
-def device_plugin_config(pool: GpuPool | None) -> str:
+def device_plugin_config(pool: GpuPool | None, mig_flag: str) -> str:
     """One device plugin (and GFD) config: a pool's, or `default` for GPU nodes in no pool."""
-    config: dict = {"version": "v1", "flags": {"migStrategy": pool.mig.strategy if pool and pool.mig else "none"}}
+    config: dict = {"version": "v1", "flags": {"migStrategy": mig_flag}}
     if pool is not None and pool.time_slicing is not None:
         config["sharing"] = {"timeSlicing": {
             "renameByDefault": pool.time_slicing.rename_by_default,
@@ -52,15 +52,19 @@ def device_plugin_config(pool: GpuPool | None) -> str:
 
 def device_plugin_configs(gpu: GpuSettings) -> dict[str, str]:
     """The `time-slicing-config` ConfigMap's data: one key per pool, plus `default`."""
-    data = {chart.DEFAULT_PLUGIN_CONFIG: device_plugin_config(None)}
-    data.update({pool.name: device_plugin_config(pool) for pool in gpu.pools})
+    # The operator also hands the ClusterPolicy's strategy to the device plugin as MIG_STRATEGY, which wins
+    # over a config file's flags: every config carries that one strategy, so what is written is what applies.
+    flag = mig_strategy(gpu) if gpu.uses_mig else "none"
+    data = {chart.DEFAULT_PLUGIN_CONFIG: device_plugin_config(None, flag)}
+    data.update({pool.name: device_plugin_config(pool, flag) for pool in gpu.pools})
     return dict(sorted(data.items()))
 
 
 def mig_strategy(gpu: GpuSettings) -> str:
-    """The cluster-wide default; each pool's device plugin config sets its own strategy."""
-    strategies = {pool.mig.strategy for pool in gpu.pools if pool.mig}
-    return "mixed" if "mixed" in strategies else "single"
+    """The cluster's one MIG strategy: that of the MIG pools (checks.py refuses two), else the chart's
+    `single` (GPUs without MIG are advertised whole either way)."""
+    strategies = sorted({pool.mig.strategy for pool in gpu.pools if pool.mig})
+    return strategies[0] if strategies else "single"
 
 
 def pool_labels(pool: GpuPool) -> dict[str, str]:

@@ -31,6 +31,13 @@ def check_gpu(settings: "Settings") -> list[str]:
         if name in ("gpu", "nvidia"):
             problems.append(f'{key_path("microk8s", ("addons", index))}: the MicroK8s addon "{name}" installs a '
                             "second GPU Operator beside jhub:gpu.operator; remove the addon")
+    mig_pools = [(i, p) for i, p in enumerate(gpu.pools) if p.mig is not None]
+    for index, pool in mig_pools[1:]:
+        first, other = mig_pools[0]
+        if pool.mig.strategy != other.mig.strategy:
+            problems.append(f'{key_path("gpu", ("pools", index, "mig", "strategy"))}: is "{pool.mig.strategy}" but '
+                            f'jhub:gpu.pools[{first}] uses "{other.mig.strategy}": the device plugin takes one MIG '
+                            "strategy for the whole cluster; use the same in every MIG pool")
     names: dict[str, int] = {}
     selectors: dict[tuple, int] = {}
     owner: dict[str, int] = {}

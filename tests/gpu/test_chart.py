@@ -82,15 +82,26 @@ def test_time_slicing_and_mig_configs_per_pool():
     assert config_map["metadata"]["namespace"] == "gpu-operator"
     data = {k: yaml.safe_load(v) for k, v in config_map["data"].items()}
     assert data == {
-        "default": {"version": "v1", "flags": {"migStrategy": "none"}},
+        # One MIG strategy in the cluster (the operator passes it to the plugin too); GPUs without MIG are
+        # advertised whole under any strategy.
+        "default": {"version": "v1", "flags": {"migStrategy": "mixed"}},
         "h100-mig": {"version": "v1", "flags": {"migStrategy": "mixed"}},
-        "l40s-shared": {"version": "v1", "flags": {"migStrategy": "none"}, "sharing": {"timeSlicing": {
+        "l40s-shared": {"version": "v1", "flags": {"migStrategy": "mixed"}, "sharing": {"timeSlicing": {
             "renameByDefault": True, "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}},
     }
     assert spec["mig"]["strategy"] == "mixed"
     assert spec["migManager"]["enabled"] is True
     # Nodes in no MIG pool run with MIG off; the pool's nodes get their layout by label (see test_program).
     assert spec["migManager"]["config"] == {"default": "all-disabled"}
+
+
+def test_time_slicing_alone_keeps_mig_off_in_the_plugin_config():
+    objects = rendered(gpu(pools=POOLS[1:]))
+    [config_map] = [o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"] == "time-slicing-config"]
+    assert {k: yaml.safe_load(v)["flags"] for k, v in config_map["data"].items()} == {
+        "default": {"migStrategy": "none"}, "l40s-shared": {"migStrategy": "none"}}
+    spec = policy(objects)["spec"]
+    assert spec["migManager"]["enabled"] is False and spec["mig"]["strategy"] == "single"
 
 
 def test_without_pools_no_plugin_config_and_no_mig_manager():
