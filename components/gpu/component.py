@@ -105,6 +105,10 @@ class GpuOperator(pulumi.ComponentResource):
                 "JHUB_SMOKE_RUN": run_id,
                 # Nodes whose facts show NVIDIA GPUs: the operator must find each of them.
                 "JHUB_GPU_NODES": pulumi.Output.all(**args.facts).apply(gpu_nodes_of),
+                # node=layout for every node of a MIG pool: tested only once the MIG manager applied it.
+                "JHUB_MIG_LAYOUTS": ",".join(
+                    f"{node.name}={pool.mig.layout}" for pool in gpu.pools if pool.mig
+                    for node in sorted(pool_nodes(pool, args.settings.nodes), key=lambda n: n.name)),
             },
             triggers=[run_id],
             add_previous_output_in_env=False,

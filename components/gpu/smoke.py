@@ -24,6 +24,7 @@ import yaml
 from . import chart
 from .manifests import smoke_job, smoke_job_name
 
+MIG_STATE_LABEL = "nvidia.com/mig.config.state"  # pending, rebooting, success, failed (set by the MIG manager)
 LOG_TAIL_LINES = 20
 POLL_S = 10
 # Pod states that never get better by waiting.
@@ -112,6 +113,11 @@ class Cluster:
         nodes = self.core.list_node(label_selector=f"{chart.GPU_PRESENT_LABEL}=true").items
         return {n.metadata.name: dict(n.status.allocatable or {}) for n in nodes}
 
+    def mig_states(self) -> dict[str, Optional[str]]:
+        """GPU node -> the MIG manager's verdict on its layout (`nvidia.com/mig.config.state`)."""
+        nodes = self.core.list_node(label_selector=f"{chart.GPU_PRESENT_LABEL}=true").items
+        return {n.metadata.name: (n.metadata.labels or {}).get(MIG_STATE_LABEL) for n in nodes}
+
     def replace_job(self, manifest: dict) -> None:
         name, ns = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
         try:
@@ -155,9 +161,11 @@ class Cluster:
 
 def run(cluster: Cluster, timeout_s: int, run_id: str, say: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-        expected: tuple[str, ...] = ()) -> tuple[dict, list]:
+        expected: tuple[str, ...] = (), mig_layouts: Optional[dict[str, str]] = None) -> tuple[dict, list]:
     """(results per node, failure messages). `expected`: the nodes whose facts show NVIDIA GPUs; each must
-    be found by the operator too."""
+    be found by the operator too. `mig_layouts`: node -> the MIG layout jhub labelled it with; the MIG manager
+    must report it applied before that node is tested (else its GPUs would pass whole, unsliced)."""
+    mig_layouts = dict(mig_layouts or {})
     deadline = clock() + timeout_s
     state = None
     while clock() < deadline:
@@ -180,14 +188,28 @@ def run(cluster: Cluster, timeout_s: int, run_id: str, say: Callable[[str], None
         return {}, unseen or [
             f"no node has the label {chart.GPU_PRESENT_LABEL}=true: the operator found no NVIDIA GPU "
             "(check the nodes' facts in `pulumi stack output nodes`), or turn jhub:gpu.operator off"]
+    states = cluster.mig_states() if mig_layouts else {}
     resources = {n: r for n, a in nodes.items() if (r := gpu_resource(a))}
-    while len(resources) < len(nodes) and clock() < deadline:
+
+    def settled(node: str) -> bool:
+        return node not in mig_layouts or states.get(node) in ("success", "failed")
+
+    while (len(resources) < len(nodes) or not all(settled(n) for n in nodes)) and clock() < deadline:
         sleep(POLL_S)  # the device plugin (and a MIG reconfiguration) may still be on its way
         nodes = cluster.gpu_nodes()
+        states = cluster.mig_states() if mig_layouts else {}
         resources = {n: r for n, a in nodes.items() if (r := gpu_resource(a))}
-    failures = unseen + [failure(n, "the node advertises no GPU resource (nvidia.com/gpu, nvidia.com/gpu.shared or "
-                           "nvidia.com/mig-*): its device plugin is not running", "")
-                for n in sorted(nodes) if n not in resources]
+    failures = list(unseen)
+    for node in sorted(nodes):
+        if node in mig_layouts and states.get(node) != "success":
+            failures.append(failure(node, f"the MIG manager has not applied the layout {mig_layouts[node]} "
+                                          f"({MIG_STATE_LABEL}: {states.get(node) or 'unset'}); see the "
+                                          f"nvidia-mig-manager pod's log in {chart.NAMESPACE}", ""))
+            resources.pop(node, None)
+        elif node not in resources:
+            failures.append(failure(node, "the node advertises no GPU resource (nvidia.com/gpu, "
+                                          "nvidia.com/gpu.shared or nvidia.com/mig-*): its device plugin is not "
+                                          "running", ""))
     remaining = max(60, int(deadline - clock()))
     for node, resource in sorted(resources.items()):
         cluster.replace_job(smoke_job(node, resource, remaining, run_id))
@@ -225,11 +247,13 @@ def main(environ=os.environ) -> int:
     timeout_s = int(environ.get("JHUB_SMOKE_TIMEOUT", "1800"))
     run_id = environ.get("JHUB_SMOKE_RUN", "manual")[:63]
     expected = tuple(n for n in environ.get("JHUB_GPU_NODES", "").split(",") if n)
+    mig_layouts = dict(item.split("=", 1) for item in environ.get("JHUB_MIG_LAYOUTS", "").split(",") if "=" in item)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    results, failures = run(Cluster(kubeconfig), timeout_s, run_id, say, expected=expected)
+    results, failures = run(Cluster(kubeconfig), timeout_s, run_id, say, expected=expected,
+                            mig_layouts=mig_layouts)
     for message in failures:
         say(message)
     if failures:

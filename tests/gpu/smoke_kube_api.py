@@ -17,8 +17,10 @@ NS = "gpu-operator"
 
 
 class SmokeKubeApi:
-    def __init__(self, *, nodes: dict[str, dict], outcomes: dict[str, tuple[str, str]], policy_state="ready"):
+    def __init__(self, *, nodes: dict[str, dict], outcomes: dict[str, tuple[str, str]], policy_state="ready",
+                 labels: dict[str, dict] | None = None):
         self.nodes = nodes  # name -> allocatable
+        self.labels = labels or {}  # name -> extra node labels
         self.outcomes = outcomes  # node -> ("succeeded" | "failed", log)
         self.policy_state = policy_state
         self.jobs: dict[str, dict] = {}
@@ -57,7 +59,8 @@ class SmokeKubeApi:
                 if url.path == "/api/v1/nodes":
                     assert query.get("labelSelector") == ["nvidia.com/gpu.present=true"], query
                     return self._send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [
-                        {"metadata": {"name": n, "labels": {"nvidia.com/gpu.present": "true"}},
+                        {"metadata": {"name": n, "labels": {"nvidia.com/gpu.present": "true",
+                                                            **api.labels.get(n, {})}},
                          "status": {"allocatable": alloc}} for n, alloc in sorted(api.nodes.items())]})
                 if parts[:5] == ["apis", "batch", "v1", "namespaces", NS] and len(parts) == 7:
                     job = api.jobs.get(parts[6])

@@ -114,6 +114,7 @@ def test_smoke_test_waits_with_the_kubeconfig_kept_secret_and_gives_the_gpus_out
     assert "KUBECONFIG-SECRET" in env["JHUB_KUBECONFIG"]
     assert env["JHUB_SMOKE_TIMEOUT"] == "1800"
     assert env["JHUB_GPU_NODES"] == "gpu02,gpu03"  # gpu01's facts list no GPU
+    assert env["JHUB_MIG_LAYOUTS"] == "gpu02=all-1g.10gb"
     urns = {r.name: r.urn for r in run.registrations}
     assert {urns["gpu02-node"], urns["gpu03-node"]} <= set(smoke.dependencies)
     assert smoke.inputs["triggers"] == [env["JHUB_SMOKE_RUN"]]

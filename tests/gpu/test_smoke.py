@@ -58,9 +58,13 @@ def test_stuck_reason_spots_image_pulls_that_never_succeed():
 class ScriptedCluster:
     """What the API server would answer, one node map and one outcome per Job."""
 
-    def __init__(self, nodes, outcomes, states=("notReady", "ready")):
+    def __init__(self, nodes, outcomes, states=("notReady", "ready"), mig=None):
         self.nodes, self.outcomes, self.states = nodes, outcomes, list(states)
+        self.mig = mig or {}  # node -> list of successive nvidia.com/mig.config.state values
         self.created, self.deleted = [], []
+
+    def mig_states(self):
+        return {n: (v.pop(0) if len(v) > 1 else v[0]) for n, v in self.mig.items()}
 
     def policy_state(self):
         return self.states.pop(0) if len(self.states) > 1 else self.states[0]
@@ -160,9 +164,11 @@ def test_main_runs_the_real_client_end_to_end(capsys, monkeypatch):
 
     monkeypatch.setattr(smoke, "POLL_S", 0.01)
     with SmokeKubeApi(nodes={"gpu02": {"cpu": "64", "nvidia.com/gpu": "2"}},
-                      outcomes={"gpu02": ("succeeded", LOG_OK)}) as api:
+                      outcomes={"gpu02": ("succeeded", LOG_OK)},
+                      labels={"gpu02": {"nvidia.com/mig.config.state": "success"}}) as api:
         code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "120",
-                           "JHUB_SMOKE_RUN": "abc"})
+                           "JHUB_SMOKE_RUN": "abc", "JHUB_GPU_NODES": "gpu02",
+                           "JHUB_MIG_LAYOUTS": "gpu02=all-disabled"})
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out) == {"gpu02": {"model": "NVIDIA H100 80GB HBM3", "count": 2,
@@ -202,3 +208,24 @@ def test_run_names_a_node_with_gpus_in_its_facts_that_the_operator_never_found()
     assert list(results) == ["gpu02"]
     [message] = failures
     assert "failed on node gpu03" in message and "its facts show NVIDIA GPUs" in message
+
+
+def test_a_mig_node_is_tested_once_its_layout_is_applied():
+    cluster = ScriptedCluster({"gpu02": {"nvidia.com/mig-1g.10gb": "7"}},
+                              {smoke_job_name("gpu02"): ("succeeded", {}, LOG_OK)},
+                              mig={"gpu02": ["pending", "rebooting", "success"]})
+    clock, said = Clock(), []
+    results, failures = smoke.run(cluster, 600, "run", said.append, clock=clock, sleep=clock.sleep,
+                                  mig_layouts={"gpu02": "all-1g.10gb"})
+    assert failures == [] and results["gpu02"]["resource"] == "nvidia.com/mig-1g.10gb"
+    assert clock.now >= 2 * smoke.POLL_S, "it waited for the MIG manager"
+
+
+def test_a_failed_mig_layout_names_the_node_and_skips_its_test():
+    # The GPU is still advertised whole: without the check it would pass, unsliced.
+    cluster = ScriptedCluster({"gpu02": {"nvidia.com/gpu": "1"}}, {}, mig={"gpu02": ["failed"]})
+    clock, said = Clock(), []
+    results, [message] = smoke.run(cluster, 600, "run", said.append, clock=clock, sleep=clock.sleep,
+                                   mig_layouts={"gpu02": "all-1g.10gb"})
+    assert results == {} and cluster.created == []
+    assert "failed on node gpu02" in message and "layout all-1g.10gb" in message and "failed" in message
