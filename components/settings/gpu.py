@@ -57,6 +57,13 @@ class MigSettings(StrictModel):
             f'unknown MIG layout "{value}": use one the MIG manager generates, '
             f"{', '.join(NAMED_LAYOUTS)} or all-<profile> with a profile of the pool's GPUs ({per_model})")
 
+    @model_validator(mode="after")
+    def _single_needs_one_profile(self) -> "MigSettings":
+        if self.strategy == "single" and self.layout == "all-balanced":
+            raise ValueError('layout "all-balanced" cuts each GPU into slices of several sizes, which strategy '
+                             '"single" cannot advertise; use strategy "mixed", or an all-<profile> layout')
+        return self
+
 
 class TimeSlicingSettings(StrictModel):
     """Time-slicing on a pool: each GPU advertised `replicas` times, shared in time by their pods."""

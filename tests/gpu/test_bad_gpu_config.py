@@ -36,6 +36,8 @@ CASES = [
      "jhub:gpu.pools[0].mig.layout:", "is required"),
     ("mig-strategy-unknown", gpu(pools=[pool(mig={**MIG, "strategy": "none"})]),
      "jhub:gpu.pools[0].mig.strategy:", 'must be "single" or "mixed"'),
+    ("mig-balanced-with-single", gpu(pools=[pool(mig={"layout": "all-balanced", "strategy": "single"})]),
+     "jhub:gpu.pools[0].mig:", 'strategy "single" cannot advertise'),
     ("mig-strategies-differ", gpu(pools=[pool("a", selector=H100, mig={**MIG, "strategy": "mixed"}),
                                          pool("b", selector=L40S, mig={**MIG, "strategy": "single"})]),
      "jhub:gpu.pools[1].mig.strategy:", 'jhub:gpu.pools[0] uses "mixed"'),
