@@ -120,6 +120,10 @@ def test_exactly_one_node_feature_discovery_when_gpu_runs_alone():
     assert names == [("DaemonSet", "gpu-operator-node-feature-discovery-worker"),
                      ("Deployment", "gpu-operator-node-feature-discovery-gc"),
                      ("Deployment", "gpu-operator-node-feature-discovery-master")]
+    # The chart's only DaemonSet is NFD's worker (it must look at every node); the GPU daemons are the
+    # operator's, which select the nvidia.com/gpu.deploy.* labels it sets on NVIDIA nodes only.
+    assert [o["metadata"]["name"] for o in of_kind(objects, "DaemonSet")] == \
+        ["gpu-operator-node-feature-discovery-worker"]
     # The worker labels nodes by PCI vendor of display/3D controllers: 10de marks the NVIDIA GPU nodes that
     # alone get the operator's daemons (their selectors are the nvidia.com/gpu.deploy.* labels it sets there).
     [worker_conf] = [o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].endswith("worker-conf")]
