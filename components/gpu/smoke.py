@@ -1,9 +1,10 @@
 """The CUDA smoke test, run by `pulumi up` on the admin machine once the GPU Operator is installed.
 
 `python -m components.gpu.smoke` (a `command.local.Command`, see component.py) waits for the ClusterPolicy
-to be ready, then on every node the operator found GPUs on (label `nvidia.com/gpu.present=true`, and every node whose facts show NVIDIA GPUs must be among them) runs one Job
-(`manifests.smoke_job`: nvidia-smi and CUDA's vectorAdd, one unit of the node's GPU resource), and waits for
-all of them within one deadline. It talks to the API server with the stack's kubeconfig (from the environment,
+to be ready, then on every node the operator found GPUs on (label `nvidia.com/gpu.present=true`; every node
+whose facts show NVIDIA GPUs must be among them, and a MIG pool's node must have its layout applied) runs
+one Job (`manifests.smoke_job`: nvidia-smi and CUDA's vectorAdd, one unit of the node's GPU resource), and
+waits for all of them within one deadline. It talks to the API server with the stack's kubeconfig (from the environment,
 never a file) through the `kubernetes` client, so the admin machine needs no kubectl.
 
 stdout: on success, one JSON object `{node: {model, count, driver, cuda, resource}}`: the stack output `gpus`.

@@ -3,7 +3,6 @@ generates: what the cluster really gets."""
 
 from __future__ import annotations
 
-import io
 import tarfile
 from types import SimpleNamespace
 

@@ -124,9 +124,11 @@ def test_smoke_test_waits_with_the_kubeconfig_kept_secret_and_gives_the_gpus_out
 
 
 def test_same_config_gives_byte_identical_inputs():
-    first = sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in run_program(stack_config(GPU_STACK)).registrations)
-    second = sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in run_program(stack_config(GPU_STACK)).registrations)
-    assert first == second
+    def inputs():
+        run = run_program(stack_config(GPU_STACK))
+        return sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in run.registrations)
+
+    assert inputs() == inputs()
 
 
 def test_a_pool_change_reruns_the_smoke_test():

@@ -41,7 +41,8 @@ def test_parse_log_reads_gpus_cuda_and_the_verdict():
 
 
 def test_failure_names_the_node_and_shows_the_last_lines():
-    log = "\n".join(f"line {i}" for i in range(50)) + "\nFailed to allocate device vector A (error code no CUDA-capable device is detected)!"
+    log = "\n".join(f"line {i}" for i in range(50)) + \
+        "\nFailed to allocate device vector A (error code no CUDA-capable device is detected)!"
     message = smoke.failure("gpu02", "the CUDA check failed", log)
     assert message.startswith("GPU smoke test failed on node gpu02: the CUDA check failed")
     assert "no CUDA-capable device" in message and "line 49" in message and "line 20" not in message
