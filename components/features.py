@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from .cluster import FEATURE as CLUSTER
 from .feature import Feature
+from .gpu import FEATURE as GPU
 from .jupyterhub import FEATURE as JUPYTERHUB
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
+    GPU,
     JUPYTERHUB,
 )
 

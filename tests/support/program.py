@@ -85,7 +85,13 @@ def mock_address(node: str) -> str:
     return f"10.0.{zlib.crc32(node.encode()) % 250}.{zlib.crc32(node[::-1].encode()) % 250 + 2}"
 
 
+# Command name -> its stdout, for tests that need other facts (GPUs) or a step's result (the GPU smoke test).
+FAKE_STDOUT: dict[str, str] = {}
+
+
 def _fake_stdout(name: str) -> str:
+    if name in FAKE_STDOUT:
+        return FAKE_STDOUT[name]
     if name.endswith("-ready"):  # the ready step prints the node's facts
         return json.dumps({"hostname": name[: -len("-ready")], "cpus": 8, "gpus": []})
     if name.endswith("-address"):
