@@ -6,10 +6,12 @@ from __future__ import annotations
 from .cluster import FEATURE as CLUSTER
 from .feature import Feature
 from .jupyterhub import FEATURE as JUPYTERHUB
+from .portal import FEATURE as PORTAL
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
     JUPYTERHUB,
+    PORTAL,  # after the hub: it takes the hub's generated tokens
 )
 
 
