@@ -7,7 +7,8 @@
 For every lock entry the stack needs (all entries without --stack) it downloads the file into
 offline-images/ or charts/ and writes the file's sha256 (and a snap's revision) back into the lock:
 snaps with `snap download`, images with `docker pull` + `docker save` (or `skopeo copy` when docker is
-absent), charts over HTTPS from the entry's `url`. Copy offline-images/ and charts/ to the admin machine.
+absent), images with a `build:` folder (the portal) built there with docker, podman or buildah and saved,
+charts over HTTPS from the entry's `url`. Copy offline-images/ and charts/ to the admin machine.
 """
 
 from __future__ import annotations
@@ -94,7 +95,28 @@ def fetch_snap(entry: dict, images_dir: Path) -> None:
             shutil.move(str(source), target)
 
 
+def build_image(entry: dict, images_dir: Path) -> None:
+    """A `build:` entry (the portal): built here from its Dockerfile folder, then saved like a pulled one."""
+    target = images_dir / entry["file"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ref, context = entry["ref"], str(ROOT / entry["build"])
+    if shutil.which("docker"):
+        run("docker", "build", "-t", ref, context)
+        run("docker", "save", "-o", str(target), ref)
+    elif shutil.which("podman"):
+        run("podman", "build", "-t", ref, context)
+        run("podman", "save", "--format", "docker-archive", "-o", str(target), ref)
+    elif shutil.which("buildah"):
+        run("buildah", "bud", "-t", ref, context)
+        run("buildah", "push", ref, f"docker-archive:{target}:{ref}")
+    else:
+        raise SystemExit(f"bundle: building {ref} needs docker, podman or buildah on this machine")
+
+
 def fetch_image(entry: dict, images_dir: Path) -> None:
+    if entry.get("build"):
+        build_image(entry, images_dir)
+        return
     target = images_dir / entry["file"]
     target.parent.mkdir(parents=True, exist_ok=True)
     ref = entry["ref"]

@@ -77,7 +77,7 @@ class Portal(pulumi.ComponentResource):
             secret_name=m["name"], secret_keys=portal_env.SECRET_KEYS,
             storage_host_path=portal_env.storage_host_path(settings), source_digest=digest)))
         self.deployment = k8s.apps.v1.Deployment(
-            "portal", metadata=pod["metadata"], spec=pod["spec"],
+            "portal-deployment", metadata=pod["metadata"], spec=pod["spec"],
             opts=self._opts(after + db_after + rbac + [secret]))
         service = self._create("portal-service", manifests.portal_service(ns), after)
         self._create("portal-network-policy", manifests.portal_network_policy(ns), after)
