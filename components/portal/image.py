@@ -65,7 +65,7 @@ def import_image(parent: pulumi.Resource, host: Host, images_dir: Path, sha: pul
         assert host.target.ssh is not None
         ssh = host.target.ssh
         upload = command.local.Command(
-            f"{node.name}-portal-image-upload",
+            f"{node.name}-portal-image-copy",
             create=sha.apply(lambda s: upload_script(ssh, node.name, [(images_dir / im.PORTAL_IMAGE_FILE,
                                                                        im.PORTAL_IMAGE_FILE, s)], BUNDLE_DIR)),
             stdin=host.target._credential(),
