@@ -75,6 +75,6 @@ def manifest_of(reg) -> dict:
 
 
 def hub_values(run) -> dict:
-    release = run.named("jupyterhub")
+    (release,) = run.of_type("kubernetes:helm.sh/v3:Release")
     values = unwrap(release.inputs["values"])
     return json.loads(values) if isinstance(values, str) else values
