@@ -25,6 +25,7 @@ def deploy(ctx: DeployContext):
     settings = ctx.settings
     return Portal(PortalArgs(
         settings=settings, provider=ctx.provider, cluster=ctx.parts["cluster"], images_dir=ctx.images_dir,
+        lock=ctx.lock,
         # The same URLs the hub's values register: its public URL and the portal's OAuth redirect.
         hub_url=hub.url, public_url=portal_public_url(settings.portal, hub.url),
         oauth_client_secret=hub.portal_service_token, hub_api_token=hub.portal_api_token,

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
+from ..bundle.locks import Lock
 from ..cluster import ClusterPart
 from ..jupyterhub.component import RANDOM_SECRET_COMMAND
 from ..settings import Settings
@@ -31,6 +32,7 @@ class PortalArgs:
     provider: k8s.Provider
     cluster: ClusterPart
     images_dir: Path
+    lock: Lock
     hub_url: str  # where browsers reach the hub (its authorize page)
     public_url: str  # where browsers reach the portal (the hub registered <public_url>/oauth_callback)
     oauth_client_secret: pulumi.Output[str]  # the hub's portal_service_token
@@ -91,11 +93,21 @@ class Portal(pulumi.ComponentResource):
     # -- steps ------------------------------------------------------------------------------------
 
     def _create_image(self, digest: str) -> list[pulumi.Resource]:
-        """Online: build the image here and import it on every node (air-gapped: the bundle's image step)."""
-        args = self._args
-        if args.settings.offline.air_gapped or args.settings.offline.uses_mirror:
+        """Online: build the image here and import it on every node. Air-gapped, the cluster's image step
+        imports the bundle's tarball, except with a registry mirror (nodes then import no tarball): this
+        imports the bundled one, at the sha256 the lock records."""
+        args, offline = self._args, self._args.settings.offline
+        if offline.air_gapped and not offline.uses_mirror:
             return []
-        sha = image.build_image(self, args.images_dir, digest)
+        if offline.air_gapped:
+            locked = args.lock.image_for(im.PORTAL_IMAGE)
+            if locked is None or not locked.sha256:
+                raise pulumi.RunError(f"offline-images/images.lock: the portal image {im.PORTAL_IMAGE} is not "
+                                      "bundled yet: run scripts/bundle.py on a connected machine with docker, "
+                                      "podman or buildah (a registry mirror cannot serve a localhost/ image)")
+            sha = pulumi.Output.from_input(locked.sha256)
+        else:
+            sha = image.build_image(self, args.images_dir, digest)
         return [image.import_image(self, host, args.images_dir, sha, after=list(args.depends_on))
                 for _, host in sorted(args.cluster.hosts.items())]
 

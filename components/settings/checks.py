@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .base import key_path
 from .hub_checks import check_auth, check_branding_files, check_spawner, check_storage, check_tls
 from .nodes import check_nodes
+from .portal_checks import check_portal
 
 if TYPE_CHECKING:
     from . import Settings
@@ -68,4 +69,5 @@ CHECKS = (
     check_auth,
     check_tls,
     check_branding_files,
+    check_portal,
 )
