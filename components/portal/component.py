@@ -77,7 +77,8 @@ class Portal(pulumi.ComponentResource):
             namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
             env=portal_env.plain_env(settings, hub_url=args.hub_url, public_url=args.public_url),
             secret_name=m["name"], secret_keys=portal_env.SECRET_KEYS,
-            storage_host_path=portal_env.storage_host_path(settings), source_digest=digest)))
+            storage_host_path=portal_env.storage_host_path(settings),
+            storage_owner=(settings.hub.user_uid, settings.hub.user_gid), source_digest=digest)))
         self.deployment = k8s.apps.v1.Deployment(
             "portal-deployment", metadata=pod["metadata"], spec=pod["spec"],
             opts=self._opts(after + db_after + rbac + [secret]))

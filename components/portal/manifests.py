@@ -40,13 +40,15 @@ def _env(plain: dict[str, str], secret_name: Optional[str] = None, secret_keys: 
     return sorted(env, key=lambda item: item["name"])
 
 
-def _locked_down(uid: int, read_only: bool = True) -> dict:
+def _locked_down(uid: int, gid: Optional[int] = None) -> dict:
+    gid = uid if gid is None else gid
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
-            "readOnlyRootFilesystem": read_only, "runAsGroup": uid, "runAsNonRoot": True, "runAsUser": uid}
+            "readOnlyRootFilesystem": True, "runAsGroup": gid, "runAsNonRoot": True, "runAsUser": uid}
 
 
-def _pod_security(uid: int) -> dict:
-    return {"fsGroup": uid, "runAsGroup": uid, "runAsNonRoot": True, "runAsUser": uid,
+def _pod_security(uid: int, gid: Optional[int] = None) -> dict:
+    gid = uid if gid is None else gid
+    return {"fsGroup": gid, "runAsGroup": gid, "runAsNonRoot": True, "runAsUser": uid,
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
@@ -145,6 +147,9 @@ class PortalPod:
     secret_name: str  # the Secret with env.SECRET_KEYS
     secret_keys: tuple[str, ...]
     storage_host_path: Optional[str] = None  # shared-hostpath base of the users' storage
+    # With the storage view: the users' uid:gid (jhub:hub.userUid/userGid), the owner of every file there, so
+    # that removing an idle folder works without root; else the image's own user.
+    storage_owner: Optional[tuple[int, int]] = None
     source_digest: str = ""  # of portal/: a new build rolls the pod even when the tag stays
 
 
@@ -212,10 +217,14 @@ def portal_secret(namespace: str, values: dict[str, Any]) -> dict:
             "stringData": dict(sorted(values.items()))}
 
 
+def _owner(pod: PortalPod) -> tuple[int, int]:
+    return pod.storage_owner if pod.storage_host_path and pod.storage_owner else (im.PORTAL_UID, im.PORTAL_UID)
+
+
 def _portal_container(pod: PortalPod, name: str, args: list[str], mounts: list[dict]) -> dict:
     return {"name": name, "image": im.PORTAL_IMAGE, "imagePullPolicy": "IfNotPresent", "args": args,
             "env": _env(pod.env, pod.secret_name, pod.secret_keys), "volumeMounts": mounts,
-            "securityContext": _locked_down(im.PORTAL_UID)}
+            "securityContext": _locked_down(*_owner(pod))}
 
 
 def portal_deployment(pod: PortalPod) -> dict:
@@ -253,7 +262,7 @@ def portal_deployment(pod: PortalPod) -> dict:
                 "serviceAccountName": im.PORTAL,
                 "enableServiceLinks": False,
                 "nodeSelector": {"kubernetes.io/hostname": pod.control_plane},
-                "securityContext": _pod_security(im.PORTAL_UID),
+                "securityContext": _pod_security(*_owner(pod)),
                 "initContainers": [migrate],
                 "containers": [portal],
                 "volumes": volumes,
@@ -288,6 +297,7 @@ def portal_network_policy(namespace: str, pod_cidr: str = im.POD_CIDR) -> dict:
 # -- the GPU agent ----------------------------------------------------------------------------------------
 
 AGENT_TOKEN_KEY = "PORTAL_AGENT_TOKEN"
+AGENT_INTERVAL_SECONDS = 10
 
 
 def agent_secret(namespace: str, token: Any) -> dict:
@@ -299,8 +309,10 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") ->
     """One agent per GPU node. It runs as root (uid 0) without privileges or capabilities: the kubelet's
     pod-resources socket is root's; the NVIDIA runtime class injects the GPUs (NVML), and hostPID lets it map
     the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU."""
-    env = _env({"NVIDIA_DRIVER_CAPABILITIES": "utility", "NVIDIA_VISIBLE_DEVICES": "all", "PORTAL_URL": portal_url,
-                "PORTAL_KUBELET_SOCKET": f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"},
+    # Names: portal/agent/__init__.py (the agent helper's); the agent's defaults hold for the rest.
+    env = _env({"AGENT_INTERVAL_SECONDS": str(AGENT_INTERVAL_SECONDS), "NVIDIA_DRIVER_CAPABILITIES": "utility",
+                "NVIDIA_VISIBLE_DEVICES": "all", "PORTAL_URL": portal_url,
+                "KUBELET_POD_RESOURCES_SOCKET": f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"},
                im.AGENT, (AGENT_TOKEN_KEY,))
     env.append({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
     env.sort(key=lambda item: item["name"])

@@ -41,7 +41,7 @@ BUILT = {
     "portal-secret": {**m.portal_secret(NS, {"PORTAL_DATABASE_URL": "x"}),
                       "metadata": {"name": "portal-secret-x", "namespace": NS}},
     "deployment": m.portal_deployment(pod()),
-    "deployment-storage": m.portal_deployment(pod(storage_host_path="/srv/users")),
+    "deployment-storage": m.portal_deployment(pod(storage_host_path="/srv/users", storage_owner=(1000, 100))),
     "service": m.portal_service(NS),
     "network-policy": m.portal_network_policy(NS),
     "agent-secret": m.agent_secret(NS, "t"),
@@ -80,7 +80,15 @@ def containers(manifest: dict) -> list[dict]:
     return spec.get("initContainers", []) + spec["containers"]
 
 
-@pytest.mark.parametrize("name", ["deployment", "db-statefulset"])
+def test_with_the_storage_view_the_portal_runs_as_the_users_owner():
+    spec = BUILT["deployment-storage"]["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsUser"] == 1000 and spec["securityContext"]["runAsGroup"] == 100
+    assert {"name": "storage", "hostPath": {"path": "/srv/users", "type": "Directory"}} in spec["volumes"]
+    assert {"name": "storage", "mountPath": "/storage"} in spec["containers"][0]["volumeMounts"]
+    assert BUILT["deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == im.PORTAL_UID
+
+
+@pytest.mark.parametrize("name", ["deployment", "deployment-storage", "db-statefulset"])
 def test_portal_and_database_run_non_root_on_a_read_only_root(name):
     manifest = BUILT[name]
     spec = manifest["spec"]["template"]["spec"]
@@ -149,5 +157,7 @@ def test_the_gpu_agent_runs_on_gpu_nodes_with_the_nvidia_runtime_and_no_privileg
     assert env["NVIDIA_VISIBLE_DEVICES"]["value"] == "all"
     assert env["PORTAL_AGENT_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": im.AGENT, "key": "PORTAL_AGENT_TOKEN"}
     assert env["PORTAL_URL"]["value"] == "http://jhub-portal.jhub.svc:29781"
+    assert env["KUBELET_POD_RESOURCES_SOCKET"]["value"] == f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"
+    assert env["AGENT_INTERVAL_SECONDS"]["value"] == "10"
     mount = agent["volumeMounts"][0]
     assert mount == {"name": "pod-resources", "mountPath": im.KUBELET_POD_RESOURCES_DIR, "readOnly": True}

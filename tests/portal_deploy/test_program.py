@@ -150,3 +150,18 @@ def test_portal_disabled_deploys_nothing_of_it():
     assert "portalUrl" not in run.outputs
     assert not [r for r in run.resources() if r.name.startswith("portal-")]
     assert [r for r in run.registrations if r.type == HUB_TYPE]
+
+
+def test_shared_storage_is_mounted_for_the_storage_view(secret_steps):
+    import yaml
+
+    hub = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]["jhub:hub"]
+    hub["storage"] = {"type": "shared-hostpath", "hostPath": "/srv/users", "size": "128Gi"}
+    config = dev_config()
+    config["jhub:hub"] = json.dumps(hub)
+    run = ok(run_program(config))
+    env = portal_env(run)
+    assert env["PORTAL_STORAGE_BASE_PATH"] == "/storage" and env["PORTAL_USER_STORAGE_SIZE"] == "128Gi"
+    spec = manifest_of(run.named("portal-deployment"))["spec"]["template"]["spec"]
+    assert {"name": "storage", "hostPath": {"path": "/srv/users", "type": "Directory"}} in spec["volumes"]
+    assert spec["securityContext"]["runAsUser"] == 1000, "the owner of the users' files, not root"
