@@ -189,7 +189,8 @@ def cluster_reader_role(namespace: str, user_namespaces: bool) -> dict:
     rules = [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
     if user_namespaces:
         rules += [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]},
-                  {"apiGroups": [""], "resources": ["persistentvolumeclaims", "pods"], "verbs": ["get", "list", "watch"]}]
+                  {"apiGroups": [""], "resources": ["persistentvolumeclaims", "pods"],
+                   "verbs": ["get", "list", "watch"]}]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": _meta(cluster_role_name(namespace, "reader"), None, "portal"), "rules": rules}
 

@@ -8,7 +8,7 @@ import pytest
 
 from components.portal import images as im
 from components.portal import manifests as m
-from tests.portal_deploy.deploy_support import manifest_of, portal_children, run_dev, secret_steps  # noqa: F401
+from tests.portal_deploy.deploy_support import manifest_of, portal_children, run_dev
 
 K8S_VERSION = "1.32"
 NS = "jhub"

@@ -9,7 +9,7 @@ import json
 
 from components.portal import images as im
 from tests.portal_deploy.deploy_support import (HUB_TYPE, PORTAL_TYPE, RANDOM_STEPS, dev_config, made_secret,
-                                                manifest_of, ok, portal_children, run_dev, secret_steps, unwrap)  # noqa: F401
+                                                manifest_of, ok, portal_children, run_dev, unwrap)
 from tests.support.program import ROOT, is_secret_wrapper, mock_address, plain_strings, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
