@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from . import images as im
 
+HUB_ACCESS_LABEL = "hub.jupyter.org/network-access-hub"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jhub", "app.kubernetes.io/part-of": "jhub"}
 COMPONENT = "app.kubernetes.io/component"
 
@@ -251,7 +252,8 @@ def portal_deployment(pod: PortalPod) -> dict:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     })
     annotations = {"jhub.io/portal-source": pod.source_digest} if pod.source_digest else {}
-    template_meta: dict[str, Any] = {"labels": _labels("portal")}
+    # The chart's hub NetworkPolicy admits pods with this label: the portal calls the hub's API (OAuth, users).
+    template_meta: dict[str, Any] = {"labels": {**_labels("portal"), HUB_ACCESS_LABEL: "true"}}
     if annotations:
         template_meta["annotations"] = annotations
     return {
