@@ -35,7 +35,7 @@ class JupyterHubArgs:
     settings: Settings
     provider: k8s.Provider
     lock: Lock
-    hub_url: str
+    hub_url: pulumi.Input[str]  # where people open the hub
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -51,7 +51,7 @@ def chart_source(settings: Settings, lock: Lock) -> dict:
 
 
 class JupyterHub(pulumi.ComponentResource):
-    url: str
+    url: pulumi.Output[str]
     namespace: pulumi.Output[str]
     release: k8s.helm.v3.Release
     admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
@@ -63,7 +63,7 @@ class JupyterHub(pulumi.ComponentResource):
         self._args = args
         settings = args.settings
         self.hub, self.tls = settings.hub, settings.tls
-        self.url = args.hub_url
+        self.url = pulumi.Output.from_input(args.hub_url)
         # Read everything first: a missing file fails here, before any child is registered.
         sources = read_hub_sources(settings.project_dir)
         branding = read_branding(settings.project_dir, self.hub.branding)
@@ -118,12 +118,12 @@ class JupyterHub(pulumi.ComponentResource):
             after = after + [config_map]
 
         cp = settings.control_plane.name
-        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"], *branding_maps).apply(
-            lambda names: chart_values(ValuesInput(
+        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], *branding_maps).apply(
+            lambda got: chart_values(ValuesInput(
                 hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
-                control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
-                tls_secret_name=names[1])))
+                control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
+                branding_config_maps=tuple(got[3:]), secret_env_names=env_names, hub_secret_name=got[1],
+                tls_secret_name=got[2])))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,

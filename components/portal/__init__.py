@@ -27,21 +27,13 @@ def deploy(ctx: DeployContext):
         settings=settings, provider=ctx.provider, cluster=ctx.parts["cluster"], images_dir=ctx.images_dir,
         lock=ctx.lock,
         # The same URLs the hub's values register: its public URL and the portal's OAuth redirect.
-        hub_url=hub.url, public_url=portal_public_url(settings.portal, hub.url),
+        hub_url=hub.url, public_url=hub.url.apply(lambda url: portal_public_url(settings.portal, url)),
         oauth_client_secret=hub.portal_service_token, hub_api_token=hub.portal_api_token,
         depends_on=ctx.cluster_ready + [hub.namespace_resource]))
 
 
 def outputs(portal, ctx: DeployContext):
-    from ..cluster import detected_address
-    from ..jupyterhub.urls import hub_url, portal_public_url
-
-    settings = ctx.settings
-    url = portal_public_url(settings.portal, hub_url(settings, ctx.control_plane_address or "127.0.0.1"))
-    if not ctx.control_plane_address and not settings.portal.public_url:
-        url = detected_address(ctx).apply(
-            lambda address: portal_public_url(settings.portal, hub_url(settings, address)))
-    yield "portalUrl", url
+    yield "portalUrl", portal.public_url
     yield "portalAdminToken", portal.admin_token
 
 

@@ -33,8 +33,8 @@ class PortalArgs:
     cluster: ClusterPart
     images_dir: Path
     lock: Lock
-    hub_url: str  # where browsers reach the hub (its authorize page)
-    public_url: str  # where browsers reach the portal (the hub registered <public_url>/oauth_callback)
+    hub_url: pulumi.Output[str]  # where browsers reach the hub (its authorize page)
+    public_url: pulumi.Output[str]  # where browsers reach the portal; the hub registers <it>/oauth_callback
     oauth_client_secret: pulumi.Output[str]  # the hub's portal_service_token
     hub_api_token: pulumi.Output[str]  # the hub's limits-hook token (role hub)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
@@ -47,6 +47,7 @@ def gpu_agent_enabled(settings: Settings) -> bool:
 
 class Portal(pulumi.ComponentResource):
     admin_token: pulumi.Output[str]
+    public_url: pulumi.Output[str]
     deployment: k8s.apps.v1.Deployment
 
     def __init__(self, args: PortalArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -73,12 +74,14 @@ class Portal(pulumi.ComponentResource):
             key: pulumi.Output.secret(secret_values.apply(lambda values, key=key: values[key]))
             for key in portal_env.SECRET_KEYS}), after)
         rbac = self._create_rbac(ns, after)
-        pod = secret.metadata.apply(lambda m: manifests.portal_deployment(manifests.PortalPod(
-            namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
-            env=portal_env.plain_env(settings, hub_url=args.hub_url, public_url=args.public_url),
-            secret_name=m["name"], secret_keys=portal_env.SECRET_KEYS,
-            storage_host_path=portal_env.storage_host_path(settings),
-            storage_owner=(settings.hub.user_uid, settings.hub.user_gid), source_digest=digest)))
+        self.public_url = args.public_url
+        pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url).apply(
+            lambda got: manifests.portal_deployment(manifests.PortalPod(
+                namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
+                env=portal_env.plain_env(settings, hub_url=got[1], public_url=got[2]),
+                secret_name=got[0]["name"], secret_keys=portal_env.SECRET_KEYS,
+                storage_host_path=portal_env.storage_host_path(settings),
+                storage_owner=(settings.hub.user_uid, settings.hub.user_gid), source_digest=digest)))
         self.deployment = k8s.apps.v1.Deployment(
             "portal-deployment", metadata=pod["metadata"], spec=pod["spec"],
             opts=self._opts(after + db_after + rbac + [secret]))
@@ -89,7 +92,7 @@ class Portal(pulumi.ComponentResource):
                 ns, pulumi.Output.secret(agent_token)), after)
             self._create("gpu-agent", manifests.agent_daemonset(ns, settings.portal.url_in(ns), digest),
                          after + [agent_secret, service])
-        self.register_outputs({"publicUrl": args.public_url})
+        self.register_outputs({"publicUrl": self.public_url})
 
     # -- steps ------------------------------------------------------------------------------------
 

@@ -165,3 +165,16 @@ def test_shared_storage_is_mounted_for_the_storage_view(secret_steps):
     spec = manifest_of(run.named("portal-deployment"))["spec"]["template"]["spec"]
     assert {"name": "storage", "hostPath": {"path": "/srv/users", "type": "Directory"}} in spec["volumes"]
     assert spec["securityContext"]["runAsUser"] == 1000, "the owner of the users' files, not root"
+
+
+def test_a_lone_local_node_registers_the_address_people_open(secret_steps):
+    """No configured address: the hub's values and the portal's sign-in use the address the node found for
+    itself (not the loopback one), so a browser on another machine can sign in to the portal."""
+    from tests.portal_deploy.deploy_support import hub_values
+
+    run = run_dev()
+    address = mock_address("vm")
+    service = hub_values(run)["custom"]["jhub"]["portal"]["service"]
+    env = portal_env(run)
+    assert service["oauthRedirectUri"] == env["PORTAL_OAUTH_CALLBACK_URL"] == f"http://{address}:29781/oauth_callback"
+    assert env["PORTAL_HUB_PUBLIC_URL"] == run.outputs["hubUrl"] == f"http://{address}:30080"
