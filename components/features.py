@@ -7,11 +7,13 @@ from .cluster import FEATURE as CLUSTER
 from .feature import Feature
 from .gpu import FEATURE as GPU
 from .jupyterhub import FEATURE as JUPYTERHUB
+from .portal import FEATURE as PORTAL
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
     GPU,
     JUPYTERHUB,
+    PORTAL,  # after the hub: it takes the hub's generated tokens
 )
 
 

@@ -17,25 +17,22 @@ from .urls import hub_url
 
 
 def deploy(ctx: DeployContext):
+    from ..cluster import detected_address
     from .component import JupyterHub, JupyterHubArgs
 
     settings = ctx.settings
     return JupyterHub(JupyterHubArgs(
-        # A lone local node has no configured address; the values then carry the loopback one, and the
-        # exported hubUrl the address the node found for itself.
+        # A lone local node has no configured address: the values (OAuth redirects, the portal's sign-in)
+        # carry the address the node found for itself, the one people open.
         settings=settings, provider=ctx.provider, lock=ctx.lock,
-        hub_url=hub_url(settings, ctx.control_plane_address or "127.0.0.1"),
+        hub_url=detected_address(ctx).apply(lambda address: hub_url(settings, address)),
         depends_on=ctx.cluster_ready))
 
 
 def outputs(hub, ctx: DeployContext):
-    from ..cluster import detected_address
     from .component import ADMIN_PASSWORDS_OUTPUT
 
-    url = hub.url
-    if not ctx.control_plane_address:
-        url = detected_address(ctx).apply(lambda address: hub_url(ctx.settings, address))
-    yield "hubUrl", url
+    yield "hubUrl", hub.url
     if hub.admin_passwords is not None:
         yield ADMIN_PASSWORDS_OUTPUT, hub.admin_passwords
 

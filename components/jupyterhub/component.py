@@ -35,7 +35,7 @@ class JupyterHubArgs:
     settings: Settings
     provider: k8s.Provider
     lock: Lock
-    hub_url: str
+    hub_url: pulumi.Input[str]  # where people open the hub
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -51,18 +51,19 @@ def chart_source(settings: Settings, lock: Lock) -> dict:
 
 
 class JupyterHub(pulumi.ComponentResource):
-    url: str
+    url: pulumi.Output[str]
     namespace: pulumi.Output[str]
     release: k8s.helm.v3.Release
     admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
     portal_service_token: Optional[pulumi.Output[str]] = None  # the portal's hub service token (secret)
+    portal_api_token: Optional[pulumi.Output[str]] = None  # the limits hook's portal API token (secret)
 
     def __init__(self, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
         self._args = args
         settings = args.settings
         self.hub, self.tls = settings.hub, settings.tls
-        self.url = args.hub_url
+        self.url = pulumi.Output.from_input(args.hub_url)
         # Read everything first: a missing file fails here, before any child is registered.
         sources = read_hub_sources(settings.project_dir)
         branding = read_branding(settings.project_dir, self.hub.branding)
@@ -74,10 +75,15 @@ class JupyterHub(pulumi.ComponentResource):
         # The portal signs users in as a JupyterHub service; its token (the OAuth client secret) is generated
         # here and stays out of the values. The portal's own deployment takes it from `portal_service_token`.
         self.portal_service_token = self._random_secret("portal-service-token") if portal.enabled else None
-        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}, "?"))
+        # The limits hook's token: `jhub:portal.apiToken` when set, else generated once; the portal deployment
+        # puts its SHA-256 into PORTAL_API_TOKENS (role `hub`).
+        if portal.enabled:
+            self.portal_api_token = (pulumi.Output.secret(reveal(portal.api_token)) if portal.api_token is not None
+                                     else self._random_secret("portal-api-token"))
+        env_names = tuple(secret_env(auth, portal, {name: "?" for name in generated}, "?", "?"))
         env = pulumi.Output.all(passwords=pulumi.Output.all(**generated) if generated else {},
-                                token=self.portal_service_token).apply(
-            lambda made: secret_env(auth, portal, made["passwords"], made["token"]))
+                                token=self.portal_service_token, api_token=self.portal_api_token).apply(
+            lambda made: secret_env(auth, portal, made["passwords"], made["token"], made["api_token"]))
         self.admin_passwords = pulumi.Output.secret(pulumi.Output.all(**generated)) if generated else None
         if auth.mode == "native" and not self.hub.admin_users:
             pulumi.log.warn("jhub:hub.adminUsers is empty: with native accounts nobody can approve sign-ups "
@@ -88,6 +94,7 @@ class JupyterHub(pulumi.ComponentResource):
         # creates it when missing and adopts it when it is there (after a destroy), and retainOnDelete keeps it.
         ns = self._create("namespace", manifests.namespace(self.hub.namespace), args.depends_on, retain=True)
         self.namespace = ns.metadata.apply(lambda m: m["name"])
+        self.namespace_resource = ns  # what features deployed into this namespace wait for
         role = self._create("cluster-reader", manifests.cluster_reader_role(self.hub.namespace), [])
         binding = self._create("cluster-reader-binding", manifests.cluster_reader_binding(self.hub.namespace),
                                [role, ns])
@@ -111,12 +118,12 @@ class JupyterHub(pulumi.ComponentResource):
             after = after + [config_map]
 
         cp = settings.control_plane.name
-        values = pulumi.Output.all(secret_names["hub"], secret_names["tls"], *branding_maps).apply(
-            lambda names: chart_values(ValuesInput(
+        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], *branding_maps).apply(
+            lambda got: chart_values(ValuesInput(
                 hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
-                control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
-                tls_secret_name=names[1])))
+                control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
+                branding_config_maps=tuple(got[3:]), secret_env_names=env_names, hub_secret_name=got[1],
+                tls_secret_name=got[2])))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,

@@ -12,6 +12,7 @@ from .base import key_path
 from .gpu_checks import check_gpu
 from .hub_checks import check_auth, check_branding_files, check_spawner, check_storage, check_tls
 from .nodes import check_nodes
+from .portal_checks import check_portal
 
 if TYPE_CHECKING:
     from . import Settings
@@ -70,4 +71,5 @@ CHECKS = (
     check_tls,
     check_branding_files,
     check_gpu,
+    check_portal,
 )

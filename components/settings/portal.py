@@ -1,9 +1,9 @@
-"""`jhub:portal`: the usage and billing portal, as far as the hub needs it.
+"""`jhub:portal`: the usage and billing portal (components/portal/ deploys it), and what the hub needs of it.
 
-`enabled: true` means "the hub calls this portal": before each spawn the hub asks it for the user's limits
-(CPU, memory, GPUs, GPU-hour budget). Deploying the portal itself is a later feature; until then `url`
-points at the in-cluster Service that deployment will create. `nodePort`, `timezone` and `rates` are the
-portal's own keys of the config contract, checked now so a typo is caught today.
+`enabled: true` (the default) deploys the portal next to the hub, in the hub's namespace, and makes the hub
+call it before each spawn for the user's limits (CPU, memory, GPUs, GPU-hour budget). `url` points the hub at
+another portal instead; `apiToken` (the hub's limits-hook token) is generated once and kept in the stack
+state unless one is configured. The database is PostgreSQL in the cluster, or `databaseUrl` (a secret).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from . import validators as check
 from .base import Secret, StrictModel, secrets_known
 from .offline import URL_RE
+from .storage import quantity
 
 SERVICE_NAME = "jhub-portal"
 SERVICE_PORT = 29781  # the portal listens on PORTAL_PORT, 29781 by default (the old portal's port)
@@ -29,8 +30,20 @@ class Rates(StrictModel):
     memory_gib_hour: float = Field(default=0.0, ge=0, alias="memoryGiBHour")
 
 
+class DatabaseSettings(StrictModel):
+    """The in-cluster PostgreSQL (ignored when `jhub:portal.databaseUrl` is set)."""
+
+    size: str = "10Gi"  # its volume claim, on the default StorageClass (hostpath-storage)
+    storage_class: Optional[str] = None  # default: the cluster's default StorageClass
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        return quantity(value)
+
+
 class PortalSettings(StrictModel):
-    enabled: bool = False
+    enabled: bool = True
     url: Optional[str] = None  # default: http://jhub-portal.<jhub:hub.namespace>.svc:29781
     # Where browsers open the portal; its sign-in returns to <publicUrl>/oauth_callback through the hub.
     # Default: http://<the hub's host>:<nodePort> (components/jupyterhub/urls.py).
@@ -42,6 +55,22 @@ class PortalSettings(StrictModel):
     node_port: int = Field(default=29781, ge=1, le=65535)
     timezone: str = "Asia/Taipei"  # the old portal's zone; times are stored in UTC either way
     rates: Rates = Field(default_factory=Rates)
+    # An external PostgreSQL instead of the in-cluster one: postgresql+psycopg://user:password@host/db
+    database_url: Optional[Secret] = None
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    # The GPU agent DaemonSet on GPU nodes: default follows jhub:gpu.operator.
+    gpu_agent: Optional[bool] = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
+        if value is None or not secrets_known(info):
+            return value
+        if not value.get_secret_value().startswith("postgresql+psycopg://"):
+            # never repeat the value: it holds a password
+            raise ValueError("must be a PostgreSQL URL of the form postgresql+psycopg://user:password@host:5432/db "
+                             "(psycopg is the driver the portal ships)")
+        return value
 
     @field_validator("url", "public_url")
     @classmethod
@@ -55,9 +84,6 @@ class PortalSettings(StrictModel):
     def _token(cls, value: Optional[Secret], info: ValidationInfo) -> Optional[Secret]:
         if not secrets_known(info):
             return value
-        if value is None and info.data.get("enabled"):
-            raise ValueError("is required when the portal is enabled: "
-                             "pulumi config set --secret --path 'jhub:portal.apiToken' <token>")
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
         return value

@@ -86,6 +86,7 @@ def values_of(settings: Settings, hub_secret="hub-secret-x", tls_secret="tls-sec
 
 
 PORTAL_SERVICE_TOKEN = "test-portal-service-token-6c1d0e2f"
+PORTAL_API_TOKEN = "test-portal-limits-token-4e8a1b3c"  # what the component generates without jhub:portal.apiToken
 GENERATED_PASSWORD = "generated-admin-password-9b7a"
 
 
@@ -93,7 +94,7 @@ def hub_env(settings: Settings) -> dict[str, str]:
     """The hub Secret's environment as the component builds it, with test values for what it generates."""
     auth, hub = settings.auth, settings.hub
     generated = {name: GENERATED_PASSWORD for name in admins_without_password(auth, hub)}
-    return secret_env(auth, settings.portal, generated, PORTAL_SERVICE_TOKEN)
+    return secret_env(auth, settings.portal, generated, PORTAL_SERVICE_TOKEN, PORTAL_API_TOKEN)
 
 
 def chart_defaults() -> dict:
