@@ -2,34 +2,44 @@
 
 A node is *eligible* for user pods when it is Ready, not cordoned, matches the user pods' node selector and
 required node affinity, and every NoSchedule/NoExecute taint on it is tolerated. Its *free* capacity is its
-allocatable CPU, memory and GPUs minus the requests of the pods bound to it that have not terminated.
+allocatable CPU, memory and extended resources (whole GPUs, MIG slices, shared GPUs, RDMA devices) minus the
+requests of the pods bound to it that have not terminated.
 """
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from jhub_accelerators import Pool, is_accelerator, node_pools
 from jhub_quantity import parse_quantity
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
-# GPU nodes without the product label (a device plugin without GPU feature discovery) share this model name.
-UNLABELLED_GPU = "GPU"
 _TERMINATED = ("Succeeded", "Failed")
+_NOT_DEVICES = ("cpu", "memory", "ephemeral-storage", "pods")
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a server asks for: CPU cores, memory bytes and GPUs (as requests, which the scheduler counts)."""
+    """What a server asks for: CPU cores, memory bytes, extended resources (as requests, which the scheduler
+    counts) and `gpus`, the accelerator units among them (whole GPUs, MIG slices, shared GPUs: what the portal's
+    GPU limit counts)."""
 
     cpu: Decimal = Decimal(0)
     memory: Decimal = Decimal(0)
     gpus: int = 0
+    devices: dict = field(default_factory=dict)
+
+    def plus(self, other: "Request") -> "Request":
+        devices = dict(self.devices)
+        for name, count in other.devices.items():
+            devices[name] = devices.get(name, 0) + count
+        return Request(self.cpu + other.cpu, self.memory + other.memory, self.gpus + other.gpus, devices)
 
 
 @dataclass
 class NodeCapacity:
     name: str
     labels: dict
-    gpu_model: str | None
+    pools: list  # [(Pool, allocatable units)], see jhub_accelerators
     allocatable: Request
     used: Request
     eligible: bool
@@ -37,16 +47,24 @@ class NodeCapacity:
     taints: list = field(default_factory=list)
 
     @property
+    def has_gpus(self) -> bool:
+        return bool(self.pools)
+
+    @property
     def free(self) -> Request:
-        return Request(
-            cpu=self.allocatable.cpu - self.used.cpu,
-            memory=self.allocatable.memory - self.used.memory,
-            gpus=self.allocatable.gpus - self.used.gpus,
-        )
+        alloc, used = self.allocatable, self.used
+        devices = {name: count - used.devices.get(name, 0) for name, count in alloc.devices.items()}
+        return Request(alloc.cpu - used.cpu, alloc.memory - used.memory, alloc.gpus - used.gpus, devices)
+
+    def free_units(self, pool: Pool) -> int:
+        return self.allocatable.devices.get(pool.resource, 0) - self.used.devices.get(pool.resource, 0)
 
     def fits(self, request: Request) -> bool:
-        free = self.free
-        return request.cpu <= free.cpu and request.memory <= free.memory and request.gpus <= free.gpus
+        alloc, used = self.allocatable, self.used
+        if request.cpu > alloc.cpu - used.cpu or request.memory > alloc.memory - used.memory:
+            return False
+        return all(count <= alloc.devices.get(name, 0) - used.devices.get(name, 0)
+                   for name, count in request.devices.items() if count)
 
 
 def _get(obj, *path, default=None):
@@ -135,65 +153,106 @@ def why_not_eligible(node: dict, node_selector: dict, tolerations: list, affinit
     return ""
 
 
-def _container_request(container: dict, resource: str) -> Decimal:
+def _container_requests(container: dict) -> dict:
     # Kubernetes defaults a missing request to the limit (always so for extended resources like GPUs).
     resources = container.get("resources") or {}
-    value = _get(resources, "requests", resource)
-    if value is None:
-        value = _get(resources, "limits", resource)
-    return parse_quantity(value) if value is not None else Decimal(0)
+    merged = dict(resources.get("limits") or {})
+    merged.update(resources.get("requests") or {})
+    return {name: parse_quantity(value) for name, value in merged.items() if value is not None}
 
 
-def pod_request(pod: dict, gpu_resource: str) -> Request:
-    """A pod's effective request: max(sum of containers, largest init container) plus overhead."""
+def pod_request(pod: dict, cfg: dict) -> Request:
+    """A pod's effective request: max(sum of containers, largest init container) plus overhead, per resource.
+
+    `cfg` is the validated `profiles` section (which resources are accelerators)."""
     spec = pod.get("spec") or {}
+    running, init = {}, {}
+    for container in spec.get("containers") or []:
+        for name, value in _container_requests(container).items():
+            running[name] = running.get(name, 0) + value
+    for container in spec.get("initContainers") or []:
+        for name, value in _container_requests(container).items():
+            init[name] = max(init.get(name, 0), value)
+    overhead = spec.get("overhead") or {}
     totals = {}
-    for resource in ("cpu", "memory", gpu_resource):
-        running = sum((_container_request(c, resource) for c in spec.get("containers") or []), Decimal(0))
-        init = max((_container_request(c, resource) for c in spec.get("initContainers") or []), default=Decimal(0))
-        overhead = _get(spec, "overhead", resource)
-        totals[resource] = max(running, init) + (parse_quantity(overhead) if overhead is not None else 0)
-    return Request(cpu=totals["cpu"], memory=totals["memory"], gpus=int(totals[gpu_resource]))
+    for name in set(running) | set(init) | set(overhead):
+        extra = parse_quantity(overhead[name]) if overhead.get(name) is not None else 0
+        totals[name] = max(running.get(name, 0), init.get(name, 0)) + extra
+    devices = {name: int(value) for name, value in totals.items()
+               if name not in _NOT_DEVICES and not name.startswith("hugepages-") and value}
+    return Request(
+        cpu=Decimal(totals.get("cpu", 0)),
+        memory=Decimal(totals.get("memory", 0)),
+        gpus=sum(count for name, count in devices.items() if is_accelerator(name, cfg)),
+        devices=devices,
+    )
 
 
 def pod_is_active(pod: dict) -> bool:
     return _get(pod, "status", "phase") not in _TERMINATED
 
 
+class RequestCache:
+    """Pod requests by (uid, resourceVersion): a pod's spec never changes under one resourceVersion, so the
+    watched pods are parsed once, not at each form render. Entries of pods no longer seen are dropped."""
+
+    def __init__(self):
+        self._seen, self._previous = {}, {}
+
+    def get(self, pod: dict, cfg: dict) -> Request:
+        meta = pod.get("metadata") or {}
+        key = (meta.get("uid"), meta.get("resourceVersion"))
+        if key[1] is None:
+            return pod_request(pod, cfg)
+        req = self._seen.get(key) or self._previous.get(key)
+        if req is None:
+            req = pod_request(pod, cfg)
+        self._seen[key] = req
+        return req
+
+    def rotate(self):
+        """Call once per pass over all pods: what the pass did not touch is forgotten after the next one."""
+        self._previous, self._seen = self._seen, {}
+
+
 def node_capacities(
     nodes: list,
     pods: list,
     *,
-    gpu_resource: str,
-    gpu_product_label: str,
+    cfg: dict,
     node_selector: dict | None = None,
     tolerations: list | None = None,
     affinity_terms: list | None = None,
+    cache: RequestCache | None = None,
 ) -> list[NodeCapacity]:
-    """One NodeCapacity per node, sorted by name."""
+    """One NodeCapacity per node, sorted by name. `cfg` is the validated `profiles` section."""
     used = {}
     for pod in pods:
         node_name = _get(pod, "spec", "nodeName")
         if not node_name or not pod_is_active(pod):
             continue
-        req = pod_request(pod, gpu_resource)
-        prev = used.get(node_name, Request())
-        used[node_name] = Request(prev.cpu + req.cpu, prev.memory + req.memory, prev.gpus + req.gpus)
+        req = cache.get(pod, cfg) if cache else pod_request(pod, cfg)
+        prev = used.get(node_name)
+        used[node_name] = prev.plus(req) if prev else req
+    if cache:
+        cache.rotate()
 
     result = []
     for node in sorted(nodes, key=lambda n: _get(n, "metadata", "name", default="")):
         name = _get(node, "metadata", "name", default="")
         alloc = _get(node, "status", "allocatable", default={})
-        gpus = int(parse_quantity(alloc.get(gpu_resource, 0)))
+        devices = {key: int(parse_quantity(value)) for key, value in alloc.items()
+                   if key not in _NOT_DEVICES and not key.startswith("hugepages-")}
         labels = dict(_get(node, "metadata", "labels", default={}))
         reason = why_not_eligible(node, node_selector or {}, tolerations or [], affinity_terms or [])
         result.append(
             NodeCapacity(
                 name=name,
                 labels=labels,
-                gpu_model=(labels.get(gpu_product_label) or UNLABELLED_GPU) if gpus else None,
+                pools=node_pools(labels, devices, cfg),
                 allocatable=Request(
-                    cpu=parse_quantity(alloc.get("cpu", 0)), memory=parse_quantity(alloc.get("memory", 0)), gpus=gpus
+                    cpu=parse_quantity(alloc.get("cpu", 0)), memory=parse_quantity(alloc.get("memory", 0)),
+                    gpus=sum(count for key, count in devices.items() if is_accelerator(key, cfg)), devices=devices,
                 ),
                 used=used.get(name, Request()),
                 eligible=not reason,

@@ -1,10 +1,22 @@
-"""Read nodes and pods through kubespawner's shared kubernetes_asyncio client, as plain API JSON.
+"""Nodes and pods as plain API JSON: kept current by a watch, or listed on demand.
 
-The hub's ServiceAccount needs cluster-wide `list` on nodes and pods (a ClusterRole; see hub/README.md).
+`ClusterSource(watch=True)` keeps two of kubespawner's own `ResourceReflector`s (list, then watch, relisting
+after every watch timeout or error) over all nodes and all non-terminated pods cluster-wide, so a form render
+makes no Kubernetes API call. Until the first load completes, or after a reflector gave up, it falls back to
+two lists per call (and tries the watch again a minute later). `watch=False` always lists.
+
+RBAC: the hub's ServiceAccount needs cluster-wide `get`, `list` on nodes and pods, plus `watch` with the watch
+(a ClusterRole; see hub/README.md).
 """
 
 import asyncio
 import json
+import time
+
+from kubespawner.reflector import MultiNamespaceResourceReflector
+
+_ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
+_RETRY_SECONDS = 60
 
 
 async def _list_json(call, timeout: float, **kwargs) -> list:
@@ -17,13 +29,136 @@ async def _list_json(call, timeout: float, **kwargs) -> list:
 
 
 async def list_nodes_and_pods(spawner) -> tuple[list, list]:
-    """All nodes, and every pod that has not terminated, cluster-wide."""
+    """All nodes, and every pod that has not terminated, cluster-wide: two list calls."""
     api, timeout = spawner.api, spawner.k8s_api_request_timeout
     return await asyncio.gather(
         _list_json(api.list_node, timeout),
-        _list_json(
-            api.list_pod_for_all_namespaces,
-            timeout,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        ),
+        _list_json(api.list_pod_for_all_namespaces, timeout, field_selector=_ACTIVE),
     )
+
+
+class _Namespaced:
+    """A list response whose objects get `metadata.namespace: ""`.
+
+    ResourceReflector keys what it keeps by "<namespace>/<name>"; nodes have no namespace."""
+
+    def __init__(self, response):
+        self._response = response
+        self.content = self
+
+    def __getattr__(self, name):
+        return getattr(self._response, name)
+
+    @staticmethod
+    def _mark(obj):
+        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            obj["metadata"].setdefault("namespace", "")
+
+    async def read(self):
+        data = json.loads(await self._response.read())
+        for item in data.get("items") or []:
+            self._mark(item)
+        return json.dumps(data).encode()
+
+    async def readline(self):  # the watch reads one event per line
+        line = await self._response.content.readline()
+        if not line.strip():
+            return line
+        event = json.loads(line)
+        if event.get("type") != "ERROR":
+            self._mark(event.get("object"))
+        return json.dumps(event).encode() + b"\n"
+
+
+class _NodeApi:
+    def __init__(self, api):
+        self._api = api
+
+    async def list_node(self, **kwargs):
+        return _Namespaced(await self._api.list_node(**kwargs))
+
+
+class NodeReflector(MultiNamespaceResourceReflector):
+    kind = "nodes"
+    list_method_name = "list_node"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.api = _NodeApi(self.api)
+
+
+class ActivePodReflector(MultiNamespaceResourceReflector):
+    """Every pod in the cluster that has not terminated (what takes room on a node)."""
+
+    kind = "pods"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.field_selector = _ACTIVE  # two conditions on one field: the `fields` dict cannot say it
+
+
+class ClusterSource:
+    """`await source(spawner)` -> (nodes, pods). See the module docstring."""
+
+    # A watch ends after timeout_seconds and the reflector relists: long enough that 5,000 pods are not
+    # relisted every few seconds, shorter than the network timeout so a quiet watch is not an error.
+    reflector_settings = {"timeout_seconds": 50, "request_timeout": 60, "restart_seconds": 300}
+
+    def __init__(self, watch: bool, list_cluster=list_nodes_and_pods):
+        self.watch = watch
+        self._list = list_cluster
+        self._reflectors = None
+        self._starting = None
+        self._retry_at = 0.0
+        self.log = None
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._reflectors) and all(r.first_load_future.done() and not r.first_load_future.exception()
+                                              and r.watch_task and not r.watch_task.done()
+                                              for r in self._reflectors)
+
+    async def __call__(self, spawner) -> tuple[list, list]:
+        if self.watch:
+            self.log = spawner.log
+            if not self.watching and time.monotonic() >= self._retry_at:
+                await self._start()
+            if self.watching:
+                nodes, pods = self._reflectors
+                return list(nodes.resources.values()), list(pods.resources.values())
+        return await self._list(spawner)
+
+    async def _start(self):
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_reflectors())
+        try:
+            await asyncio.shield(self._starting)
+        finally:
+            self._starting = None if self._starting.done() else self._starting
+
+    async def _start_reflectors(self):
+        await self.stop()
+        reflectors = []
+        try:
+            for cls in (NodeReflector, ActivePodReflector):
+                reflector = cls(on_failure=self._gave_up, **self.reflector_settings)
+                reflectors.append(reflector)
+                await reflector.start()
+            self._reflectors = reflectors
+        except Exception as exc:  # RBAC without watch, API down: list instead, try again later
+            self._retry_at = time.monotonic() + _RETRY_SECONDS
+            if self.log:
+                self.log.warning("jhub: cannot watch nodes and pods (%s); listing them at each form render, "
+                                 "retrying the watch in %ss", exc, _RETRY_SECONDS)
+            for reflector in reflectors:
+                await reflector.stop()
+
+    def _gave_up(self):
+        self._retry_at = time.monotonic() + _RETRY_SECONDS
+        if self.log:
+            self.log.error("jhub: the watch of nodes and pods gave up; listing them until it restarts")
+
+    async def stop(self):
+        reflectors, self._reflectors = self._reflectors or [], None
+        for reflector in reflectors:
+            await reflector.stop()

@@ -102,7 +102,7 @@ def test_init_containers_and_overhead_count_like_the_scheduler():
 
     p = pod("x", "n", cpu="1", memory="1Gi", init={"cpu": "3", "memory": "512Mi"})
     p["spec"]["overhead"] = {"cpu": "250m"}
-    req = pod_request(p, "nvidia.com/gpu")
+    req = pod_request(p, profiles_cfg())
     assert req.cpu == Decimal("3.25") and req.memory == GIB and req.gpus == 0
 
 
@@ -116,6 +116,7 @@ def test_output_is_deterministic():
 def test_gpu_nodes_without_a_product_label_still_get_a_profile():
     nodes = [node("plain-gpu", cpu="32", memory="128Gi", gpus=2)]
     profiles = build_profile_list(nodes, [], profiles_cfg())
-    assert [(p["slug"], p["display_name"]) for p in profiles] == [("gpu-gpu", "GPU"), (CPU_SLUG, "CPU only")]
+    assert [(p["slug"], p["display_name"]) for p in profiles] == [("gpu-gpu", "GPU: 2 of 2 free"),
+                                                                     (CPU_SLUG, "CPU only")]
     assert profiles[0]["kubespawner_override"] == {}  # no selector on a label that no node has
     assert choices(profiles[0], "gpus") == ["1", "2"]
