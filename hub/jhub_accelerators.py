@@ -56,6 +56,8 @@ class Pool:
     def slug(self) -> str:
         base = {WHOLE: "gpu", MIG: "mig", SHARED: "shared"}[self.kind]
         parts = [self.model] + ([self.profile] if self.kind == MIG else [])
+        if self.kind == MIG and self.product.endswith(f"-MIG-{self.profile}"):
+            parts.append("single")  # strategy single: the slices are nvidia.com/gpu on their own nodes
         text = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-") or "unknown"
         return f"{base}-{text}"
 

@@ -43,7 +43,8 @@ def _floor(value: Decimal, step: Decimal) -> Decimal:
 
 
 def gib_text(memory: Decimal) -> str:
-    return f"{_floor(memory / GIB, Decimal('0.1')):f}".rstrip("0").rstrip(".") + " GiB"
+    text = f"{_floor(memory / GIB, Decimal('0.1')):f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " GiB"  # 1000 GiB is not "1 GiB"
 
 
 def cpu_text(cpu: Decimal) -> str:
