@@ -29,7 +29,7 @@ class KubeApi(RecordingServer):
 
     def list_calls(self) -> int:
         """List requests so far (watches not counted)."""
-        return sum(1 for r in self.requests if r["path"] in KINDS and "watch=true" not in r["query"])
+        return sum(1 for r in self.requests if r["path"] in KINDS and "watch=true" not in r["query"].lower())
 
     def publish(self, kind: str, event_type: str, obj: dict):
         """Change the cluster: ADDED / MODIFIED / DELETED `obj` (matched by name and namespace)."""
@@ -49,7 +49,7 @@ class KubeApi(RecordingServer):
             self.refuse[path] -= 1
             return 403, {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
                          "message": f"{kind} is forbidden"}
-        if query.get("watch") == "true":
+        if query.get("watch", "").lower() == "true":
             since = int(query.get("resourceVersion") or 0)
             seconds = min(float(query.get("timeoutSeconds") or self.watch_seconds), self.watch_seconds)
             return 200, Stream(self._events(kind, since, time.monotonic() + seconds))
