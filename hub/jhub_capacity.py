@@ -192,27 +192,69 @@ def pod_is_active(pod: dict) -> bool:
     return _get(pod, "status", "phase") not in _TERMINATED
 
 
+def _pod_use(pod: dict, cfg: dict):
+    """(node name, Request) for a bound pod that has not terminated, else None."""
+    spec = pod.get("spec") or {}
+    node_name = spec.get("nodeName")
+    if not node_name or not pod_is_active(pod):
+        return None
+    return node_name, pod_request(pod, cfg)
+
+
 class RequestCache:
-    """Pod requests by (uid, resourceVersion): a pod's spec never changes under one resourceVersion, so the
-    watched pods are parsed once, not at each form render. Entries of pods no longer seen are dropped."""
+    """What pods use, remembered between form renders.
+
+    * per pod, by (uid, resourceVersion): an object never changes under one resourceVersion, so each watched pod
+      is parsed once, not at each render; entries of pods no longer seen are dropped;
+    * per node, for the same pod objects: the watch (kubespawner's reflector) replaces a pod's dict on every
+      change and never edits one in place, so the same objects in the same order mean the same sums. The last
+      list is held, so none of its objects can be freed and its id() reused by a new one."""
 
     def __init__(self):
         self._seen, self._previous = {}, {}
+        self._last_pods, self._last_ids, self._last_sums = None, None, None
 
-    def get(self, pod: dict, cfg: dict) -> Request:
+    def get(self, pod: dict, cfg: dict):
         meta = pod.get("metadata") or {}
-        key = (meta.get("uid"), meta.get("resourceVersion"))
-        if key[1] is None:
-            return pod_request(pod, cfg)
-        req = self._seen.get(key) or self._previous.get(key)
-        if req is None:
-            req = pod_request(pod, cfg)
-        self._seen[key] = req
-        return req
+        version = meta.get("resourceVersion")
+        if version is None:
+            return _pod_use(pod, cfg)
+        key = (meta.get("uid"), version)
+        use = self._seen.get(key, self)
+        if use is self:
+            use = self._previous.get(key, self)
+            if use is self:
+                use = _pod_use(pod, cfg)
+            self._seen[key] = use
+        return use
 
-    def rotate(self):
-        """Call once per pass over all pods: what the pass did not touch is forgotten after the next one."""
-        self._previous, self._seen = self._seen, {}
+    def sums(self, pods: list, cfg: dict) -> dict:
+        ids = tuple(map(id, pods))
+        if ids != self._last_ids:
+            self._last_pods, self._last_ids = list(pods), ids
+            self._last_sums = _node_sums(pods, cfg, self)
+            self._previous, self._seen = self._seen, {}
+        return self._last_sums
+
+
+def _node_sums(pods: list, cfg: dict, cache: RequestCache | None) -> dict:
+    """{node name: Request}: what the bound, non-terminated pods on each node request."""
+    sums = {}  # node name -> [cpu, memory, gpus, devices]
+    for pod in pods:
+        use = cache.get(pod, cfg) if cache else _pod_use(pod, cfg)
+        if use is None:
+            continue
+        node_name, req = use
+        total = sums.get(node_name)
+        if total is None:
+            sums[node_name] = [req.cpu, req.memory, req.gpus, dict(req.devices)]
+            continue
+        total[0] += req.cpu
+        total[1] += req.memory
+        total[2] += req.gpus
+        for name, count in req.devices.items():
+            total[3][name] = total[3].get(name, 0) + count
+    return {name: Request(*total) for name, total in sums.items()}
 
 
 def node_capacities(
@@ -226,16 +268,7 @@ def node_capacities(
     cache: RequestCache | None = None,
 ) -> list[NodeCapacity]:
     """One NodeCapacity per node, sorted by name. `cfg` is the validated `profiles` section."""
-    used = {}
-    for pod in pods:
-        node_name = _get(pod, "spec", "nodeName")
-        if not node_name or not pod_is_active(pod):
-            continue
-        req = cache.get(pod, cfg) if cache else pod_request(pod, cfg)
-        prev = used.get(node_name)
-        used[node_name] = prev.plus(req) if prev else req
-    if cache:
-        cache.rotate()
+    used = cache.sums(pods, cfg) if cache else _node_sums(pods, cfg, None)
 
     result = []
     for node in sorted(nodes, key=lambda n: _get(n, "metadata", "name", default="")):

@@ -156,12 +156,14 @@ def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
 
     ks = c.KubeSpawner
     list_cluster = list_cluster or ClusterSource(watch=cleaned["profiles"]["watch"])
-    profile_list = make_profile_list(cleaned["profiles"], list_cluster, cache=RequestCache())
+    cache = RequestCache()
+    profile_list = make_profile_list(cleaned["profiles"], list_cluster, cache=cache)
     profile_list.cluster_source = list_cluster
     pre_spawn, modify_pod = make_hooks(
         cleaned, list_cluster, profile_list,
         previous_pre_spawn=_get(ks, "pre_spawn_hook", None) or _get(c.Spawner, "pre_spawn_hook", None),
         previous_modify_pod=_get(ks, "modify_pod_hook", None),
+        cache=cache,
     )
     new_spawner = spawner_traits(cleaned, ks)
 

@@ -170,7 +170,7 @@ async def limits_problem(spawner, pod: dict, pods: list, cfg: dict) -> str | Non
     return problem
 
 
-def make_hooks(cfg: dict, list_cluster, profile_list, previous_pre_spawn=None, previous_modify_pod=None):
+def make_hooks(cfg: dict, list_cluster, profile_list, previous_pre_spawn=None, previous_modify_pod=None, cache=None):
     """(pre_spawn_hook, modify_pod_hook) for the validated config; chains hooks configured before ours."""
 
     async def pre_spawn_hook(spawner):
@@ -186,7 +186,8 @@ def make_hooks(cfg: dict, list_cluster, profile_list, previous_pre_spawn=None, p
         serialize = spawner.api.api_client.sanitize_for_serialization
         manifest = serialize(pod)
         nodes, pods = await list_cluster(spawner)
-        avoid = gpu_nodes_to_avoid(manifest, pod_capacities(manifest, nodes, pods, cfg["profiles"]), cfg["profiles"])
+        caps = pod_capacities(manifest, nodes, pods, cfg["profiles"], cache=cache)
+        avoid = gpu_nodes_to_avoid(manifest, caps, cfg["profiles"])
         if avoid:
             pod = keep_off_nodes(pod, avoid)
             manifest = serialize(pod)
@@ -196,7 +197,9 @@ def make_hooks(cfg: dict, list_cluster, profile_list, previous_pre_spawn=None, p
             problem = await limits_problem(spawner, manifest, pods, cfg)
             if problem:
                 raise SpawnRefused(problem)
-        problem = capacity_problem(manifest, nodes, pods, cfg["profiles"])
+        # Kept off GPU nodes, the pod sees fewer eligible nodes: judge it again as it now is.
+        caps = pod_capacities(manifest, nodes, pods, cfg["profiles"], cache=cache) if avoid else caps
+        problem = capacity_problem(manifest, nodes, pods, cfg["profiles"], caps=caps)
         if problem:
             spawner.log.info("jhub: refusing %s's spawn: %s", spawner.user.name, problem)
             raise SpawnRefused(problem)

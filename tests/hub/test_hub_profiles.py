@@ -120,3 +120,26 @@ def test_gpu_nodes_without_a_product_label_still_get_a_profile():
                                                                      (CPU_SLUG, "CPU only")]
     assert profiles[0]["kubespawner_override"] == {}  # no selector on a label that no node has
     assert choices(profiles[0], "gpus") == ["1", "2"]
+
+
+def test_request_cache_follows_changed_pods_and_reuses_unchanged_ones():
+    from jhub_capacity import RequestCache
+
+    nodes = [node("g", cpu="32", memory="128Gi", gpus=4, model=L40S)]
+    pods = [pod("a", "g", cpu="1", memory="1Gi", gpus=1), pod("b", "g", cpu="1", memory="1Gi", gpus=1)]
+    for i, p in enumerate(pods):
+        p["metadata"]["resourceVersion"] = str(i + 1)
+    cache = RequestCache()
+
+    def free_gpus(pods):
+        profile = build_profile_list(nodes, pods, profiles_cfg(), cache=cache)[0]
+        return profile["display_name"]
+
+    assert free_gpus(pods) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+    assert free_gpus(list(pods)) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+    # The watch replaces a changed pod by a new object with a new resourceVersion: here b finished.
+    done = {**pods[1], "status": {"phase": "Succeeded"}, "metadata": {**pods[1]["metadata"], "resourceVersion": "9"}}
+    assert free_gpus([pods[0], done]) == "NVIDIA L40S, whole GPU: 3 of 4 free"
+    assert free_gpus([pods[0]]) == "NVIDIA L40S, whole GPU: 3 of 4 free"
+    assert free_gpus([]) == "NVIDIA L40S, whole GPU: 4 of 4 free"
+    assert free_gpus(pods) == "NVIDIA L40S, whole GPU: 2 of 4 free"
