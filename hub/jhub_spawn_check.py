@@ -124,8 +124,11 @@ def capacity_problem(pod: dict, nodes: list, pods: list, profiles_cfg: dict, cap
     for cap in caps:
         if cap.eligible:
             free = cap.free
-            gpus = f"{free.gpus} GPUs, " if cap.allocatable.gpus else ""
-            states.append(f"{cap.name} has {gpus}{cpu_text(free.cpu)}, {gib_text(free.memory)} free")
+            asked = sorted(n for n, c in request.devices.items() if c)
+            # Free units of what the pod asks for (a MIG slice is not a whole GPU); else the node's GPUs.
+            units = "".join(f"{free.devices.get(n, 0)} {'GPUs' if n == profiles_cfg['gpuResource'] else n}, "
+                            for n in asked) if asked else (f"{free.gpus} GPUs, " if cap.allocatable.gpus else "")
+            states.append(f"{cap.name} has {units}{cpu_text(free.cpu)}, {gib_text(free.memory)} free")
         else:
             states.append(f"{cap.name} is {cap.why_not}")
     return (

@@ -191,8 +191,11 @@ async def test_tampered_choices_are_refused(kube_api):
     # A choice from the form that no longer fits: the last 1g.10gb slices were taken meanwhile.
     kube_api.cluster["pods"] += [pod(f"taken-{i}", "a100-mixed", devices={"nvidia.com/mig-1g.10gb": 1})
                                  for i in range(5)]
-    with pytest.raises(SpawnRefused, match="No node can take this server right now"):
+    with pytest.raises(SpawnRefused) as refused:
         await spawn_until_pod(new_spawner(c, "eve"), {"profile": MIXED_1G, "gpus": "1"})
+    message = refused.value.jupyterhub_message
+    assert message.startswith("No node can take this server right now: it asks for 1 GPU, 4.6 CPU cores")
+    assert "a100-mixed has 0 nvidia.com/mig-1g.10gb, " in message
 
 
 def chart_affinity(c):
