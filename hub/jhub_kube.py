@@ -129,12 +129,10 @@ class ClusterSource:
         return await self._list(spawner)
 
     async def _start(self):
-        if self._starting is None:
+        # Renders that arrive while the reflectors start wait for that one start.
+        if self._starting is None or self._starting.done():
             self._starting = asyncio.ensure_future(self._start_reflectors())
-        try:
-            await asyncio.shield(self._starting)
-        finally:
-            self._starting = None if self._starting.done() else self._starting
+        await asyncio.shield(self._starting)
 
     async def _start_reflectors(self):
         await self.stop()

@@ -53,7 +53,8 @@ async def test_form_from_the_watch_makes_no_api_calls_and_follows_changes(kube_a
         got = await spawn_until_pod(spawner, {"profile": MIXED_1G, "gpus": "1"})
         assert got["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
         assert kube_api.list_calls() == lists
-        pods_watch = [r for r in kube_api.requests if r["path"] == "/api/v1/pods" and "watch=true" in r["query"].lower()]
+        pods_watch = [r for r in kube_api.requests
+                      if r["path"] == "/api/v1/pods" and "watch=true" in r["query"].lower()]
         assert pods_watch and all("fieldSelector=status.phase" in r["query"] for r in pods_watch)
     finally:
         await source.stop()
@@ -119,3 +120,20 @@ async def test_watch_off_lists_nodes_and_pods_at_each_render(kube_api):
     await spawner.get_options_form()
     assert kube_api.list_calls() - before == 2
     assert not any("watch=true" in r["query"].lower() for r in kube_api.requests)
+
+
+@pytest.mark.asyncio
+async def test_renders_at_the_same_time_start_the_watch_once(kube_api):
+    kube_api.watch_seconds = 60
+    kube_api.cluster["nodes"], kube_api.cluster["pods"] = gpu_operator_cluster()
+    c = configured(watch_cfg(), kube_api.url)
+    spawners = [new_spawner(c, f"user{i}") for i in range(4)]
+    try:
+        forms = await asyncio.gather(*(s.get_options_form() for s in spawners))
+        assert all("MIG 1g.10gb slice: 5 of 7 free" in f for f in forms)
+        await until(lambda: _watches_open(kube_api, 2))
+        # One reflector per kind: each listed at start and once more before its watch, no more.
+        assert kube_api.list_calls() == 4
+        assert sum(1 for r in kube_api.requests if "watch=true" in r["query"].lower()) == 2
+    finally:
+        await c.KubeSpawner.profile_list.cluster_source.stop()
