@@ -16,7 +16,6 @@ import time
 from kubespawner.reflector import MultiNamespaceResourceReflector
 
 _ACTIVE = "status.phase!=Succeeded,status.phase!=Failed"
-_RETRY_SECONDS = 60
 
 
 async def _list_json(call, timeout: float, **kwargs) -> list:
@@ -103,6 +102,7 @@ class ClusterSource:
     # A watch ends after timeout_seconds and the reflector relists: long enough that 5,000 pods are not
     # relisted every few seconds, shorter than the network timeout so a quiet watch is not an error.
     reflector_settings = {"timeout_seconds": 50, "request_timeout": 60, "restart_seconds": 300}
+    retry_seconds = 60  # after a failed start or a watch that gave up, list until then
 
     def __init__(self, watch: bool, list_cluster=list_nodes_and_pods):
         self.watch = watch
@@ -144,15 +144,17 @@ class ClusterSource:
                 await reflector.start()
             self._reflectors = reflectors
         except Exception as exc:  # RBAC without watch, API down: list instead, try again later
-            self._retry_at = time.monotonic() + _RETRY_SECONDS
+            self._retry_at = time.monotonic() + self.retry_seconds
             if self.log:
                 self.log.warning("jhub: cannot watch nodes and pods (%s); listing them at each form render, "
-                                 "retrying the watch in %ss", exc, _RETRY_SECONDS)
+                                 "retrying the watch in %ss", exc, self.retry_seconds)
             for reflector in reflectors:
+                if reflector.first_load_future.done():
+                    reflector.first_load_future.exception()  # seen here; nobody else awaits it
                 await reflector.stop()
 
     def _gave_up(self):
-        self._retry_at = time.monotonic() + _RETRY_SECONDS
+        self._retry_at = time.monotonic() + self.retry_seconds
         if self.log:
             self.log.error("jhub: the watch of nodes and pods gave up; listing them until it restarts")
 

@@ -137,3 +137,33 @@ async def test_renders_at_the_same_time_start_the_watch_once(kube_api):
         assert sum(1 for r in kube_api.requests if "watch=true" in r["query"].lower()) == 2
     finally:
         await c.KubeSpawner.profile_list.cluster_source.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_watch_that_gave_up_falls_back_to_lists_then_starts_again(kube_api):
+    kube_api.watch_seconds = 60
+    kube_api.cluster["nodes"], kube_api.cluster["pods"] = gpu_operator_cluster()
+    c = configured(watch_cfg(), kube_api.url)
+    source = c.KubeSpawner.profile_list.cluster_source
+    spawner = new_spawner(c, "erin")
+    try:
+        await spawner.get_options_form()
+        await until(lambda: _watches_open(kube_api, 2))
+        # What kubespawner's reflector does when its watch never recovers: its task ends, on_failure is called.
+        pods_reflector = source._reflectors[1]
+        pods_reflector.watch_task.cancel()
+        await asyncio.gather(pods_reflector.watch_task, return_exceptions=True)
+        pods_reflector.on_failure()
+        assert not source.watching
+        before = kube_api.list_calls()
+        kube_api.cluster["pods"].append(pod("slice-9", "a100-mixed", devices={"nvidia.com/mig-1g.10gb": 1}))
+        assert "MIG 1g.10gb slice: 4 of 7 free" in await spawner.get_options_form()  # listed, so current
+        assert kube_api.list_calls() - before == 2
+        await spawner.get_options_form()
+        assert kube_api.list_calls() - before == 4  # and again: the retry is a minute away
+        source.retry_seconds = 0
+        pods_reflector.on_failure()  # the same, with the retry due at once
+        await spawner.get_options_form()
+        assert source.watching
+    finally:
+        await source.stop()

@@ -48,6 +48,9 @@ def test_gfd_labels_and_resources_become_pools():
     assert pools("l40s-mps") == [(SHARED, "nvidia.com/gpu.shared", L40S, "", 2, 8)]
     assert pools("h100-ib") == [(WHOLE, "nvidia.com/gpu", H100, "", 1, 8)]  # replicas=1: not shared
     assert pools("cpu-1") == []
+    a30 = dict(node_pools({"nvidia.com/gpu.product": "NVIDIA-A30", "nvidia.com/mig.strategy": "mixed"},
+                          {"nvidia.com/mig-2g.12gb": 2}, cfg))
+    assert [p.weight for p in a30] == [Decimal(2) / 4]  # an A30 has 4 compute slices, not 7
 
 
 def test_each_pool_is_titled_with_its_product_and_what_is_free_now():
