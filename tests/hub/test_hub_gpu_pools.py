@@ -53,6 +53,30 @@ def test_gfd_labels_and_resources_become_pools():
     assert [p.weight for p in a30] == [Decimal(2) / 4]  # an A30 has 4 compute slices, not 7
 
 
+def test_time_slicing_on_mig_slices_is_a_shared_slice_pool():
+    cfg = profiles_cfg()
+    single = node_pools({"nvidia.com/gpu.product": A100 + "-MIG-1g.10gb-SHARED", "nvidia.com/mig.strategy": "single",
+                         "nvidia.com/gpu.replicas": "2", "nvidia.com/gpu.sharing-strategy": "time-slicing"},
+                        {"nvidia.com/gpu": 112}, cfg)
+    mixed = node_pools({"nvidia.com/gpu.product": A100, "nvidia.com/mig.strategy": "mixed",
+                        "nvidia.com/mig-3g.40gb.replicas": "3",
+                        "nvidia.com/mig-3g.40gb.sharing-strategy": "time-slicing"},
+                       {"nvidia.com/mig-3g.40gb": 6, "nvidia.com/mig-1g.10gb.shared": 4}, cfg)
+    (pool, units), = single
+    assert (pool.kind, pool.profile, pool.replicas, units) == (MIG, "1g.10gb", 2, 112)
+    assert pool.title == "NVIDIA A100-SXM4-80GB, MIG 1g.10gb slice, shared (time-sliced, 2 per slice)"
+    assert pool.weight == Decimal(1) / 7 / 2
+    assert [(p.resource, p.profile, p.replicas, n) for p, n in mixed] == [
+        ("nvidia.com/mig-1g.10gb.shared", "1g.10gb", 1, 4), ("nvidia.com/mig-3g.40gb", "3g.40gb", 3, 6)]
+    nodes = [node("shared-mig", cpu="64", memory="512Gi", model=A100, devices={"nvidia.com/mig-3g.40gb": 6},
+                  labels={"nvidia.com/mig.strategy": "mixed", "nvidia.com/mig-3g.40gb.replicas": "3"})]
+    profile = build_profile_list(nodes, [], cfg)[0]
+    assert profile["display_name"] == (
+        "NVIDIA A100-SXM4-80GB, MIG 3g.40gb slice, shared (time-sliced, 3 per slice): 6 of 6 free")
+    assert profile["profile_options"]["gpus"]["choices"]["1"]["display_name"].startswith(
+        "1 shared MIG 3g.40gb slice · 10.3 CPU cores")  # (64 - 2) / 6
+
+
 def test_each_pool_is_titled_with_its_product_and_what_is_free_now():
     got = profiles()
     assert list(got) == [WHOLE_A100, WHOLE_H100, MIXED_1G, SINGLE_1G, MIXED_3G, SHARED_H100, SHARED_L40S, CPU_SLUG]
