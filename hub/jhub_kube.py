@@ -2,8 +2,9 @@
 
 `ClusterSource(watch=True)` keeps two of kubespawner's own `ResourceReflector`s (list, then watch, relisting
 after every watch timeout or error) over all nodes and all non-terminated pods cluster-wide, so a form render
-makes no Kubernetes API call. Until the first load completes, or after a reflector gave up, it falls back to
-two lists per call (and tries the watch again a minute later). `watch=False` always lists.
+makes no Kubernetes API call. Until the first load completes, while a watch is refused (the reflectors retry on
+their own), or after a reflector gave up (started again a minute later), it falls back to two lists per call,
+so the form is never built from a stale copy. `watch=False` always lists.
 
 RBAC: the hub's ServiceAccount needs cluster-wide `get`, `list` on nodes and pods, plus `watch` with the watch
 (a ClusterRole; see hub/README.md).
@@ -69,12 +70,26 @@ class _Namespaced:
         return json.dumps(event).encode() + b"\n"
 
 
-class _NodeApi:
-    def __init__(self, api):
-        self._api = api
+class _ObservedApi:
+    """The one list method a reflector calls (for its lists and its watches), noting whether the last watch
+    was answered: a ServiceAccount without `watch` is refused at once, while kubespawner's reflector keeps
+    retrying with backoff and serving its last list. Nodes get `metadata.namespace: ""` (see _Namespaced)."""
 
-    async def list_node(self, **kwargs):
-        return _Namespaced(await self._api.list_node(**kwargs))
+    def __init__(self, api, method: str, cluster_scoped: bool):
+        self._api, self._method, self._cluster_scoped = api, method, cluster_scoped
+        self.watch_failing = False
+        setattr(self, method, self._call)
+
+    async def _call(self, **kwargs):
+        try:
+            response = await getattr(self._api, self._method)(**kwargs)
+        except Exception:
+            if kwargs.get("watch"):
+                self.watch_failing = True
+            raise
+        if kwargs.get("watch"):
+            self.watch_failing = not response.ok
+        return _Namespaced(response) if self._cluster_scoped else response
 
 
 class NodeReflector(MultiNamespaceResourceReflector):
@@ -83,7 +98,7 @@ class NodeReflector(MultiNamespaceResourceReflector):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.api = _NodeApi(self.api)
+        self.api = _ObservedApi(self.api, self.list_method_name, cluster_scoped=True)
 
 
 class ActivePodReflector(MultiNamespaceResourceReflector):
@@ -94,6 +109,7 @@ class ActivePodReflector(MultiNamespaceResourceReflector):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.field_selector = _ACTIVE  # two conditions on one field: the `fields` dict cannot say it
+        self.api = _ObservedApi(self.api, self.list_method_name, cluster_scoped=False)
 
 
 class ClusterSource:
@@ -110,22 +126,33 @@ class ClusterSource:
         self._reflectors = None
         self._starting = None
         self._retry_at = 0.0
+        self._warned = False
         self.log = None
 
     @property
+    def _running(self) -> bool:
+        return bool(self._reflectors) and all(r.watch_task and not r.watch_task.done() for r in self._reflectors)
+
+    @property
     def watching(self) -> bool:
-        return bool(self._reflectors) and all(r.first_load_future.done() and not r.first_load_future.exception()
-                                              and r.watch_task and not r.watch_task.done()
-                                              for r in self._reflectors)
+        """The reflectors loaded and their watches are answered: what they hold is current."""
+        return self._running and all(not r.first_load_future.exception() and not r.api.watch_failing
+                                     for r in self._reflectors)
 
     async def __call__(self, spawner) -> tuple[list, list]:
         if self.watch:
             self.log = spawner.log
-            if not self.watching and time.monotonic() >= self._retry_at:
+            if not self._running and time.monotonic() >= self._retry_at:
                 await self._start()
             if self.watching:
+                self._warned = False
                 nodes, pods = self._reflectors
                 return list(nodes.resources.values()), list(pods.resources.values())
+            if self._running and not self._warned:
+                self._warned = True
+                self.log.warning("jhub: the watch of nodes or pods is refused (does the hub's ClusterRole have "
+                                 "the watch verb?); listing them at each form render meanwhile")
+        # While a watch is refused the reflectors retry on their own (kubespawner's backoff); list meanwhile.
         return await self._list(spawner)
 
     async def _start(self):

@@ -23,6 +23,7 @@ class KubeApi(RecordingServer):
         self.version = 1
         self.events = []  # (resourceVersion, kind, event)
         self.refuse = {}  # path -> how many more list calls to answer 403 (a ServiceAccount without the verb)
+        self.refuse_watch = False  # answer every watch 403, as for a ClusterRole without `watch`
         self._lock = threading.Lock()
         for path, kind in KINDS.items():
             self.route("GET", path, lambda req, kind=kind, path=path: self._answer_kind(req, kind, path))
@@ -49,6 +50,9 @@ class KubeApi(RecordingServer):
             self.refuse[path] -= 1
             return 403, {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
                          "message": f"{kind} is forbidden"}
+        if query.get("watch", "").lower() == "true" and self.refuse_watch:
+            return 403, {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+                         "message": f"{kind} is forbidden: cannot watch"}
         if query.get("watch", "").lower() == "true":
             since = int(query.get("resourceVersion") or 0)
             seconds = min(float(query.get("timeoutSeconds") or self.watch_seconds), self.watch_seconds)

@@ -167,3 +167,32 @@ async def test_a_watch_that_gave_up_falls_back_to_lists_then_starts_again(kube_a
         assert source.watching
     finally:
         await source.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_refused_watch_means_current_lists_until_it_is_allowed(kube_api):
+    kube_api.watch_seconds = 60
+    kube_api.refuse_watch = True  # list allowed, watch not (the ClusterRole of before)
+    kube_api.cluster["nodes"], kube_api.cluster["pods"] = gpu_operator_cluster()
+    c = configured(watch_cfg(), kube_api.url)
+    source = c.KubeSpawner.profile_list.cluster_source
+    spawner = new_spawner(c, "fred")
+    try:
+        await spawner.get_options_form()
+        await until(lambda: _watch_refused(kube_api, source))
+        kube_api.cluster["pods"].append(pod("slice-9", "a100-mixed", devices={"nvidia.com/mig-1g.10gb": 1}))
+        before = kube_api.list_calls()
+        assert "MIG 1g.10gb slice: 4 of 7 free" in await spawner.get_options_form()  # not the reflector's stale list
+        assert kube_api.list_calls() - before in (2, 3)  # our 2 lists (and perhaps a reflector's retry)
+        kube_api.refuse_watch = False  # the ClusterRole gets `watch`: the reflectors' own retry succeeds
+
+        async def watching():
+            await spawner.get_options_form()
+            return source.watching
+        await until(watching, seconds=30)
+    finally:
+        await source.stop()
+
+
+async def _watch_refused(kube_api, source):
+    return any("watch=true" in r["query"].lower() for r in kube_api.requests) and not source.watching
