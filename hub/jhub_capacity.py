@@ -202,59 +202,81 @@ def _pod_use(pod: dict, cfg: dict):
 
 
 class RequestCache:
-    """What pods use, remembered between form renders.
+    """What pods use, remembered between form renders (one per hub; `sums` is all it offers).
 
-    * per pod, by (uid, resourceVersion): an object never changes under one resourceVersion, so each watched pod
-      is parsed once, not at each render; entries of pods no longer seen are dropped;
-    * per node, for the same pod objects: the watch (kubespawner's reflector) replaces a pod's dict on every
-      change and never edits one in place, so the same objects in the same order mean the same sums. The last
-      list is held, so none of its objects can be freed and its id() reused by a new one."""
+    The watch (kubespawner's reflector) replaces a pod's dict on every change and never edits one in place, so:
+
+    * a pod object seen before (same id(), and the last list is held so no id() of it can be reused) uses what
+      it used then: only the objects new since the last call are read, and the per-node sums are updated by
+      the pods that came and went, not recounted;
+    * a new object with a (uid, resourceVersion) seen before (a relist) is not parsed again.
+    """
 
     def __init__(self):
-        self._seen, self._previous = {}, {}
-        self._last_pods, self._last_ids, self._last_sums = None, None, None
+        self._by_version = {}  # (uid, resourceVersion) -> use
+        self._pods, self._ids, self._uses, self._totals, self._sums = [], (), {}, {}, {}
 
-    def get(self, pod: dict, cfg: dict):
+    def _use(self, pod: dict, cfg: dict):
         meta = pod.get("metadata") or {}
-        version = meta.get("resourceVersion")
-        if version is None:
+        key = (meta.get("uid"), meta.get("resourceVersion"))
+        if key[1] is None:
             return _pod_use(pod, cfg)
-        key = (meta.get("uid"), version)
-        use = self._seen.get(key, self)
+        use = self._by_version.get(key, self)
         if use is self:
-            use = self._previous.get(key, self)
-            if use is self:
-                use = _pod_use(pod, cfg)
-            self._seen[key] = use
+            use = self._by_version[key] = _pod_use(pod, cfg)
         return use
 
     def sums(self, pods: list, cfg: dict) -> dict:
+        """{node name: Request} for these pods, as `_node_sums` computes it."""
         ids = tuple(map(id, pods))
-        if ids != self._last_ids:
-            self._last_pods, self._last_ids = list(pods), ids
-            self._last_sums = _node_sums(pods, cfg, self)
-            self._previous, self._seen = self._seen, {}
-        return self._last_sums
+        if ids == self._ids:
+            return self._sums
+        uses = dict(zip(ids, pods))
+        gone = self._uses.keys() - uses.keys()
+        new = uses.keys() - self._uses.keys()
+        for key in new:
+            uses[key] = self._use(uses[key], cfg)
+        for key in uses.keys() - new:
+            uses[key] = self._uses[key]
+        if len(gone) + len(new) <= len(pods) // 4:
+            totals = self._totals
+            for key in gone:
+                _add_use(totals, self._uses[key], -1)
+            for key in new:
+                _add_use(totals, uses[key], 1)
+        else:
+            totals = {}
+            for use in uses.values():
+                _add_use(totals, use, 1)
+        self._pods, self._ids, self._uses, self._totals = list(pods), ids, uses, totals
+        self._sums = {name: Request(*total) for name, total in totals.items()}
+        if len(self._by_version) > 2 * len(pods) + 1000:  # forget pods long gone
+            live = {((p.get("metadata") or {}).get("uid"), (p.get("metadata") or {}).get("resourceVersion"))
+                    for p in pods}
+            self._by_version = {k: v for k, v in self._by_version.items() if k in live}
+        return self._sums
 
 
-def _node_sums(pods: list, cfg: dict, cache: RequestCache | None) -> dict:
+def _add_use(totals: dict, use, sign: int):
+    if use is None:
+        return
+    node_name, req = use
+    total = totals.get(node_name)
+    if total is None:
+        total = totals[node_name] = [Decimal(0), Decimal(0), 0, {}]
+    total[0] += sign * req.cpu
+    total[1] += sign * req.memory
+    total[2] += sign * req.gpus
+    for name, count in req.devices.items():
+        total[3][name] = total[3].get(name, 0) + sign * count
+
+
+def _node_sums(pods: list, cfg: dict) -> dict:
     """{node name: Request}: what the bound, non-terminated pods on each node request."""
-    sums = {}  # node name -> [cpu, memory, gpus, devices]
+    totals = {}
     for pod in pods:
-        use = cache.get(pod, cfg) if cache else _pod_use(pod, cfg)
-        if use is None:
-            continue
-        node_name, req = use
-        total = sums.get(node_name)
-        if total is None:
-            sums[node_name] = [req.cpu, req.memory, req.gpus, dict(req.devices)]
-            continue
-        total[0] += req.cpu
-        total[1] += req.memory
-        total[2] += req.gpus
-        for name, count in req.devices.items():
-            total[3][name] = total[3].get(name, 0) + count
-    return {name: Request(*total) for name, total in sums.items()}
+        _add_use(totals, _pod_use(pod, cfg), 1)
+    return {name: Request(*total) for name, total in totals.items()}
 
 
 def node_capacities(
@@ -268,7 +290,7 @@ def node_capacities(
     cache: RequestCache | None = None,
 ) -> list[NodeCapacity]:
     """One NodeCapacity per node, sorted by name. `cfg` is the validated `profiles` section."""
-    used = cache.sums(pods, cfg) if cache else _node_sums(pods, cfg, None)
+    used = cache.sums(pods, cfg) if cache else _node_sums(pods, cfg)
 
     result = []
     for node in sorted(nodes, key=lambda n: _get(n, "metadata", "name", default="")):

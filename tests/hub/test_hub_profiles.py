@@ -143,3 +143,40 @@ def test_request_cache_follows_changed_pods_and_reuses_unchanged_ones():
     assert free_gpus([pods[0]]) == "NVIDIA L40S, whole GPU: 3 of 4 free"
     assert free_gpus([]) == "NVIDIA L40S, whole GPU: 4 of 4 free"
     assert free_gpus(pods) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+
+
+def test_request_cache_sums_match_a_full_count_through_any_sequence_of_changes():
+    import random
+
+    from jhub_capacity import RequestCache, node_capacities
+
+    rng = random.Random(7)
+    nodes = [node(f"n{i}", cpu="64", memory="256Gi", gpus=8, model=L40S) for i in range(4)]
+    cfg, cache, version = profiles_cfg(), RequestCache(), 0
+
+    def new_pod(name):
+        nonlocal version
+        version += 1
+        p = pod(name, f"n{rng.randrange(4)}", cpu=f"{rng.randrange(1, 9)}00m", memory=f"{rng.randrange(1, 5)}Gi",
+                gpus=rng.randrange(3), phase=rng.choice(["Running", "Running", "Pending", "Succeeded"]))
+        p["metadata"]["resourceVersion"] = str(version)
+        return p
+
+    pods = [new_pod(f"p{i}") for i in range(40)]
+    for step in range(200):
+        change = rng.choice(["replace", "add", "remove", "relist", "none"])
+        if change == "replace" and pods:
+            i = rng.randrange(len(pods))
+            pods[i] = new_pod(pods[i]["metadata"]["name"])
+        elif change == "add":
+            pods.append(new_pod(f"q{step}"))
+        elif change == "remove" and pods:
+            pods.pop(rng.randrange(len(pods)))
+        elif change == "relist":  # new objects, same uid and resourceVersion
+            pods = [{**p, "metadata": dict(p["metadata"])} for p in pods]
+        cached = node_capacities(nodes, pods, cfg=cfg, cache=cache)
+        counted = node_capacities(nodes, pods, cfg=cfg)
+        assert [(c.name, c.free.cpu, c.free.memory, c.free.gpus, {k: v for k, v in c.free.devices.items()})
+                for c in cached] == [
+            (c.name, c.free.cpu, c.free.memory, c.free.gpus, {k: v for k, v in c.free.devices.items()})
+            for c in counted], f"step {step} ({change})"
