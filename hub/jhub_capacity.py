@@ -2,34 +2,44 @@
 
 A node is *eligible* for user pods when it is Ready, not cordoned, matches the user pods' node selector and
 required node affinity, and every NoSchedule/NoExecute taint on it is tolerated. Its *free* capacity is its
-allocatable CPU, memory and GPUs minus the requests of the pods bound to it that have not terminated.
+allocatable CPU, memory and extended resources (whole GPUs, MIG slices, shared GPUs, RDMA devices) minus the
+requests of the pods bound to it that have not terminated.
 """
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from jhub_accelerators import Pool, is_accelerator, node_pools
 from jhub_quantity import parse_quantity
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
-# GPU nodes without the product label (a device plugin without GPU feature discovery) share this model name.
-UNLABELLED_GPU = "GPU"
 _TERMINATED = ("Succeeded", "Failed")
+_NOT_DEVICES = ("cpu", "memory", "ephemeral-storage", "pods")
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a server asks for: CPU cores, memory bytes and GPUs (as requests, which the scheduler counts)."""
+    """What a server asks for: CPU cores, memory bytes, extended resources (as requests, which the scheduler
+    counts) and `gpus`, the accelerator units among them (whole GPUs, MIG slices, shared GPUs: what the portal's
+    GPU limit counts)."""
 
     cpu: Decimal = Decimal(0)
     memory: Decimal = Decimal(0)
     gpus: int = 0
+    devices: dict = field(default_factory=dict)
+
+    def plus(self, other: "Request") -> "Request":
+        devices = dict(self.devices)
+        for name, count in other.devices.items():
+            devices[name] = devices.get(name, 0) + count
+        return Request(self.cpu + other.cpu, self.memory + other.memory, self.gpus + other.gpus, devices)
 
 
 @dataclass
 class NodeCapacity:
     name: str
     labels: dict
-    gpu_model: str | None
+    pools: list  # [(Pool, allocatable units)], see jhub_accelerators
     allocatable: Request
     used: Request
     eligible: bool
@@ -37,16 +47,24 @@ class NodeCapacity:
     taints: list = field(default_factory=list)
 
     @property
+    def has_gpus(self) -> bool:
+        return bool(self.pools)
+
+    @property
     def free(self) -> Request:
-        return Request(
-            cpu=self.allocatable.cpu - self.used.cpu,
-            memory=self.allocatable.memory - self.used.memory,
-            gpus=self.allocatable.gpus - self.used.gpus,
-        )
+        alloc, used = self.allocatable, self.used
+        devices = {name: count - used.devices.get(name, 0) for name, count in alloc.devices.items()}
+        return Request(alloc.cpu - used.cpu, alloc.memory - used.memory, alloc.gpus - used.gpus, devices)
+
+    def free_units(self, pool: Pool) -> int:
+        return self.allocatable.devices.get(pool.resource, 0) - self.used.devices.get(pool.resource, 0)
 
     def fits(self, request: Request) -> bool:
-        free = self.free
-        return request.cpu <= free.cpu and request.memory <= free.memory and request.gpus <= free.gpus
+        alloc, used = self.allocatable, self.used
+        if request.cpu > alloc.cpu - used.cpu or request.memory > alloc.memory - used.memory:
+            return False
+        return all(count <= alloc.devices.get(name, 0) - used.devices.get(name, 0)
+                   for name, count in request.devices.items() if count)
 
 
 def _get(obj, *path, default=None):
@@ -135,65 +153,161 @@ def why_not_eligible(node: dict, node_selector: dict, tolerations: list, affinit
     return ""
 
 
-def _container_request(container: dict, resource: str) -> Decimal:
+def _container_requests(container: dict) -> dict:
     # Kubernetes defaults a missing request to the limit (always so for extended resources like GPUs).
     resources = container.get("resources") or {}
-    value = _get(resources, "requests", resource)
-    if value is None:
-        value = _get(resources, "limits", resource)
-    return parse_quantity(value) if value is not None else Decimal(0)
+    merged = dict(resources.get("limits") or {})
+    merged.update(resources.get("requests") or {})
+    return {name: parse_quantity(value) for name, value in merged.items() if value is not None}
 
 
-def pod_request(pod: dict, gpu_resource: str) -> Request:
-    """A pod's effective request: max(sum of containers, largest init container) plus overhead."""
+def pod_request(pod: dict, cfg: dict) -> Request:
+    """A pod's effective request: max(sum of containers, largest init container) plus overhead, per resource.
+
+    `cfg` is the validated `profiles` section (which resources are accelerators)."""
     spec = pod.get("spec") or {}
+    running, init = {}, {}
+    for container in spec.get("containers") or []:
+        for name, value in _container_requests(container).items():
+            running[name] = running.get(name, 0) + value
+    for container in spec.get("initContainers") or []:
+        for name, value in _container_requests(container).items():
+            init[name] = max(init.get(name, 0), value)
+    overhead = spec.get("overhead") or {}
     totals = {}
-    for resource in ("cpu", "memory", gpu_resource):
-        running = sum((_container_request(c, resource) for c in spec.get("containers") or []), Decimal(0))
-        init = max((_container_request(c, resource) for c in spec.get("initContainers") or []), default=Decimal(0))
-        overhead = _get(spec, "overhead", resource)
-        totals[resource] = max(running, init) + (parse_quantity(overhead) if overhead is not None else 0)
-    return Request(cpu=totals["cpu"], memory=totals["memory"], gpus=int(totals[gpu_resource]))
+    for name in set(running) | set(init) | set(overhead):
+        extra = parse_quantity(overhead[name]) if overhead.get(name) is not None else 0
+        totals[name] = max(running.get(name, 0), init.get(name, 0)) + extra
+    devices = {name: int(value) for name, value in totals.items()
+               if name not in _NOT_DEVICES and not name.startswith("hugepages-") and value}
+    return Request(
+        cpu=Decimal(totals.get("cpu", 0)),
+        memory=Decimal(totals.get("memory", 0)),
+        gpus=sum(count for name, count in devices.items() if is_accelerator(name, cfg)),
+        devices=devices,
+    )
 
 
 def pod_is_active(pod: dict) -> bool:
     return _get(pod, "status", "phase") not in _TERMINATED
 
 
+def _pod_use(pod: dict, cfg: dict):
+    """(node name, Request) for a bound pod that has not terminated, else None."""
+    spec = pod.get("spec") or {}
+    node_name = spec.get("nodeName")
+    if not node_name or not pod_is_active(pod):
+        return None
+    return node_name, pod_request(pod, cfg)
+
+
+class RequestCache:
+    """What pods use, remembered between form renders (one per hub; `sums` is all it offers).
+
+    The watch (kubespawner's reflector) replaces a pod's dict on every change and never edits one in place, so:
+
+    * a pod object seen before (same id(), and the last list is held so no id() of it can be reused) uses what
+      it used then: only the objects new since the last call are read, and the per-node sums are updated by
+      the pods that came and went, not recounted;
+    * a new object with a (uid, resourceVersion) seen before (a relist) is not parsed again.
+    """
+
+    def __init__(self):
+        self._by_version = {}  # (uid, resourceVersion) -> use
+        self._pods, self._ids, self._uses, self._totals, self._sums = [], (), {}, {}, {}
+
+    def _use(self, pod: dict, cfg: dict):
+        meta = pod.get("metadata") or {}
+        key = (meta.get("uid"), meta.get("resourceVersion"))
+        if key[1] is None:
+            return _pod_use(pod, cfg)
+        use = self._by_version.get(key, self)
+        if use is self:
+            use = self._by_version[key] = _pod_use(pod, cfg)
+        return use
+
+    def sums(self, pods: list, cfg: dict) -> dict:
+        """{node name: Request} for these pods, as `_node_sums` computes it."""
+        ids = tuple(map(id, pods))
+        if ids == self._ids:
+            return self._sums
+        uses = dict(zip(ids, pods))
+        gone = self._uses.keys() - uses.keys()
+        new = uses.keys() - self._uses.keys()
+        for key in new:
+            uses[key] = self._use(uses[key], cfg)
+        for key in uses.keys() - new:
+            uses[key] = self._uses[key]
+        if len(gone) + len(new) <= len(pods) // 4:
+            totals = self._totals
+            for key in gone:
+                _add_use(totals, self._uses[key], -1)
+            for key in new:
+                _add_use(totals, uses[key], 1)
+        else:
+            totals = {}
+            for use in uses.values():
+                _add_use(totals, use, 1)
+        self._pods, self._ids, self._uses, self._totals = list(pods), ids, uses, totals
+        self._sums = {name: Request(*total) for name, total in totals.items()}
+        if len(self._by_version) > 2 * len(pods) + 1000:  # forget pods long gone
+            live = {((p.get("metadata") or {}).get("uid"), (p.get("metadata") or {}).get("resourceVersion"))
+                    for p in pods}
+            self._by_version = {k: v for k, v in self._by_version.items() if k in live}
+        return self._sums
+
+
+def _add_use(totals: dict, use, sign: int):
+    if use is None:
+        return
+    node_name, req = use
+    total = totals.get(node_name)
+    if total is None:
+        total = totals[node_name] = [Decimal(0), Decimal(0), 0, {}]
+    total[0] += sign * req.cpu
+    total[1] += sign * req.memory
+    total[2] += sign * req.gpus
+    for name, count in req.devices.items():
+        total[3][name] = total[3].get(name, 0) + sign * count
+
+
+def _node_sums(pods: list, cfg: dict) -> dict:
+    """{node name: Request}: what the bound, non-terminated pods on each node request."""
+    totals = {}
+    for pod in pods:
+        _add_use(totals, _pod_use(pod, cfg), 1)
+    return {name: Request(*total) for name, total in totals.items()}
+
+
 def node_capacities(
     nodes: list,
     pods: list,
     *,
-    gpu_resource: str,
-    gpu_product_label: str,
+    cfg: dict,
     node_selector: dict | None = None,
     tolerations: list | None = None,
     affinity_terms: list | None = None,
+    cache: RequestCache | None = None,
 ) -> list[NodeCapacity]:
-    """One NodeCapacity per node, sorted by name."""
-    used = {}
-    for pod in pods:
-        node_name = _get(pod, "spec", "nodeName")
-        if not node_name or not pod_is_active(pod):
-            continue
-        req = pod_request(pod, gpu_resource)
-        prev = used.get(node_name, Request())
-        used[node_name] = Request(prev.cpu + req.cpu, prev.memory + req.memory, prev.gpus + req.gpus)
+    """One NodeCapacity per node, sorted by name. `cfg` is the validated `profiles` section."""
+    used = cache.sums(pods, cfg) if cache else _node_sums(pods, cfg)
 
     result = []
     for node in sorted(nodes, key=lambda n: _get(n, "metadata", "name", default="")):
         name = _get(node, "metadata", "name", default="")
         alloc = _get(node, "status", "allocatable", default={})
-        gpus = int(parse_quantity(alloc.get(gpu_resource, 0)))
+        devices = {key: int(parse_quantity(value)) for key, value in alloc.items()
+                   if key not in _NOT_DEVICES and not key.startswith("hugepages-")}
         labels = dict(_get(node, "metadata", "labels", default={}))
         reason = why_not_eligible(node, node_selector or {}, tolerations or [], affinity_terms or [])
         result.append(
             NodeCapacity(
                 name=name,
                 labels=labels,
-                gpu_model=(labels.get(gpu_product_label) or UNLABELLED_GPU) if gpus else None,
+                pools=node_pools(labels, devices, cfg),
                 allocatable=Request(
-                    cpu=parse_quantity(alloc.get("cpu", 0)), memory=parse_quantity(alloc.get("memory", 0)), gpus=gpus
+                    cpu=parse_quantity(alloc.get("cpu", 0)), memory=parse_quantity(alloc.get("memory", 0)),
+                    gpus=sum(count for key, count in devices.items() if is_accelerator(key, cfg)), devices=devices,
                 ),
                 used=used.get(name, Request()),
                 eligible=not reason,

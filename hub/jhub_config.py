@@ -15,6 +15,7 @@ MODE_SECTION = {"native": "native", "github": "github", "azuread": "azuread", "o
                 "cookie-sso": "cookieSso"}
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 _MISSING = object()
+_RESOURCE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -220,8 +221,16 @@ SCHEMA = obj({
     "auth": _auth,
     "profiles": obj({
         "images": _images,
-        "gpuResource": string("nvidia.com/gpu"),
+        "gpuResource": string("nvidia.com/gpu", pattern=_RESOURCE),
         "gpuProductLabel": string("nvidia.com/gpu.product"),
+        # GPU Operator time-slicing/MPS with renameByDefault: true advertises this instead of gpuResource.
+        "sharedGpuResource": string("nvidia.com/gpu.shared", pattern=_RESOURCE),
+        # MIG strategy mixed: one resource per MIG profile, <prefix><g>g.<memory>gb.
+        "migResourcePrefix": string("nvidia.com/mig-", pattern=re.compile(r"^[a-z0-9.-]+/[a-z0-9.-]*$")),
+        # The Network Operator's RDMA shared device plugin resource; "" = never offer InfiniBand.
+        "rdmaResource": string("rdma/rdma_shared_device_a", pattern=_RESOURCE),
+        # true: watch nodes and pods (ClusterRole verbs get, list, watch); false: list both at each form render.
+        "watch": boolean(False),
         "reserve": obj({"cpu": number(1), "memoryGiB": number(4)}),
         "cpuPresets": list_of(obj({"cpu": number(None, minimum=0.1), "memoryGiB": number(None, minimum=0.1)},
                                   check=lambda v, p, e: [e.append(f"{p}.{k}: required (a number)")

@@ -14,7 +14,8 @@ import os
 from jhub_auth import authenticator_config
 from jhub_branding import hub_traits
 from jhub_config import ConfigError, validate
-from jhub_kube import list_nodes_and_pods
+from jhub_capacity import RequestCache
+from jhub_kube import ClusterSource
 from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
@@ -136,8 +137,11 @@ def _without_allowall(tornado_settings: dict) -> dict:
     return settings
 
 
-def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
-    """Validate `cfg`, then set everything on `c`. Returns the cleaned config (handy for logs and tests)."""
+def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
+    """Validate `cfg`, then set everything on `c`. Returns the cleaned config (handy for logs and tests).
+
+    `list_cluster(spawner)` -> (nodes, pods); by default a ClusterSource that watches or lists (profiles.watch).
+    The profile list callable carries it as `.cluster_source` (tests stop its reflectors)."""
     env = os.environ if env is None else env
     cleaned = validate(cfg)
     auth_class, auth_traits = authenticator_config(cleaned["auth"], env)
@@ -151,11 +155,15 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
     portal_oauth = portal_service(cleaned["portal"], env)
 
     ks = c.KubeSpawner
-    profile_list = make_profile_list(cleaned["profiles"], list_cluster)
+    list_cluster = list_cluster or ClusterSource(watch=cleaned["profiles"]["watch"])
+    cache = RequestCache()
+    profile_list = make_profile_list(cleaned["profiles"], list_cluster, cache=cache)
+    profile_list.cluster_source = list_cluster
     pre_spawn, modify_pod = make_hooks(
         cleaned, list_cluster, profile_list,
         previous_pre_spawn=_get(ks, "pre_spawn_hook", None) or _get(c.Spawner, "pre_spawn_hook", None),
         previous_modify_pod=_get(ks, "modify_pod_hook", None),
+        cache=cache,
     )
     new_spawner = spawner_traits(cleaned, ks)
 

@@ -26,6 +26,7 @@ for _path in (HUB_DIR, HERE):  # the hub modules as the hub imports them, and th
         sys.path.insert(0, _path)
 
 from hubtest_http import RecordingServer  # noqa: E402
+from hubtest_kube import KubeApi  # noqa: E402
 
 
 @pytest.fixture
@@ -39,15 +40,10 @@ def server():
 
 @pytest.fixture
 def kube_api():
-    """A local HTTP server serving recorded Kubernetes API JSON; point KubeSpawner.k8s_api_host at its url.
-
-    A Kubernetes API server cannot run here; kubespawner's real kubernetes_asyncio client talks to this one.
-    """
-    srv = RecordingServer()
+    """A local Kubernetes API (lists and watches of nodes and pods, hubtest_kube.KubeApi) serving test data;
+    point KubeSpawner.k8s_api_host at its url. kubespawner's real kubernetes_asyncio client talks to it."""
+    srv = KubeApi()
     srv.start()
-    srv.cluster = {"nodes": [], "pods": []}
-    srv.route("GET", "/api/v1/nodes", lambda req: (200, {"kind": "NodeList", "items": srv.cluster["nodes"]}))
-    srv.route("GET", "/api/v1/pods", lambda req: (200, {"kind": "PodList", "items": srv.cluster["pods"]}))
     yield srv
     srv.stop()
 

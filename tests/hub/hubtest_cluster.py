@@ -4,13 +4,15 @@ A100 = "NVIDIA-A100-SXM4-80GB"
 L40S = "NVIDIA-L40S"
 
 
-def node(name, *, cpu, memory, gpus=0, model=None, ready=True, cordoned=False, taints=(), labels=None):
+def node(name, *, cpu, memory, gpus=0, model=None, ready=True, cordoned=False, taints=(), labels=None, devices=None):
+    """`devices`: more allocatable extended resources, e.g. {"nvidia.com/mig-1g.10gb": 7}."""
     all_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})}
     if model:
         all_labels["nvidia.com/gpu.product"] = model
     allocatable = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "900Gi"}
     if gpus:
         allocatable["nvidia.com/gpu"] = str(gpus)
+    allocatable.update({k: str(v) for k, v in (devices or {}).items()})
     spec = {"podCIDR": "10.1.0.0/24"}
     if cordoned:
         spec["unschedulable"] = True
@@ -31,10 +33,11 @@ def node(name, *, cpu, memory, gpus=0, model=None, ready=True, cordoned=False, t
 
 
 def pod(name, node_name, *, phase="Running", cpu="0", memory="0", gpus=0, namespace="jhub", user=None,
-        limits_only=False, init=None):
+        limits_only=False, init=None, devices=None):
     resources = {"cpu": cpu, "memory": memory}
     if gpus:
         resources["nvidia.com/gpu"] = str(gpus)
+    resources.update({k: str(v) for k, v in (devices or {}).items()})
     container = {"name": "main", "image": "busybox",
                  "resources": {"limits": resources} if limits_only else {"requests": resources, "limits": resources}}
     spec = {"containers": [container]}
@@ -88,6 +91,10 @@ def profiles_cfg(**overrides):
         ],
         "gpuResource": "nvidia.com/gpu",
         "gpuProductLabel": "nvidia.com/gpu.product",
+        "sharedGpuResource": "nvidia.com/gpu.shared",
+        "migResourcePrefix": "nvidia.com/mig-",
+        "rdmaResource": "rdma/rdma_shared_device_a",
+        "watch": False,
         "reserve": {"cpu": 2, "memoryGiB": 8},
         "cpuPresets": [{"cpu": 2, "memoryGiB": 8}, {"cpu": 8, "memoryGiB": 32}, {"cpu": 96, "memoryGiB": 64}],
         "maxGpusPerServer": 0,
@@ -95,3 +102,55 @@ def profiles_cfg(**overrides):
     }
     cfg.update(overrides)
     return cfg
+
+
+H100 = "NVIDIA-H100-80GB-HBM3"
+RDMA = "rdma/rdma_shared_device_a"
+
+
+def gpu_operator_cluster():
+    """What the GPU Operator (device plugin + GFD) and the Network Operator advertise, mixed models:
+
+    a100-mixed   A100 x4, MIG strategy mixed: 2 GPUs whole, one as 7 x 1g.10gb, one as 2 x 3g.40gb;
+                 128 CPU, 1000Gi. Two 1g.10gb slices in use -> 5 of 7 free.
+    a100-single  A100 x8, MIG strategy single, every GPU 7 x 1g.10gb: nvidia.com/gpu: 56, product
+                 NVIDIA-A100-SXM4-80GB-MIG-1g.10gb; 128 CPU, 1000Gi; empty.
+    h100-shared  H100 x2 time-sliced 4 ways (renameByDefault false): nvidia.com/gpu: 8, product -SHARED,
+                 InfiniBand (rdma/rdma_shared_device_a: 63); 64 CPU, 512Gi. 5 replicas in use -> 3 of 8 free.
+    l40s-mps     L40S x4 shared by MPS 2 ways, renameByDefault true: nvidia.com/gpu.shared: 8; 64 CPU, 256Gi.
+    h100-ib      H100 x8 whole, InfiniBand; 224 CPU, 2000Gi; empty.
+    cpu-1        no GPU, 16 CPU, 64Gi: 6 CPU, 48Gi free.
+    """
+    gfd = {"nvidia.com/gpu.present": "true"}
+    nodes = [
+        node("a100-mixed", cpu="128", memory="1000Gi", gpus=2, model=A100,
+             labels={**gfd, "nvidia.com/mig.strategy": "mixed", "nvidia.com/gpu.count": "4",
+                     "nvidia.com/gpu.memory": "81920", "nvidia.com/mig-1g.10gb.count": "7",
+                     "nvidia.com/mig-1g.10gb.memory": "9728", "nvidia.com/mig-3g.40gb.count": "2",
+                     "nvidia.com/mig-3g.40gb.memory": "40192"},
+             devices={"nvidia.com/mig-1g.10gb": 7, "nvidia.com/mig-3g.40gb": 2}),
+        node("a100-single", cpu="128", memory="1000Gi", gpus=56, model=A100 + "-MIG-1g.10gb",
+             labels={**gfd, "nvidia.com/mig.strategy": "single", "nvidia.com/gpu.count": "56",
+                     "nvidia.com/gpu.memory": "9728", "nvidia.com/gpu.slices.gi": "1"}),
+        node("h100-shared", cpu="64", memory="512Gi", gpus=8, model=H100 + "-SHARED",
+             labels={**gfd, "nvidia.com/gpu.count": "2", "nvidia.com/gpu.replicas": "4",
+                     "nvidia.com/gpu.sharing-strategy": "time-slicing"},
+             devices={RDMA: 63}),
+        node("l40s-mps", cpu="64", memory="256Gi", model=L40S,
+             labels={**gfd, "nvidia.com/gpu.count": "4", "nvidia.com/gpu.replicas": "2",
+                     "nvidia.com/gpu.sharing-strategy": "mps"},
+             devices={"nvidia.com/gpu.shared": 8}),
+        node("h100-ib", cpu="224", memory="2000Gi", gpus=8, model=H100,
+             labels={**gfd, "nvidia.com/gpu.count": "8", "nvidia.com/gpu.replicas": "1",
+                     "nvidia.com/gpu.sharing-strategy": "none"},
+             devices={RDMA: 63}),
+        node("cpu-1", cpu="16", memory="64Gi"),
+    ]
+    pods = [
+        pod("slice-1", "a100-mixed", cpu="4", memory="32Gi", devices={"nvidia.com/mig-1g.10gb": 1}),
+        pod("slice-2", "a100-mixed", cpu="4", memory="32Gi", devices={"nvidia.com/mig-1g.10gb": 1}),
+        pod("shared-1", "h100-shared", cpu="10", memory="40Gi", gpus=3),
+        pod("shared-2", "h100-shared", cpu="10", memory="40Gi", gpus=2, devices={RDMA: 1}),
+        pod("web", "cpu-1", cpu="10", memory="16Gi"),
+    ]
+    return nodes, pods

@@ -37,6 +37,11 @@ def configured(cfg, kube_url, env=None, prepare=None):
 
 def new_spawner(c, username, server_name=""):
     from kubespawner import KubeSpawner
+    from kubespawner.clients import load_config
+
+    # kubespawner sets the client's default host once per host (lru_cache): when a later test's local API gets
+    # the port of an earlier one, the host of the test in between would stay. Forget it, so this host is set.
+    load_config.cache_clear()
 
     # Spawner.name comes from the ORM row in JupyterHub; a stand-in row carries the server name.
     orm = SimpleNamespace(name=server_name, server=None, state=None, user_options=None)

@@ -10,6 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 
+class Stream:
+    """A streamed answer body: each item of `items` (an iterable of dicts) goes out as one JSON line as soon as it
+    is produced, and the connection closes when it ends (as a Kubernetes watch does)."""
+
+    def __init__(self, items):
+        self.items = items
+
+
 class RecordingServer:
     def __init__(self, tls=None):
         """`tls`: a certificate (hubtest_tls.Issued) to serve HTTPS with, or None for plain HTTP."""
@@ -49,6 +57,9 @@ class RecordingServer:
                 status, body, *delay = answer(request) if answer else (404, {"error": "no route"})
                 if delay:
                     time.sleep(delay[0])
+                if isinstance(body, Stream):
+                    self._stream(status, body)
+                    return
                 data = b"" if status == 204 else json.dumps(body).encode()
                 try:
                     self.send_response(status)
@@ -57,6 +68,17 @@ class RecordingServer:
                         self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _stream(self, status, body):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    for item in body.items:
+                        self.wfile.write(json.dumps(item).encode() + b"\n")
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -33,6 +33,14 @@ from jhub_profiles import CPU_SLUG, gpu_profile_slug
      "custom.jhub.profiles.cpuPresets[0].memoryGiB: required"),
     (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "reserve": {"cpu": "1"}}),
      "custom.jhub.profiles.reserve.cpu: must be a number"),
+    (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "rdmaResource": "rdma shared"}),
+     "custom.jhub.profiles.rdmaResource: 'rdma shared' is not valid"),
+    (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "sharedGpuResource": "gpu.shared"}),
+     "custom.jhub.profiles.sharedGpuResource: 'gpu.shared' is not valid"),
+    (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "migResourcePrefix": "mig-"}),
+     "custom.jhub.profiles.migResourcePrefix: 'mig-' is not valid"),
+    (jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "watch": "yes"}),
+     "custom.jhub.profiles.watch: must be true or false"),
     (jhub_cfg(spawner={"ephemeralStorage": {"limit": "lots"}}),
      "custom.jhub.spawner.ephemeralStorage.limit: 'lots' is not a Kubernetes quantity"),
     (jhub_cfg(spawner={"grantSudo": True}), "custom.jhub.spawner.grantSudo: needs allowPrivilegeEscalation"),
@@ -45,6 +53,16 @@ def test_validation_errors_name_the_key(cfg, message):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert message in str(err.value)
+
+
+def test_gpu_sharing_keys_default_to_what_the_operators_advertise():
+    profiles = validate({"auth": {"mode": "native"}, "profiles": {"images": [{"name": "py", "image": "a:b"}]}})[
+        "profiles"]
+    assert {k: profiles[k] for k in ("sharedGpuResource", "migResourcePrefix", "rdmaResource", "watch")} == {
+        "sharedGpuResource": "nvidia.com/gpu.shared", "migResourcePrefix": "nvidia.com/mig-",
+        "rdmaResource": "rdma/rdma_shared_device_a", "watch": False}
+    assert validate(jhub_cfg(profiles={"images": [{"name": "py", "image": "a"}], "rdmaResource": ""}))[
+        "profiles"]["rdmaResource"] == ""
 
 
 def test_all_errors_are_reported_at_once():

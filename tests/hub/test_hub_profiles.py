@@ -102,7 +102,7 @@ def test_init_containers_and_overhead_count_like_the_scheduler():
 
     p = pod("x", "n", cpu="1", memory="1Gi", init={"cpu": "3", "memory": "512Mi"})
     p["spec"]["overhead"] = {"cpu": "250m"}
-    req = pod_request(p, "nvidia.com/gpu")
+    req = pod_request(p, profiles_cfg())
     assert req.cpu == Decimal("3.25") and req.memory == GIB and req.gpus == 0
 
 
@@ -116,6 +116,67 @@ def test_output_is_deterministic():
 def test_gpu_nodes_without_a_product_label_still_get_a_profile():
     nodes = [node("plain-gpu", cpu="32", memory="128Gi", gpus=2)]
     profiles = build_profile_list(nodes, [], profiles_cfg())
-    assert [(p["slug"], p["display_name"]) for p in profiles] == [("gpu-gpu", "GPU"), (CPU_SLUG, "CPU only")]
+    assert [(p["slug"], p["display_name"]) for p in profiles] == [("gpu-gpu", "GPU: 2 of 2 free"),
+                                                                     (CPU_SLUG, "CPU only")]
     assert profiles[0]["kubespawner_override"] == {}  # no selector on a label that no node has
     assert choices(profiles[0], "gpus") == ["1", "2"]
+
+
+def test_request_cache_follows_changed_pods_and_reuses_unchanged_ones():
+    from jhub_capacity import RequestCache
+
+    nodes = [node("g", cpu="32", memory="128Gi", gpus=4, model=L40S)]
+    pods = [pod("a", "g", cpu="1", memory="1Gi", gpus=1), pod("b", "g", cpu="1", memory="1Gi", gpus=1)]
+    for i, p in enumerate(pods):
+        p["metadata"]["resourceVersion"] = str(i + 1)
+    cache = RequestCache()
+
+    def free_gpus(pods):
+        profile = build_profile_list(nodes, pods, profiles_cfg(), cache=cache)[0]
+        return profile["display_name"]
+
+    assert free_gpus(pods) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+    assert free_gpus(list(pods)) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+    # The watch replaces a changed pod by a new object with a new resourceVersion: here b finished.
+    done = {**pods[1], "status": {"phase": "Succeeded"}, "metadata": {**pods[1]["metadata"], "resourceVersion": "9"}}
+    assert free_gpus([pods[0], done]) == "NVIDIA L40S, whole GPU: 3 of 4 free"
+    assert free_gpus([pods[0]]) == "NVIDIA L40S, whole GPU: 3 of 4 free"
+    assert free_gpus([]) == "NVIDIA L40S, whole GPU: 4 of 4 free"
+    assert free_gpus(pods) == "NVIDIA L40S, whole GPU: 2 of 4 free"
+
+
+def test_request_cache_sums_match_a_full_count_through_any_sequence_of_changes():
+    import random
+
+    from jhub_capacity import RequestCache, node_capacities
+
+    rng = random.Random(7)
+    nodes = [node(f"n{i}", cpu="64", memory="256Gi", gpus=8, model=L40S) for i in range(4)]
+    cfg, cache, version = profiles_cfg(), RequestCache(), 0
+
+    def new_pod(name):
+        nonlocal version
+        version += 1
+        p = pod(name, f"n{rng.randrange(4)}", cpu=f"{rng.randrange(1, 9)}00m", memory=f"{rng.randrange(1, 5)}Gi",
+                gpus=rng.randrange(3), phase=rng.choice(["Running", "Running", "Pending", "Succeeded"]))
+        p["metadata"]["resourceVersion"] = str(version)
+        return p
+
+    pods = [new_pod(f"p{i}") for i in range(40)]
+    for step in range(200):
+        change = rng.choice(["replace", "add", "remove", "relist", "none"])
+        if change == "replace" and pods:
+            i = rng.randrange(len(pods))
+            pods[i] = new_pod(pods[i]["metadata"]["name"])
+        elif change == "add":
+            pods.append(new_pod(f"q{step}"))
+        elif change == "remove" and pods:
+            pods.pop(rng.randrange(len(pods)))
+        elif change == "relist":  # new objects, same uid and resourceVersion
+            pods = [{**p, "metadata": dict(p["metadata"])} for p in pods]
+        cached = node_capacities(nodes, pods, cfg=cfg, cache=cache)
+        counted = node_capacities(nodes, pods, cfg=cfg)
+        assert [(c.name, c.free.cpu, c.free.memory, c.free.gpus, {k: v for k, v in c.free.devices.items()})
+                for c in cached] == [
+            (c.name, c.free.cpu, c.free.memory, c.free.gpus, {k: v for k, v in c.free.devices.items()})
+            for c in counted], f"step {step} ({change})"

@@ -81,7 +81,7 @@ async def test_capacity_taken_between_form_and_spawn_is_refused(kube_api):
 async def test_choice_that_never_existed_is_refused_before_kubespawner_sees_it(kube_api):
     kube_api.cluster["nodes"], kube_api.cluster["pods"] = standard_cluster()
     spawner = new_spawner(configured(jhub_cfg(), kube_api.url), "erin")
-    with pytest.raises(SpawnRefused, match="GPUs '99' is not offered for NVIDIA-L40S; offered: 1, 2, 3, 4"):
+    with pytest.raises(SpawnRefused, match="GPUs '99' is not offered for NVIDIA L40S, whole GPU; offered: 1, 2, 3, 4"):
         await spawn_until_pod(spawner, {"profile": L40S_SLUG, "gpus": "99"})
     with pytest.raises(SpawnRefused, match="'gpu-h100' is not offered now"):
         await spawn_until_pod(spawner, {"profile": "gpu-h100"})
