@@ -22,6 +22,8 @@ from tests.support.program import ROOT
 from tests.support.registry import build_layout, registry
 from tests.support.snapstore import SnapStoreServer, StoreSnap
 
+FAKES = Path(__file__).resolve().parent / "fakes"
+
 
 def _bundle(images_dir, charts_dir, env, *args):
     return subprocess.run(
@@ -56,11 +58,16 @@ def sources(tmp_path, bundle_dirs):
     with registry(tmp_path) as running:
         layout = build_layout(tmp_path / "layout", layer_sizes=(2048,), architectures=("amd64",))
         for entry in lock["images"]:
-            if entry["file"] in wanted:
+            if entry["file"] in wanted and not entry.get("build"):  # built images come from the builder
                 source = source_reference(entry["ref"], f"{running.host}/mirror")
                 running.push(layout, f"{source.repository}", tag=source.tag)
+        # The portal image is built, not pulled: a stand-in buildah (a real build needs base images from a
+        # registry) writes the layout a push would, first on PATH.
+        built = build_layout(tmp_path / "built", tag="0.1.0", seed=b"portal")
         env = dict(os.environ, HOME=str(tmp_path / "home"), JHUB_SNAP_STORE_URL=store.url,
-                   JHUB_INSECURE_REGISTRIES=running.host)
+                   JHUB_INSECURE_REGISTRIES=running.host, FAKE_BUILDAH_LAYOUT=str(built.path),
+                   FAKE_BUILDAH_CALLS=str(tmp_path / "buildah.calls"),
+                   PATH=f"{FAKES}{os.pathsep}{os.environ['PATH']}")
         yield env, running, store, layout
     store.close()
 
@@ -98,7 +105,10 @@ def test_bundle_records_digests_the_preflight_accepts_it_and_a_second_run_downlo
     before = (images_dir / "images.lock").read_text()
     again = _bundle(images_dir, charts_dir, env, "--stack", "airgapped", *mirror)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("bundled and intact, skipped") == 16
+    from scripts.bundle import wanted_paths
+
+    entries = {path for path in wanted_paths("airgapped", images_dir, charts_dir) if not path.endswith(".assert")}
+    assert again.stderr.count("bundled and intact, skipped") == len(entries)
     assert (images_dir / "images.lock").read_text() == before
 
 
@@ -146,3 +156,21 @@ def test_a_failed_entry_is_named_and_the_rest_is_bundled(bundle_dirs, sources):
     lock = yaml.safe_load((images_dir / "images.lock").read_text())
     assert next(s for s in lock["snaps"] if s["name"] == "core20")["sha256"] is None
     assert next(s for s in lock["snaps"] if s["name"] == "microk8s")["sha3_384"]
+
+
+def test_the_bundle_builds_the_portal_image_never_pulls_it_and_records_its_digest(bundle_dirs, sources, tmp_path):
+    from components.portal import images as portal_image
+
+    images_dir, charts_dir = bundle_dirs
+    env, running, store, layout = sources
+    done = _bundle(images_dir, charts_dir, env, "--stack", "airgapped", "--mirror", f"{running.host}/mirror")
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "buildah.calls").read_text().splitlines()
+    dockerfile = ROOT / "portal" / "Dockerfile"
+    assert (f"buildah bud --platform linux/amd64 -f {dockerfile} -t {portal_image.PORTAL_IMAGE} {ROOT / 'portal'}"
+            in calls)
+    repositories = running.storage / "docker/registry/v2/repositories"
+    assert not list(repositories.rglob("*jhub-portal*")), "never pulled: no registry holds it"
+    entry = next(e for e in yaml.safe_load((images_dir / "images.lock").read_text())["images"]
+                 if e["ref"] == portal_image.PORTAL_IMAGE)
+    assert entry["build"] == "portal" and len(entry["sha256"]) == 64 and entry["digest"].startswith("sha256:")

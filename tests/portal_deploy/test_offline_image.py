@@ -64,20 +64,3 @@ def test_the_airgapped_example_names_the_unbuilt_portal_image():
     run = run_program(values, secret_keys=secret_keys, stack="airgapped")
     assert isinstance(run.error, PreflightError), run.error
     assert "jhub-portal-0.1.0.tar" in str(run.error) and "postgres-17.6-bookworm.tar" in str(run.error)
-
-
-def test_the_bundle_builds_the_portal_image_and_records_its_sha256(tmp_path):
-    """scripts/bundle.py with the fake docker of tests/offline (docker cannot run here)."""
-    from tests.offline.test_bundle import _bundle, _setup
-
-    images_dir, charts_dir, env = _setup(tmp_path)
-    done = _bundle(images_dir, charts_dir, env, "--stack", "airgapped")
-    assert done.returncode == 0, done.stderr
-    calls = (tmp_path / "calls.log").read_text().splitlines()
-    assert f"docker build -t {im.PORTAL_IMAGE} {ROOT / 'portal'}" in calls
-    assert f"docker save -o {images_dir / im.PORTAL_IMAGE_FILE} {im.PORTAL_IMAGE}" in calls
-    assert f"docker pull {im.PORTAL_IMAGE}" not in calls, "never pulled: no registry holds it"
-    assert f"docker pull {im.POSTGRES_IMAGE}" in calls
-    entry = next(e for e in yaml.safe_load((images_dir / "images.lock").read_text())["images"]
-                 if e["ref"] == im.PORTAL_IMAGE)
-    assert entry["build"] == "portal" and len(entry["sha256"]) == 64
