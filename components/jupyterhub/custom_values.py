@@ -23,6 +23,8 @@ def profiles_values(hub: HubSettings) -> dict:
             {"cpu": c.cpu, "memoryGiB": c.memory_gib} for c in p.cpu_presets],
         "maxGpusPerServer": p.max_gpus_per_server,
         "nodeChoice": p.node_choice,
+        # The form is built from a watch of nodes and pods (kubespawner's reflectors): no API call per render.
+        "watch": True,
     })
 
 

@@ -32,12 +32,12 @@ def cluster_reader_name(namespace_name: str) -> str:
 
 
 def cluster_reader_role(namespace_name: str) -> dict:
-    """Read access to nodes and pods everywhere: the spawn form computes free capacity from them."""
+    """Read access to nodes and pods everywhere: the spawn form computes free capacity from a watch of them."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": _meta(cluster_reader_name(namespace_name)),
-        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}],
+        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}],
     }
 
 

@@ -45,7 +45,7 @@ def test_a_broken_manifest_is_refused():
 
 def test_cluster_reader_grants_only_reading_nodes_and_pods():
     role = manifests.cluster_reader_role("jhub")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}]
     binding = manifests.cluster_reader_binding("jhub")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "jhub-jhub-hub-cluster-reader"
