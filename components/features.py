@@ -6,9 +6,13 @@ from __future__ import annotations
 from .cluster import FEATURE as CLUSTER
 from .feature import Feature
 from .jupyterhub import FEATURE as JUPYTERHUB
+from .mpi import FEATURE as MPI
+from .network import FEATURE as NETWORK
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
+    NETWORK,
+    MPI,
     JUPYTERHUB,
 )
 

@@ -15,6 +15,7 @@ from jhub_auth import authenticator_config
 from jhub_branding import hub_traits
 from jhub_config import ConfigError, validate
 from jhub_kube import list_nodes_and_pods
+from jhub_mpi import make_modify_pod_hook as mpi_modify_pod_hook
 from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
@@ -157,6 +158,8 @@ def configure(c, cfg, *, env=None, list_cluster=list_nodes_and_pods) -> dict:
         previous_pre_spawn=_get(ks, "pre_spawn_hook", None) or _get(c.Spawner, "pre_spawn_hook", None),
         previous_modify_pod=_get(ks, "modify_pod_hook", None),
     )
+    if cleaned["mpi"]["enabled"]:  # the user's MPI namespace, once the spawn check accepted the server
+        modify_pod = mpi_modify_pod_hook(cleaned, modify_pod)
     new_spawner = spawner_traits(cleaned, ks)
 
     # -- nothing above changed c; apply everything now --

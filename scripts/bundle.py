@@ -7,7 +7,7 @@
 For every lock entry the stack needs (all entries without --stack) it downloads the file into
 offline-images/ or charts/ and writes the file's sha256 (and a snap's revision) back into the lock:
 snaps with `snap download`, images with `docker pull` + `docker save` (or `skopeo copy` when docker is
-absent), charts over HTTPS from the entry's `url`. Copy offline-images/ and charts/ to the admin machine.
+absent), charts and manifests over HTTPS from the entry's `url`. Copy offline-images/ and charts/ to the admin machine.
 """
 
 from __future__ import annotations
@@ -74,11 +74,12 @@ def _unsecure(value):
 def wanted_paths(stack: str | None, images_dir: Path, charts_dir: Path) -> set[str] | None:
     if stack is None:
         return None
-    from components.bundle.needs import needed_charts, needed_images, needed_snaps
+    from components.bundle.needs import needed_charts, needed_images, needed_manifests, needed_snaps
 
     settings = stack_settings(stack)
     lock = load_lock(images_dir, charts_dir)
-    items = needed_snaps(settings, lock) + needed_images(settings, lock) + needed_charts(settings, lock)
+    items = (needed_snaps(settings, lock) + needed_images(settings, lock) + needed_charts(settings, lock)
+             + needed_manifests(settings, lock))
     return {item.path for item in items}
 
 
@@ -131,6 +132,10 @@ def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, only_miss
             fetch_image(entry, images_dir)
             entry["sha256"] = sha256(images_dir / entry["file"])
     for entry in charts.get("charts") or []:
+        if chosen(entry["file"]) and not (only_missing and _present(charts_dir, entry, "file", "sha256")):
+            fetch_chart(entry, charts_dir)
+            entry["sha256"] = sha256(charts_dir / entry["file"])
+    for entry in charts.get("manifests") or []:  # plain YAML files (the MPI Operator), fetched like charts
         if chosen(entry["file"]) and not (only_missing and _present(charts_dir, entry, "file", "sha256")):
             fetch_chart(entry, charts_dir)
             entry["sha256"] = sha256(charts_dir / entry["file"])
