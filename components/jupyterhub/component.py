@@ -116,7 +116,7 @@ class JupyterHub(pulumi.ComponentResource):
                 hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=self.url, hub_sources=sources, branding_files=branding,
                 branding_config_maps=tuple(names[2:]), secret_env_names=env_names, hub_secret_name=names[0],
-                tls_secret_name=names[1])))
+                tls_secret_name=names[1], mpi=settings.mpi)))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,

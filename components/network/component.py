@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
 from ..settings import Settings
-from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, RELEASE_NAME
+from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, CRD_API, RELEASE_NAME
 from .policy import policy_from_facts
 from .values import chart_values
 
@@ -75,7 +75,7 @@ class NetworkOperator(pulumi.ComponentResource):
             lambda facts: policy_from_facts(ib, dict(zip(names, facts))))
         self.policy = k8s.apiextensions.CustomResource(
             "nic-cluster-policy",
-            api_version=body.apply(lambda b: b["apiVersion"]),
+            api_version=CRD_API,
             kind="NicClusterPolicy",
             metadata=body.apply(lambda b: b["metadata"]),
             spec=body.apply(lambda b: b["spec"]),

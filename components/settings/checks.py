@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .base import key_path
 from .hub_checks import check_auth, check_branding_files, check_spawner, check_storage, check_tls
+from .netmpi_checks import check_infiniband, check_mpi
 from .nodes import check_nodes
 
 if TYPE_CHECKING:
@@ -68,4 +69,6 @@ CHECKS = (
     check_auth,
     check_tls,
     check_branding_files,
+    check_infiniband,
+    check_mpi,
 )
