@@ -73,10 +73,12 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
 
 def mpi_values(mpi: MpiSettings, hub_namespace: str) -> dict:
     """Per-user MPI namespaces (hub/jhub_mpi.py); the ClusterRole is the one components/mpi registers."""
+    from ..mpi.admission import NAMESPACE_LABEL
     from ..mpi.rbac import QUOTA_NAME, USER_SERVICE_ACCOUNT, user_role_name
 
     q = mpi.quota_defaults
-    return {"enabled": True, "namespacePrefix": mpi.namespace_prefix, "serviceAccount": USER_SERVICE_ACCOUNT,
+    return {"enabled": True, "namespacePrefix": mpi.namespace_prefix, "namespaceLabel": NAMESPACE_LABEL,
+            "serviceAccount": USER_SERVICE_ACCOUNT,
             "userClusterRole": user_role_name(hub_namespace), "quotaName": QUOTA_NAME,
             "quotaDefaults": {"cpu": q.cpu, "memoryGiB": q.memory_gib, "gpus": q.gpus, "pods": q.pods},
             "tokenSeconds": mpi.token_hours * 3600}

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
 from ..settings import Settings
-from . import rbac
+from . import admission, rbac
 from .manifest import MANIFEST_NAME, MANIFEST_URL, MANIFEST_VERSION
 
 
@@ -53,6 +53,12 @@ class MpiOperator(pulumi.ComponentResource):
         k8s.rbac.v1.ClusterRoleBinding(
             "mpi-hub-binding", **_body(rbac.hub_binding(hub_ns)),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[user_role, hub_role]))
+        # MPIJob pods are billable to their namespace's owner (admission.py)
+        vap = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            "mpi-pod-owner-policy", **_body(admission.policy(hub_ns)), opts=child)
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            "mpi-pod-owner-binding", **_body(admission.binding(hub_ns)),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[vap]))
         self.register_outputs({})
 
 

@@ -67,7 +67,8 @@ def test_hub_gets_its_mpi_config_and_it_validates():
                                   "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1, "pods": None}}))
     values = hub_values(run)
     mpi = values["custom"]["jhub"]["mpi"]
-    assert mpi == {"enabled": True, "namespacePrefix": "lab-", "serviceAccount": "jhub-user",
+    assert mpi == {"enabled": True, "namespacePrefix": "lab-", "namespaceLabel": "jhub.io/user-namespace",
+                   "serviceAccount": "jhub-user",
                    "userClusterRole": "jhub-jhub-mpi-user", "quotaName": "jhub-user-quota",
                    "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1}, "tokenSeconds": 43200}
     sys.path.insert(0, str(ROOT / "hub"))
