@@ -12,6 +12,7 @@ import yaml
 
 from tests.mpi.test_mpi_admission import ALICE_NS, admitted
 from tests.mpi.test_mpi_program import manifest_text
+from tests.support.crd import strict
 from tests.support.program import ROOT
 
 EXAMPLE = ROOT / "docs" / "mpijob-example.yaml"
@@ -31,7 +32,14 @@ def example(user: str = "alice") -> dict:
 def test_example_is_valid_against_the_crd_schema():
     job = example()
     assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v2beta1", "MPIJob")
-    jsonschema.validate(job, crd_schema())
+    jsonschema.validate(job, strict(crd_schema()))
+
+
+def test_a_misspelt_field_is_caught():
+    job = example()
+    job["spec"]["slotPerWorker"] = job["spec"].pop("slotsPerWorker")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(job, strict(crd_schema()))
 
 
 def test_a_broken_example_is_refused_by_the_schema():

@@ -20,6 +20,7 @@ from components.network.values import chart_values
 from components.settings import ConfigSource, load_settings
 from components.settings.image_refs import full_image
 from tests.network.netconfigs import IB_FACTS, config
+from tests.support.crd import strict
 from tests.support.helm import of_kind, render, shared_chart
 from tests.support.program import ROOT
 
@@ -116,7 +117,7 @@ def test_nic_cluster_policy_is_valid_against_the_crd_schema(ib):
     policy = nic_cluster_policy(settings.infiniband, (settings.infiniband.selectors.plugin_selectors()
                                                       if settings.infiniband.selectors else
                                                       selectors_from_facts(IB_FACTS)))
-    jsonschema.validate(policy, crd_schema())
+    jsonschema.validate(policy, strict(crd_schema()))
 
 
 def test_a_broken_policy_is_refused_by_the_crd_schema():
