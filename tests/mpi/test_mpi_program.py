@@ -100,12 +100,18 @@ def _bundle_with_manifest(tmp_path, with_file: bool):
     return images_dir, charts_dir
 
 
-def test_air_gapped_applies_the_bundled_manifest(tmp_path):
+def test_air_gapped_applies_the_bundled_manifest_and_chart(tmp_path):
     images_dir, charts_dir = _bundle_with_manifest(tmp_path, with_file=True)
-    run = run_program(airgapped(images_dir, charts_dir) | {"jhub:mpi": json.dumps({"enabled": True})})
+    run = run_program(airgapped(images_dir, charts_dir) | {"jhub:mpi": json.dumps({"enabled": True}),
+                                                           "jhub:infiniband": json.dumps({"enabled": True})},
+                      facts={"gpu01": {"infiniband": [{"device": "mlx5_0", "port": 1, "linkLayer": "InfiniBand",
+                                                       "netdevs": ["ib0"]}]}})
     assert run.error is None, run.error
     [operator] = run.of_type(CONFIG_FILE)
     assert operator.inputs["file"] == f"{charts_dir}/mpi-operator-v0.8.0.yaml"
+    [release] = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.name == "network-operator"]
+    assert release.inputs["chart"] == f"{charts_dir}/network-operator-26.4.1.tgz"
+    assert "repositoryOpts" not in release.inputs
 
 
 def test_preflight_names_the_missing_manifest(tmp_path):
