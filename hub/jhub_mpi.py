@@ -152,6 +152,8 @@ async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None
     core = spawner.api
     rbac = client.RbacAuthorizationV1Api(core.api_client)
     username, hub_ns = spawner.user.name, spawner.namespace
+    with open(cfg["caFile"], "rb") as handle:  # first: without it no kubeconfig can work, so nothing is made
+        ca_pem = handle.read()
     ns_body = namespace_manifest(cfg, username)
     ns = ns_body["metadata"]["name"]
     await _create(core.create_namespace, ns_body)
@@ -166,8 +168,6 @@ async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None
         await core.replace_namespaced_resource_quota(cfg["quotaName"], ns, quota)
     answer = await core.create_namespaced_service_account_token(cfg["serviceAccount"], ns,
                                                                token_request_manifest(cfg))
-    with open(cfg["caFile"], "rb") as handle:
-        ca_pem = handle.read()
     secret = kubeconfig_secret_manifest(cfg, hub_ns, username, kubeconfig(cfg, ns, answer.status.token, ca_pem))
     name = secret["metadata"]["name"]
     try:
@@ -208,10 +208,23 @@ def make_modify_pod_hook(cfg: dict, previous):
 
     async def modify_pod_hook(spawner, pod):
         from jupyterhub.utils import maybe_future
+        from kubernetes_asyncio.client.rest import ApiException
+        from tornado import web
 
         pod = await maybe_future(previous(spawner, pod))
         answer = getattr(spawner, "jhub_limits", None) or {}
-        secret_name = await ensure_user(spawner, mpi, gpu_resource, answer.get("limits"))
+        try:
+            secret_name = await ensure_user(spawner, mpi, gpu_resource, answer.get("limits"))
+        except (ApiException, OSError) as exc:
+            # Never the response body or the token: the status and reason say enough to an admin.
+            why = f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else f"{type(exc).__name__}: {exc}"
+            namespace = user_namespace(mpi["namespacePrefix"], spawner.user.name)
+            spawner.log.error("jhub: cannot set up MPI namespace %s for %s: %s", namespace, spawner.user.name, why)
+            message = (f"Your MPI namespace {namespace} could not be set up ({why}), so the server was not started. "
+                       "Try again, or ask an admin to check the hub's log.")
+            error = web.HTTPError(500, "%s", message)
+            error.jupyterhub_message = message
+            raise error from None
         return _add_to_pod(pod, mpi, secret_name)
 
     return modify_pod_hook

@@ -192,3 +192,25 @@ def test_bad_hub_mpi_config_is_refused(mpi, words):
 
     with pytest.raises(ConfigError, match=words.replace(".", r"\.").replace("(", r"\(")):
         validate(jhub_cfg(mpi=mpi))
+
+
+@pytest.mark.asyncio
+async def test_a_cluster_that_refuses_the_hub_stops_the_spawn_with_a_clear_message(kube_api, ca_file, caplog):
+    store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file)))
+    kube_api.route("POST", "/api/v1/namespaces", lambda req: (403, {"kind": "Status", "code": 403,
+                                                                     "reason": "Forbidden", "message": "nope"}))
+    with pytest.raises(Exception) as failed:
+        await spawn_until_pod(new_spawner(c, "erin"), {"profile": CPU_SLUG})
+    message = failed.value.jupyterhub_message
+    assert message.startswith("Your MPI namespace jhub-u-erin could not be set up (HTTP 403 Forbidden)")
+    assert "cannot set up MPI namespace jhub-u-erin for erin: HTTP 403" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_missing_ca_file_stops_the_spawn_and_leaks_no_token(kube_api, tmp_path, caplog):
+    store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(tmp_path / "absent.crt")))
+    with pytest.raises(Exception) as failed:
+        await spawn_until_pod(new_spawner(c, "frank"), {"profile": CPU_SLUG})
+    assert "FileNotFoundError" in failed.value.jupyterhub_message
+    assert store.created() == {} and store.tokens == []  # nothing made, no token minted
+    assert "token-" not in caplog.text and "token-" not in failed.value.jupyterhub_message
