@@ -29,7 +29,8 @@ def admitted(pod: dict, namespace: dict) -> list[str]:
     failed = []
     for rule in admission.policy("jhub")["spec"]["validations"]:
         if not bool(evaluate(rule["expression"], pod, namespace)):
-            failed.append(str(evaluate(rule["messageExpression"], pod, namespace)))
+            failed.append(str(evaluate(rule["messageExpression"], pod, namespace)) if "messageExpression" in rule
+                          else rule["message"])
     return failed
 
 
@@ -83,3 +84,35 @@ def test_program_registers_the_policy_with_mpi(tmp_path):
     assert vap.inputs["spec"]["validations"][0]["expression"] == admission.ANNOTATION_RULE
     assert run.named("mpi-pod-owner-binding").inputs["spec"] == {"policyName": "jhub-jhub-mpi-pod-owner",
                                                                 "validationActions": ["Deny"]}
+
+
+OWNED = {"annotations": {admission.USERNAME_KEY: "alice"}, "labels": {admission.USERNAME_KEY: "mpi"}}
+
+
+def owned_pod(**spec) -> dict:
+    body = pod(**OWNED)
+    body["spec"].update(spec)
+    return body
+
+
+def container(**security) -> dict:
+    return {"name": "w", "image": "x", "securityContext": security}
+
+
+@pytest.mark.parametrize("spec,words", [
+    ({"hostNetwork": True}, "host's network"),
+    ({"hostPID": True}, "host's network, PID"),
+    ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}, "mount host paths"),
+    ({"containers": [container(privileged=True)]}, "privileged containers"),
+    ({"containers": [container()], "initContainers": [container(privileged=True)]}, "privileged containers"),
+    ({"containers": [container(capabilities={"add": ["IPC_LOCK", "SYS_ADMIN"]})]}, "may add only"),
+])
+def test_pods_that_would_reach_the_node_are_refused(spec, words):
+    messages = admitted(owned_pod(**spec), ALICE_NS)
+    assert any(words in m for m in messages), messages
+
+
+def test_rdma_pods_may_lock_memory():
+    spec = {"containers": [container(capabilities={"add": ["IPC_LOCK"]}, privileged=False)],
+            "volumes": [{"name": "scratch", "emptyDir": {}}], "hostNetwork": False}
+    assert admitted(owned_pod(**spec), ALICE_NS) == []
