@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from .cluster import FEATURE as CLUSTER
 from .feature import Feature
+from .gpu import FEATURE as GPU
 from .jupyterhub import FEATURE as JUPYTERHUB
 from .mpi import FEATURE as MPI
 from .network import FEATURE as NETWORK
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
+    GPU,
     NETWORK,
     MPI,
     JUPYTERHUB,

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Build the offline bundle on a connected machine, or check one.
 
-    python scripts/bundle.py [--stack airgapped] [--only-missing]   # download, then record sha256s
-    python scripts/bundle.py --check [--stack airgapped]            # what an air-gapped `pulumi up` lacks
+    python scripts/bundle.py [--stack airgapped] [--refresh] [--mirror HOST[/PREFIX]]  # download, record
+    python scripts/bundle.py --check [--stack airgapped]   # what an air-gapped `pulumi up` lacks, what is wrong
 
 For every lock entry the stack needs (all entries without --stack) it downloads the file into
-offline-images/ or charts/ and writes the file's sha256 (and a snap's revision) back into the lock:
-snaps with `snap download`, images with `docker pull` + `docker save` (or `skopeo copy` when docker is
-absent), charts and manifests over HTTPS from the entry's `url`. Copy offline-images/ and charts/ to the admin machine.
+offline-images/ or charts/ and writes what it verified back into the lock, with Python alone (no snap, no
+Docker): snaps and their assertions from the snap store's HTTP API (revision, sha3_384, sha256s), images
+from their registries over the OCI distribution API as OCI-layout tarballs of the linux/amd64 image
+(manifest digest and the tarball's sha256), images the project builds with buildah/podman/docker buildx
+(`build:` entries), charts and plain manifests (charts.lock `manifests:`) over HTTPS from the entry's `url`. An entry already bundled and intact is not
+downloaded again; an interrupted download resumes. Entries with a digest or revision are fetched by it;
+--refresh resolves tags and channels again. Copy offline-images/ and charts/ to the admin machine.
 """
 
 from __future__ import annotations
@@ -17,10 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from components.bundle.locks import CHART_LOCK, IMAGE_LOCK, load_lock  # noqa: E402
+from components.bundle.preflight import CACHE_NAME, _load_cache, _save_cache, sha256_of  # noqa: E402
 
 
 def sha256(path: Path) -> str:
@@ -37,11 +39,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def run(*argv: str) -> None:
-    print("+ " + " ".join(argv), flush=True)
-    subprocess.run(argv, check=True)
 
 
 def stack_settings(stack: str):
@@ -83,69 +80,100 @@ def wanted_paths(stack: str | None, images_dir: Path, charts_dir: Path) -> set[s
     return {item.path for item in items}
 
 
-def fetch_snap(entry: dict, images_dir: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run("snap", "download", entry["name"], f"--channel={entry['channel']}", f"--target-directory={tmp}")
-        snap = next(Path(tmp).glob("*.snap"))
-        assertion = next(Path(tmp).glob("*.assert"))
-        entry["revision"] = int(snap.stem.rsplit("_", 1)[-1])
-        for source, key in ((snap, "file"), (assertion, "assertion")):
-            target = images_dir / entry[key]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(source), target)
+def fetch_snap(entry: dict, images_dir: Path, refresh: bool = False) -> None:
+    from scripts.bundler.snapstore import fetch_snap as fetch
+
+    fetch(entry, images_dir, refresh=refresh)
 
 
-def fetch_image(entry: dict, images_dir: Path) -> None:
-    target = images_dir / entry["file"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ref = entry["ref"]
-    if shutil.which("docker"):
-        run("docker", "pull", ref)
-        run("docker", "save", "-o", str(target), ref)
-    elif shutil.which("skopeo"):
-        run("skopeo", "copy", f"docker://{ref}", f"docker-archive:{target}:{ref}")
-    else:
-        raise SystemExit("bundle: images need docker or skopeo on this machine")
+def fetch_image(entry: dict, images_dir: Path, refresh: bool = False, mirror: str | None = None) -> None:
+    if entry.get("build"):
+        from scripts.bundler.build import build_image
+
+        build_image(entry, images_dir, ROOT)
+        return
+    from scripts.bundler.images import fetch_image as fetch
+
+    fetch(entry, images_dir, refresh=refresh, mirror=mirror)
 
 
-def fetch_chart(entry: dict, charts_dir: Path) -> None:
+def fetch_chart(entry: dict, charts_dir: Path, refresh: bool = False) -> None:
+    """A chart archive over HTTPS; with a recorded sha256 it must match it (resumable, like the rest),
+    otherwise it is recorded."""
+    from scripts.bundler import BundleError
+    from scripts.bundler.fetch import Expected, download, request
+
     url = entry.get("url")
     if not url:
-        raise SystemExit(f"bundle: {CHART_LOCK} entry {entry['name']} has no url")
+        raise BundleError(f"{CHART_LOCK} entry {entry['name']} has no url")
     target = charts_dir / entry["file"]
-    print(f"+ GET {url}", flush=True)
-    with urllib.request.urlopen(url, timeout=120) as response, open(target, "wb") as out:
-        shutil.copyfileobj(response, out)
+    locked = None if refresh else entry.get("sha256")
+    print(f"+ GET {url}", file=sys.stderr, flush=True)
+    opener = lambda offset: request(url, headers={"Range": f"bytes={offset}-"} if offset else {})  # noqa: E731
+    if locked:
+        download(opener, target, Expected("sha256", locked, None), f"chart {entry['name']}")
+        return
+    tmp = target.with_name(target.name + ".tmp")
+    with opener(0) as response:
+        if response.status != 200:
+            raise BundleError(f"chart {entry['name']}: HTTP {response.status} from {url}")
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+    os.replace(tmp, target)
+    entry["sha256"] = sha256(target)
 
 
-def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, only_missing: bool) -> None:
+def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, *, refresh: bool = False,
+          mirror: str | None = None) -> list[str]:
+    """Fetch what is missing or wrong; the lock is rewritten after each entry, so an interrupted run keeps
+    what it verified. Returns the entries that failed, with their reasons."""
+    from scripts.bundler import BundleError
+
     images_lock, charts_lock = images_dir / IMAGE_LOCK, charts_dir / CHART_LOCK
     images, charts = yaml.safe_load(images_lock.read_text()), yaml.safe_load(charts_lock.read_text())
-    chosen = lambda path: wanted is None or path in wanted  # noqa: E731
-    for entry in images.get("snaps") or []:
-        if chosen(entry["file"]) and not (only_missing and _present(images_dir, entry, "file", "sha256")):
-            fetch_snap(entry, images_dir)
-            entry["sha256"] = sha256(images_dir / entry["file"])
-            entry["assertionSha256"] = sha256(images_dir / entry["assertion"])
-    for entry in images.get("images") or []:
-        if chosen(entry["file"]) and not (only_missing and _present(images_dir, entry, "file", "sha256")):
-            fetch_image(entry, images_dir)
-            entry["sha256"] = sha256(images_dir / entry["file"])
-    for entry in charts.get("charts") or []:
-        if chosen(entry["file"]) and not (only_missing and _present(charts_dir, entry, "file", "sha256")):
-            fetch_chart(entry, charts_dir)
-            entry["sha256"] = sha256(charts_dir / entry["file"])
-    for entry in charts.get("manifests") or []:  # plain YAML files (the MPI Operator), fetched like charts
-        if chosen(entry["file"]) and not (only_missing and _present(charts_dir, entry, "file", "sha256")):
-            fetch_chart(entry, charts_dir)
-            entry["sha256"] = sha256(charts_dir / entry["file"])
-    _write_lock(images_lock, images)
-    _write_lock(charts_lock, charts)
+    cache_path = images_dir / CACHE_NAME
+    cache = _load_cache(cache_path)
+    intact = lambda base, entry, key="file", sums="sha256": _present(base, entry, key, sums, cache)  # noqa: E731
+    steps = [
+        (images_lock, images, entry, f"snap {entry['name']} {entry['channel']}",
+         lambda e: intact(images_dir, e) and intact(images_dir, e, "assertion", "assertionSha256")
+         and bool(e.get("sha3_384") and e.get("revision")),
+         lambda e: fetch_snap(e, images_dir, refresh))
+        for entry in images.get("snaps") or []
+    ] + [
+        (images_lock, images, entry, f"image {entry['ref']}",
+         lambda e: intact(images_dir, e) and bool(e.get("digest")),
+         lambda e: fetch_image(e, images_dir, refresh, mirror))
+        for entry in images.get("images") or []
+    ] + [
+        (charts_lock, charts, entry, f"chart {entry['name']} {entry['version']}",
+         lambda e: intact(charts_dir, e), lambda e: fetch_chart(e, charts_dir, refresh))
+        for entry in charts.get("charts") or []
+    ] + [  # plain manifests (the MPI Operator's YAML): fetched and held to their sha256 like charts
+        (charts_lock, charts, entry, f"manifest {entry['name']} {entry['version']}",
+         lambda e: intact(charts_dir, e), lambda e: fetch_chart(e, charts_dir, refresh))
+        for entry in charts.get("manifests") or []
+    ]
+    failures = []
+    for lock_path, data, entry, label, is_intact, fetch in steps:
+        if wanted is not None and entry["file"] not in wanted:
+            continue
+        if not refresh and is_intact(entry):
+            print(f"= {label}: bundled and intact, skipped", file=sys.stderr, flush=True)
+            continue
+        try:
+            fetch(entry)
+        except BundleError as error:
+            failures.append(f"{label}: {error}")
+            continue
+        _write_lock(lock_path, data)
+    _save_cache(cache_path, cache)
+    return failures
 
 
-def _present(base: Path, entry: dict, file_key: str, sum_key: str) -> bool:
+def _present(base: Path, entry: dict, file_key: str, sum_key: str, cache: dict) -> bool:
     path = base / entry[file_key]
-    return bool(entry.get(sum_key)) and path.is_file() and sha256(path) == entry[sum_key]
+    return bool(entry.get(sum_key)) and path.is_file() and sha256_of(path, cache) == entry[sum_key]
 
 
 def _write_lock(path: Path, data: dict) -> None:
@@ -161,27 +189,60 @@ def _write_lock(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def check(images_dir: Path, charts_dir: Path, stack: str | None) -> int:
+    """The preflight of `pulumi up` for the stack, then the bundle's own checks; prints every problem."""
+    import dataclasses
+
+    from components.bundle.preflight import PreflightError, offline_dirs, preflight
+    from scripts.bundler.check import check_bundle
+
+    stack = stack or "airgapped"
+    settings = stack_settings(stack)
+    if offline_dirs(settings) != (images_dir.resolve(), charts_dir.resolve()):
+        offline = settings.offline.model_copy(update={"dir": str(images_dir), "charts_dir": str(charts_dir)})
+        settings = dataclasses.replace(settings, offline=offline)
+    failed = False
+    try:
+        preflight(settings, load_lock(images_dir, charts_dir))
+    except PreflightError as error:
+        print(error, file=sys.stderr)
+        failed = True
+    images = yaml.safe_load((images_dir / IMAGE_LOCK).read_text())
+    problems = check_bundle(images, images_dir, wanted_paths(stack, images_dir, charts_dir))
+    if problems:
+        print(f"bundle check: {len(problems)} problem{'s' if len(problems) != 1 else ''} the import would hit:",
+              file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+    if failed or problems:
+        return 1
+    print("bundle: complete for stack", stack)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="bundle only what Pulumi.<stack>.yaml needs")
     parser.add_argument("--check", action="store_true", help="only report what is missing or wrong")
-    parser.add_argument("--only-missing", action="store_true", help="skip files already bundled")
+    parser.add_argument("--refresh", action="store_true",
+                        help="resolve tags and channels again and download everything anew")
+    parser.add_argument("--only-missing", action="store_true", help=argparse.SUPPRESS)  # now the default
+    parser.add_argument("--mirror", metavar="HOST[/PREFIX]",
+                        help="fetch images from a registry holding copies as PREFIX/<registry>/<repository>")
     parser.add_argument("--dir", default=str(ROOT / "offline-images"))
     parser.add_argument("--charts-dir", default=str(ROOT / "charts"))
     args = parser.parse_args(argv)
     images_dir, charts_dir = Path(args.dir), Path(args.charts_dir)
     if args.check:
-        from components.bundle.preflight import PreflightError, preflight
-
-        settings = stack_settings(args.stack or "airgapped")
-        try:
-            preflight(settings, load_lock(images_dir, charts_dir))
-        except PreflightError as error:
-            print(error, file=sys.stderr)
-            return 1
-        print("bundle: complete for stack", args.stack or "airgapped")
-        return 0
-    build(images_dir, charts_dir, wanted_paths(args.stack, images_dir, charts_dir), args.only_missing)
+        return check(images_dir, charts_dir, args.stack)
+    failures = build(images_dir, charts_dir, wanted_paths(args.stack, images_dir, charts_dir),
+                     refresh=args.refresh, mirror=args.mirror)
+    if failures:
+        print(f"bundle: {len(failures)} entr{'ies' if len(failures) != 1 else 'y'} not bundled "
+              "(the lock keeps what was verified; run again to resume):", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

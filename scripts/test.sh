@@ -47,5 +47,9 @@ command -v chromium >/dev/null 2>&1 || apt_install chromium
   apt_install openssh-server openssh-client
 # A real OpenLDAP server for the hub's LDAP sign-in tests (tests/hub/test_hub_ldap.py).
 [ -x /usr/sbin/slapd ] || apt_install slapd
+# The bundle's image tests (tests/offline/): a real CNCF distribution registry, skopeo to push into it,
+# containerd to import the tarballs the bundle writes.
+{ command -v docker-registry && command -v skopeo && command -v containerd; } >/dev/null 2>&1 ||
+  apt_install docker-registry skopeo containerd
 
 exec .venv/bin/python -m pytest "$@"

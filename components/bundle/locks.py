@@ -3,6 +3,10 @@
 `offline-images/images.lock` lists snaps (with their assertions) and image tarballs; `charts/charts.lock`
 lists chart archives and plain manifest files (`manifests:`, e.g. the MPI Operator's YAML). Each entry has a version, the file's path relative to the lock's folder, its sha256
 and the features that need it. `scripts/bundle.py` fills file names and checksums on a connected machine.
+
+Optional, filled by the bundle (null or absent in older locks): an image's `digest`, the sha256 digest of
+its linux/amd64 manifest (what `ctr images ls` shows after the import); a snap's `revision` and `sha3_384`
+(url-safe base64, as its snap-revision assertion writes it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Optional
 import yaml
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+SHA3_384_RE = re.compile(r"^[A-Za-z0-9_-]{64}$")  # 48 bytes, url-safe base64 without padding
 # Host scripts take plain file names inside one folder per kind, so paths are `<folder>/<name>`.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 PATH_RULES = {"snaps": re.compile(rf"^snaps/{_NAME}$"), "images": re.compile(rf"^images/{_NAME}$"),
@@ -37,6 +43,7 @@ class LockedFile:
     features: tuple[str, ...]
     lock: str  # which lock file lists it, for messages
     refs: tuple[str, ...] = ()  # image references a tarball holds
+    digest: Optional[str] = None  # image: manifest digest (sha256:...); snap: sha3-384 (assertion form)
 
     def describe(self) -> str:
         return f"{self.kind} {self.name} {self.version}".strip()
@@ -83,6 +90,15 @@ def _entry(path: Path, section: str, index: int, raw: dict, required: tuple[str,
         value = raw.get(key)
         if value is not None and not SHA256_RE.match(str(value)):
             raise LockError(f"{where}: '{key}' must be 64 lowercase hex digits or null")
+    checks = (("digest", DIGEST_RE, "'sha256:' and 64 lowercase hex digits"),
+              ("sha3_384", SHA3_384_RE, "64 url-safe base64 characters (the snap-revision assertion's snap-sha3-384)"))
+    for key, pattern, what in checks:
+        value = raw.get(key)
+        if value is not None and not pattern.match(str(value)):
+            raise LockError(f"{where}: '{key}' must be {what} or null, got {value!r}")
+    revision = raw.get("revision")
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int) or revision < 1):
+        raise LockError(f"{where}: 'revision' must be a positive whole number or null, got {revision!r}")
     for key in ("file", "assertion"):
         if key in raw and not PATH_RULES[section].match(str(raw[key])):
             folder = "" if section in ("charts", "manifests") else f"{section}/"
@@ -103,7 +119,8 @@ def load_lock(offline_dir: Path, charts_dir: Path) -> Lock:
         features = tuple(raw.get("features") or ())
         version = f"{raw['channel']} rev {raw.get('revision') or '?'}"
         for kind, file_key, sum_key in (("snap", "file", "sha256"), ("assertion", "assertion", "assertionSha256")):
-            item = LockedFile(kind, raw["name"], version, raw[file_key], raw.get(sum_key), features, IMAGE_LOCK)
+            item = LockedFile(kind, raw["name"], version, raw[file_key], raw.get(sum_key), features, IMAGE_LOCK,
+                              digest=raw.get("sha3_384") if kind == "snap" else None)
             snaps.append(item)
             if raw["name"] == "microk8s":
                 channels[item.path] = raw["channel"]
@@ -113,7 +130,7 @@ def load_lock(offline_dir: Path, charts_dir: Path) -> Lock:
         tag = raw["ref"].rsplit(":", 1)[-1] if ":" in raw["ref"].rsplit("/", 1)[-1] else "latest"
         images.append(
             LockedFile("image", raw["ref"], tag, raw["file"], raw.get("sha256"),
-                       tuple(raw.get("features") or ()), IMAGE_LOCK, refs)
+                       tuple(raw.get("features") or ()), IMAGE_LOCK, refs, raw.get("digest"))
         )
     for i, raw in enumerate(charts_data.get("charts") or []):
         raw = _entry(charts_path, "charts", i, raw, ("name", "version", "file"))

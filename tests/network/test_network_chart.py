@@ -4,8 +4,8 @@ against the CRD the chart installs."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
+import json
 import tarfile
 
 import jsonschema
@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from components.bundle.locks import load_lock
+from components.gpu.values import chart_values as gpu_values
 from components.network import offline
 from components.network.chart import rdma_plugin_ref
 from components.network.policy import nic_cluster_policy, selectors_from_facts
@@ -29,12 +30,10 @@ GPU_CHART = "gpu-operator-v26.7.0.tgz"
 
 
 def settings_for(gpu_operator: bool, **ib):
-    settings = load_settings(ConfigSource(config(infiniband={"enabled": True, **ib})), stack="dev", project_dir=ROOT)
+    values = config(infiniband={"enabled": True, **ib})
     if gpu_operator:
-        # Only `gpu.operator` matters here; built unvalidated so this test does not depend on the GPU section's
-        # other keys (the gpu feature owns them).
-        settings = dataclasses.replace(settings, gpu=type(settings.gpu).model_construct(operator=True))
-    return settings
+        values["jhub:gpu"] = json.dumps({"operator": True})
+    return load_settings(ConfigSource(values), stack="dev", project_dir=ROOT)
 
 
 def network_render(settings):
@@ -50,8 +49,8 @@ def nfd_masters(objects):
 def test_exactly_one_nfd_master_across_both_operators(gpu_operator):
     settings = settings_for(gpu_operator)
     network = network_render(settings)
-    # The GPU Operator runs when asked for, with its own NFD (the gpu feature keeps its subchart on).
-    gpu = render(GPU_CHART, {"nfd": {"enabled": True}}, release="gpu-operator", namespace="gpu-operator") \
+    # The GPU Operator, when asked for, with the values the gpu feature builds (its NFD subchart on).
+    gpu = render(GPU_CHART, gpu_values(settings.gpu), release="gpu-operator", namespace="gpu-operator") \
         if gpu_operator else []
     masters = nfd_masters(network) + nfd_masters(gpu)
     assert len(masters) == 1, [m["metadata"]["name"] for m in masters]

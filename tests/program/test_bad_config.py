@@ -131,7 +131,8 @@ CASES = [
     ("offline-dir-missing", config([CP]) | {"jhub:offline": json.dumps({"mode": "online", "dir": "/nonexistent"})},
      (), "jhub:offline.dir", "lock file is missing"),
     ("unknown-top-key", config() | {"jhub:nodez": "[]"}, (), "jhub:nodez:", 'did you mean "jhub:nodes"'),
-    ("not-yet-gpu", config(gpu={"operator": True}), (), "jhub:gpu:", "not deployed by this version"),
+    ("gpu-pools-without-operator", config(gpu={"pools": [{"name": "a", "nodeSelector": {"pool": "a"}}]}), (),
+     "jhub:gpu.pools:", "set jhub:gpu.operator: true"),
 ]
 
 

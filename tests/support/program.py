@@ -88,7 +88,13 @@ def mock_address(node: str) -> str:
     return f"10.0.{zlib.crc32(node.encode()) % 250}.{zlib.crc32(node[::-1].encode()) % 250 + 2}"
 
 
+# Command name -> its stdout, for tests that need other facts (GPUs) or a step's result (the GPU smoke test).
+FAKE_STDOUT: dict[str, str] = {}
+
+
 def _fake_stdout(name: str, facts: Optional[dict[str, dict]] = None) -> str:
+    if name in FAKE_STDOUT:
+        return FAKE_STDOUT[name]
     if name.endswith("-ready"):  # the ready step prints the node's facts
         node = name[: -len("-ready")]
         return json.dumps({"hostname": node, "cpus": 8, "gpus": [], **(facts or {}).get(node, {})})
