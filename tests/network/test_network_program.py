@@ -122,3 +122,13 @@ CASES = [
 @pytest.mark.parametrize("ib,where,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_infiniband_config_names_the_key_and_registers_nothing(ib, where, words):
     assert_refused(config(infiniband=ib), (), where, words)
+
+
+def test_with_the_gpu_operator_its_nfd_comes_first_and_this_chart_runs_none():
+    run = run_program(config(infiniband={"enabled": True}, gpu={"operator": True}), facts=IB_FACTS)
+    assert run.error is None, run.error
+    releases = {r.name: r for r in run.of_type(RELEASE)}
+    gpu, network = releases["gpu-operator"], releases["network-operator"]
+    assert gpu.urn in network.dependencies  # the NodeFeatureRule CRD comes with the GPU Operator's NFD
+    assert network.inputs["values"]["nfd"]["enabled"] is False
+    assert gpu.inputs["values"]["nfd"]["enabled"] is True
