@@ -7,11 +7,15 @@ from .cluster import FEATURE as CLUSTER
 from .feature import Feature
 from .gpu import FEATURE as GPU
 from .jupyterhub import FEATURE as JUPYTERHUB
+from .mpi import FEATURE as MPI
+from .network import FEATURE as NETWORK
 from .portal import FEATURE as PORTAL
 
 FEATURES: tuple[Feature, ...] = (
     CLUSTER,
     GPU,
+    NETWORK,
+    MPI,
     JUPYTERHUB,
     PORTAL,  # after the hub: it takes the hub's generated tokens
 )

@@ -217,6 +217,34 @@ _TOLERATION = obj({"key": string(""), "operator": string("Equal", choices=("Equa
                    "effect": string("", choices=("", "NoSchedule", "PreferNoSchedule", "NoExecute")),
                    "tolerationSeconds": number(None, integer=True)})
 
+def optional_number(minimum=0, integer=False):
+    """A number >= minimum, or null (no limit); the default is null."""
+    def parse(value, path, errors):
+        if value is _MISSING or value is None:
+            return None
+        return number(None, minimum, integer)(value, path, errors)
+    return parse
+
+
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Per-user MPI namespaces (hub/jhub_mpi.py); userClusterRole is the ClusterRole the program registers.
+MPI = obj({
+    "enabled": boolean(False),
+    "namespacePrefix": string("jhub-u-", pattern=re.compile(r"^[a-z]([-a-z0-9]{0,20}-)$")),
+    "namespaceLabel": string("jhub.io/user-namespace", pattern=re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9_.-]{1,63}$")),
+    "serviceAccount": string("jhub-user", pattern=_K8S_NAME),
+    "userClusterRole": string("", pattern=re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")),
+    "quotaName": string("jhub-user-quota", pattern=_K8S_NAME),
+    "quotaDefaults": obj({"cpu": optional_number(), "memoryGiB": optional_number(),
+                          "gpus": optional_number(integer=True), "pods": optional_number(integer=True)}),
+    "tokenSeconds": number(604800, minimum=600, integer=True),
+    "apiServer": url(default="https://kubernetes.default.svc"),
+    "caFile": string("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", pattern=re.compile(r"^/")),
+    "mountPath": string("/etc/jhub/kube", pattern=re.compile(r"^/")),
+}, check=lambda v, p, e: e.append(f"{p}.userClusterRole: required when mpi.enabled is true (the ClusterRole "
+                                  "the program registers for users' namespaces)")
+    if v["enabled"] and not v["userClusterRole"] else None)
+
 SCHEMA = obj({
     "auth": _auth,
     "profiles": obj({
@@ -270,6 +298,7 @@ SCHEMA = obj({
         }),
     }, check=lambda v, p, e: e.append(f"{p}.url: required when portal.enabled is true")
         if v["enabled"] and not v["url"] else None),
+    "mpi": MPI,
     "branding": obj({
         "title": string("JupyterHub"),
         "logoFile": string(""),

@@ -16,6 +16,7 @@ from jhub_branding import hub_traits
 from jhub_config import ConfigError, validate
 from jhub_capacity import RequestCache
 from jhub_kube import ClusterSource
+from jhub_mpi import make_modify_pod_hook as mpi_modify_pod_hook
 from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
@@ -165,6 +166,8 @@ def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
         previous_modify_pod=_get(ks, "modify_pod_hook", None),
         cache=cache,
     )
+    if cleaned["mpi"]["enabled"]:  # the user's MPI namespace, once the spawn check accepted the server
+        modify_pod = mpi_modify_pod_hook(cleaned, modify_pod)
     new_spawner = spawner_traits(cleaned, ks)
 
     # -- nothing above changed c; apply everything now --

@@ -158,6 +158,7 @@ async def limits_problem(spawner, pod: dict, pods: list, cfg: dict) -> str | Non
     username = spawner.user.name
     try:
         answer = await fetch_limits(username, portal)
+        spawner.jhub_limits = answer  # reused by jhub_mpi for the user's ResourceQuota
     except PortalUnavailable as exc:
         if portal["failOpen"]:
             spawner.log.warning("jhub: portal limits unavailable (%s); failOpen is true: letting %s spawn",

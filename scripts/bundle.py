@@ -9,7 +9,7 @@ offline-images/ or charts/ and writes what it verified back into the lock, with 
 Docker): snaps and their assertions from the snap store's HTTP API (revision, sha3_384, sha256s), images
 from their registries over the OCI distribution API as OCI-layout tarballs of the linux/amd64 image
 (manifest digest and the tarball's sha256), images the project builds with buildah/podman/docker buildx
-(`build:` entries), charts over HTTPS from the entry's `url`. An entry already bundled and intact is not
+(`build:` entries), charts and plain manifests (charts.lock `manifests:`) over HTTPS from the entry's `url`. An entry already bundled and intact is not
 downloaded again; an interrupted download resumes. Entries with a digest or revision are fetched by it;
 --refresh resolves tags and channels again. Copy offline-images/ and charts/ to the admin machine.
 """
@@ -71,11 +71,12 @@ def _unsecure(value):
 def wanted_paths(stack: str | None, images_dir: Path, charts_dir: Path) -> set[str] | None:
     if stack is None:
         return None
-    from components.bundle.needs import needed_charts, needed_images, needed_snaps
+    from components.bundle.needs import needed_charts, needed_images, needed_manifests, needed_snaps
 
     settings = stack_settings(stack)
     lock = load_lock(images_dir, charts_dir)
-    items = needed_snaps(settings, lock) + needed_images(settings, lock) + needed_charts(settings, lock)
+    items = (needed_snaps(settings, lock) + needed_images(settings, lock) + needed_charts(settings, lock)
+             + needed_manifests(settings, lock))
     return {item.path for item in items}
 
 
@@ -148,6 +149,10 @@ def build(images_dir: Path, charts_dir: Path, wanted: set[str] | None, *, refres
         (charts_lock, charts, entry, f"chart {entry['name']} {entry['version']}",
          lambda e: intact(charts_dir, e), lambda e: fetch_chart(e, charts_dir, refresh))
         for entry in charts.get("charts") or []
+    ] + [  # plain manifests (the MPI Operator's YAML): fetched and held to their sha256 like charts
+        (charts_lock, charts, entry, f"manifest {entry['name']} {entry['version']}",
+         lambda e: intact(charts_dir, e), lambda e: fetch_chart(e, charts_dir, refresh))
+        for entry in charts.get("manifests") or []
     ]
     failures = []
     for lock_path, data, entry, label, is_intact, fetch in steps:

@@ -1,7 +1,7 @@
 """The lock files that name every file an air-gapped install needs.
 
 `offline-images/images.lock` lists snaps (with their assertions) and image tarballs; `charts/charts.lock`
-lists chart archives. Each entry has a version, the file's path relative to the lock's folder, its sha256
+lists chart archives and plain manifest files (`manifests:`, e.g. the MPI Operator's YAML). Each entry has a version, the file's path relative to the lock's folder, its sha256
 and the features that need it. `scripts/bundle.py` fills file names and checksums on a connected machine.
 
 Optional, filled by the bundle (null or absent in older locks): an image's `digest`, the sha256 digest of
@@ -24,7 +24,7 @@ SHA3_384_RE = re.compile(r"^[A-Za-z0-9_-]{64}$")  # 48 bytes, url-safe base64 wi
 # Host scripts take plain file names inside one folder per kind, so paths are `<folder>/<name>`.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 PATH_RULES = {"snaps": re.compile(rf"^snaps/{_NAME}$"), "images": re.compile(rf"^images/{_NAME}$"),
-              "charts": re.compile(rf"^{_NAME}$")}
+              "charts": re.compile(rf"^{_NAME}$"), "manifests": re.compile(rf"^{_NAME}$")}
 IMAGE_LOCK = "images.lock"
 CHART_LOCK = "charts.lock"
 
@@ -35,8 +35,8 @@ class LockError(ValueError):
 
 @dataclass(frozen=True)
 class LockedFile:
-    kind: str  # snap | assertion | image | chart
-    name: str  # snap name, image reference or chart name
+    kind: str  # snap | assertion | image | chart | manifest
+    name: str  # snap name, image reference, chart or manifest name
     version: str
     path: str  # relative to the lock's folder
     sha256: Optional[str]
@@ -55,6 +55,7 @@ class Lock:
     images: tuple[LockedFile, ...] = ()
     charts: tuple[LockedFile, ...] = ()
     channels: dict = field(default_factory=dict)  # snap file path -> channel
+    manifests: tuple[LockedFile, ...] = ()  # plain YAML files applied as they are (charts.lock `manifests:`)
 
     def snap_files_for(self, channel: str) -> list[LockedFile]:
         """Snap and assertion files for the microk8s channel asked for, in the lock's order (snapd, its
@@ -100,7 +101,7 @@ def _entry(path: Path, section: str, index: int, raw: dict, required: tuple[str,
         raise LockError(f"{where}: 'revision' must be a positive whole number or null, got {revision!r}")
     for key in ("file", "assertion"):
         if key in raw and not PATH_RULES[section].match(str(raw[key])):
-            folder = "" if section == "charts" else f"{section}/"
+            folder = "" if section in ("charts", "manifests") else f"{section}/"
             raise LockError(f"{where}: '{key}' must be a plain file name under {folder or 'this folder'}, "
                             f"got {raw[key]!r}")
     features = raw.get("features") or []
@@ -137,4 +138,11 @@ def load_lock(offline_dir: Path, charts_dir: Path) -> Lock:
             LockedFile("chart", raw["name"], str(raw["version"]), raw["file"], raw.get("sha256"),
                        tuple(raw.get("features") or ()), CHART_LOCK)
         )
-    return Lock(tuple(snaps), tuple(images), tuple(charts), channels)
+    manifests = []
+    for i, raw in enumerate(charts_data.get("manifests") or []):
+        raw = _entry(charts_path, "manifests", i, raw, ("name", "version", "file", "url"))
+        manifests.append(
+            LockedFile("manifest", raw["name"], str(raw["version"]), raw["file"], raw.get("sha256"),
+                       tuple(raw.get("features") or ()), CHART_LOCK)
+        )
+    return Lock(tuple(snaps), tuple(images), tuple(charts), channels, tuple(manifests))

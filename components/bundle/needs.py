@@ -40,3 +40,8 @@ def needed_images(settings: Settings, lock: Lock) -> list[LockedFile]:
 def needed_charts(settings: Settings, lock: Lock) -> list[LockedFile]:
     wanted = features(settings)
     return sorted((f for f in lock.charts if wanted & set(f.features)), key=lambda f: f.path)
+
+
+def needed_manifests(settings: Settings, lock: Lock) -> list[LockedFile]:
+    wanted = features(settings)
+    return sorted((f for f in lock.manifests if wanted & set(f.features)), key=lambda f: f.path)

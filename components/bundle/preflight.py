@@ -15,7 +15,7 @@ import pulumi
 
 from ..settings import Settings
 from .locks import IMAGE_LOCK, Lock, LockedFile
-from .needs import configured_images, needed_charts, needed_images, needed_snaps
+from .needs import configured_images, needed_charts, needed_images, needed_manifests, needed_snaps
 
 CACHE_NAME = ".sha256-cache.json"
 
@@ -99,7 +99,7 @@ def preflight(settings: Settings, lock: Lock) -> None:
         problem = _check(images_dir, item, settings.offline.dir, cache)
         if problem:
             problems.append(problem)
-    for item in needed_charts(settings, lock):
+    for item in needed_charts(settings, lock) + needed_manifests(settings, lock):
         problem = _check(charts_dir, item, settings.offline.charts_dir, cache)
         if problem:
             problems.append(problem)

@@ -123,7 +123,7 @@ class JupyterHub(pulumi.ComponentResource):
                 hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
                 branding_config_maps=tuple(got[3:]), secret_env_names=env_names, hub_secret_name=got[1],
-                tls_secret_name=got[2])))
+                tls_secret_name=got[2], mpi=settings.mpi)))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
             name=RELEASE_NAME,

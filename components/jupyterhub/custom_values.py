@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ..settings.hub import HubSettings
+from ..settings.mpi import MpiSettings
 from ..settings.portal import PortalSettings
 from .auth_values import compact
 from .hub_files import HubFile, branding_pod_path
@@ -72,10 +73,26 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
                     "loginAnnouncement": b.login_announcement, "signInText": b.sign_in_text})
 
 
+def mpi_values(mpi: MpiSettings, hub_namespace: str) -> dict:
+    """Per-user MPI namespaces (hub/jhub_mpi.py); the ClusterRole is the one components/mpi registers."""
+    from ..mpi.admission import NAMESPACE_LABEL
+    from ..mpi.rbac import QUOTA_NAME, USER_SERVICE_ACCOUNT, user_role_name
+
+    q = mpi.quota_defaults
+    return {"enabled": True, "namespacePrefix": mpi.namespace_prefix, "namespaceLabel": NAMESPACE_LABEL,
+            "serviceAccount": USER_SERVICE_ACCOUNT,
+            "userClusterRole": user_role_name(hub_namespace), "quotaName": QUOTA_NAME,
+            "quotaDefaults": {"cpu": q.cpu, "memoryGiB": q.memory_gib, "gpus": q.gpus, "pods": q.pods},
+            "tokenSeconds": mpi.token_hours * 3600}
+
+
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
                 branding_files: tuple[HubFile, ...], ca_file: str | None = None,
-                portal_public_url: str | None = None, portal_service_token_env: str | None = None) -> dict:
+                portal_public_url: str | None = None, portal_service_token_env: str | None = None,
+                mpi: MpiSettings | None = None) -> dict:
+    extra = {"mpi": mpi_values(mpi, hub.namespace)} if mpi is not None and mpi.enabled else {}
     return {
+        **extra,
         "auth": auth,
         "branding": branding_values(hub, branding_files),
         "portal": portal_values(portal, hub.namespace, token_env, ca_file, portal_public_url,

@@ -7,10 +7,11 @@ Only keys the chart's schema knows are set (tests validate against it). What the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..settings.auth import AuthSettings
 from ..settings.hub import HubSettings
+from ..settings.mpi import MpiSettings
 from ..settings.image_refs import split_image
 from ..settings.portal import PortalSettings
 from ..settings.tls import TlsSettings
@@ -38,6 +39,7 @@ class ValuesInput:
     secret_env_names: tuple[str, ...] = ()  # variables the hub Secret holds
     hub_secret_name: str = ""
     tls_secret_name: str = ""
+    mpi: Optional[MpiSettings] = None  # jhub:mpi: per-user MPI namespaces (custom.jhub.mpi)
 
 
 def sorted_dict(value: Any) -> Any:
@@ -81,6 +83,18 @@ def proxy_section(inp: ValuesInput) -> dict:
     }
 
 
+# MicroK8s's API server port on the nodes: what a pod's traffic to the kubernetes Service becomes after DNAT,
+# which is what Calico's policy sees.
+API_SERVER_PORT = 16443
+
+
+def network_policy(inp: ValuesInput) -> dict:
+    policy = {"egressAllowRules": {"privateIPs": inp.hub.private_network_access}}
+    if inp.mpi is not None and inp.mpi.enabled:  # kubectl in the notebook reaches the API server
+        policy["egress"] = [{"ports": [{"port": API_SERVER_PORT, "protocol": "TCP"}]}]
+    return policy
+
+
 def singleuser_section(inp: ValuesInput) -> dict:
     hub = inp.hub
     name, tag = split_image(hub.default_image.image)
@@ -91,7 +105,7 @@ def singleuser_section(inp: ValuesInput) -> dict:
         "fsGid": hub.user_gid,
         "image": {"name": name, "tag": tag},
         "initContainers": init_containers(hub),
-        "networkPolicy": {"egressAllowRules": {"privateIPs": hub.private_network_access}},
+        "networkPolicy": network_policy(inp),
         "podNameTemplate": "jupyter-{user_server}",
         "startTimeout": duration_seconds(hub.start_timeout),
         "storage": storage_values(hub),
@@ -130,7 +144,8 @@ def chart_values(inp: ValuesInput) -> dict:
     values = {
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
                                        PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth),
-                                       portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV)},
+                                       portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV,
+                                       inp.mpi)},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .base import key_path
 from .gpu_checks import check_gpu
 from .hub_checks import check_auth, check_branding_files, check_spawner, check_storage, check_tls
+from .netmpi_checks import check_infiniband, check_mpi
 from .nodes import check_nodes
 from .portal_checks import check_portal
 
@@ -71,5 +72,7 @@ CHECKS = (
     check_tls,
     check_branding_files,
     check_gpu,
+    check_infiniband,
+    check_mpi,
     check_portal,
 )

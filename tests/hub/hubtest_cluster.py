@@ -154,3 +154,72 @@ def gpu_operator_cluster():
         pod("web", "cpu-1", cpu="10", memory="16Gi"),
     ]
     return nodes, pods
+
+
+class UserObjects:
+    """What the API server keeps of the objects the hub creates for a user's MPI namespace: namespaces, and in a
+    namespace serviceaccounts, rolebindings, resourcequotas, secrets, and TokenRequests. Served on the kube_api
+    RecordingServer with the API's own answers (201, 409 AlreadyExists, 404 NotFound, 200 on PUT/DELETE)."""
+
+    COLLECTIONS = {"serviceaccounts", "resourcequotas", "secrets", "rolebindings"}
+
+    def __init__(self, server, namespaces=("jhub",)):
+        # (namespace or "", resource, name) -> object; the hub's own namespace exists already
+        self.objects = {("", "namespaces", n): {"metadata": {"name": n}} for n in namespaces}
+        for method in ("POST", "PUT", "DELETE", "GET"):
+            server.route(method, "/api/v1/namespaces*", self._answer)
+            server.route(method, "/apis/rbac.authorization.k8s.io/v1/namespaces/*", self._answer)
+        self.tokens = []
+
+    @staticmethod
+    def _status(code, reason):
+        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code}
+
+    def _answer(self, request):
+        import json as _json
+
+        parts = request["path"].strip("/").split("/")
+        parts = parts[2:] if parts[0] == "api" else parts[3:]  # drop api/v1 or apis/<group>/<version>
+        body = _json.loads(request["body"]) if request["body"] else {}
+        method = request["method"]
+        if parts == ["namespaces"] and method == "POST":
+            return self._create(("", "namespaces", body["metadata"]["name"]), body)
+        if len(parts) == 2:  # namespaces/<name>
+            key = ("", "namespaces", parts[1])
+            return (200, self.objects[key]) if key in self.objects else self._status(404, "NotFound")
+        namespace, resource, rest = parts[1], parts[2], parts[3:]
+        if ("", "namespaces", namespace) not in self.objects:
+            return self._status(404, "NotFound")
+        if resource not in self.COLLECTIONS:
+            return self._status(404, "NotFound")
+        if not rest and method == "POST":
+            body.setdefault("metadata", {})["namespace"] = namespace
+            return self._create((namespace, resource, body["metadata"]["name"]), body)
+        key = (namespace, resource, rest[0])
+        if rest[1:] == ["token"] and method == "POST":
+            if key not in self.objects:
+                return self._status(404, "NotFound")
+            token = f"token-{namespace}-{rest[0]}-{len(self.tokens)}"
+            self.tokens.append((namespace, rest[0], body["spec"]["expirationSeconds"], token))
+            return 201, {**body, "status": {"token": token, "expirationTimestamp": "2030-01-01T00:00:00Z"}}
+        if key not in self.objects:
+            return self._status(404, "NotFound")
+        if method == "PUT":
+            self.objects[key] = body
+            return 200, body
+        if method == "DELETE":
+            return 200, self.objects.pop(key)
+        return 200, self.objects[key]
+
+    def _create(self, key, body):
+        if key in self.objects:
+            return self._status(409, "AlreadyExists")
+        self.objects[key] = body
+        return 201, body
+
+    def created(self):
+        """What the hub made (without the namespaces that existed before)."""
+        return {k: v for k, v in self.objects.items() if v.get("kind") or k[1] != "namespaces"}
+
+    def of(self, resource):
+        return {k: v for k, v in self.objects.items() if k[1] == resource}

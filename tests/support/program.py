@@ -63,6 +63,9 @@ class ProgramRun:
 
 
 class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, facts: Optional[dict[str, dict]] = None):
+        self.facts = facts or {}  # node name -> extra facts its ready step prints (e.g. infiniband ports)
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         metadata = state.get("metadata")
@@ -70,7 +73,7 @@ class _Mocks(pulumi.runtime.Mocks):
             # Pulumi auto-names Kubernetes objects as `<resource name>-<random suffix>`.
             state["metadata"] = {**metadata, "name": f"{args.name}-5f3a9c1e"}
         if args.typ in ("command:local:Command", "command:remote:Command"):
-            state.setdefault("stdout", _fake_stdout(args.name))
+            state.setdefault("stdout", _fake_stdout(args.name, self.facts))
             state.setdefault("stderr", "")
         return f"{args.name}-id", state
 
@@ -89,11 +92,12 @@ def mock_address(node: str) -> str:
 FAKE_STDOUT: dict[str, str] = {}
 
 
-def _fake_stdout(name: str) -> str:
+def _fake_stdout(name: str, facts: Optional[dict[str, dict]] = None) -> str:
     if name in FAKE_STDOUT:
         return FAKE_STDOUT[name]
     if name.endswith("-ready"):  # the ready step prints the node's facts
-        return json.dumps({"hostname": name[: -len("-ready")], "cpus": 8, "gpus": []})
+        node = name[: -len("-ready")]
+        return json.dumps({"hostname": node, "cpus": 8, "gpus": [], **(facts or {}).get(node, {})})
     if name.endswith("-address"):
         return mock_address(name[: -len("-address")]) + "\n"
     if name == "cluster-join-token":
@@ -146,15 +150,17 @@ def run_program(
     stack: str = "dev",
     preview: bool = False,
     program: Path = ROOT / "__main__.py",
+    facts: Optional[dict[str, dict]] = None,
 ) -> ProgramRun:
-    return contextvars.Context().run(_run, config, secret_keys, stack, preview, program)
+    """`facts`: node name -> facts its ready step prints beside the defaults (hosts/facts.sh's shape)."""
+    return contextvars.Context().run(_run, config, secret_keys, stack, preview, program, facts)
 
 
-def _run(config, secret_keys, stack, preview, program) -> ProgramRun:
+def _run(config, secret_keys, stack, preview, program, facts=None) -> ProgramRun:
     result = ProgramRun()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    mocks = _Mocks()
+    mocks = _Mocks(facts)
     pulumi.runtime.set_mocks(mocks, project="jhub", stack=stack, preview=preview,
                              monitor=_RecordingMonitor(mocks, result))
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))

@@ -1,0 +1,101 @@
+"""The admission rule that makes every pod in a user's MPI namespace billable to that user (pure manifests).
+
+The portal's collector bills a pod to the user its `hub.jupyter.org/username` annotation names (the way
+KubeSpawner marks notebook pods), and selects pods by label. MPIJob pods are made by the MPI Operator from the
+user's own template, so nothing marks them unless the template does: a ValidatingAdmissionPolicy (GA since
+Kubernetes 1.30) admits a pod into a namespace labelled `<NAMESPACE_LABEL>: "true"` only when its annotation
+names the namespace's owner (the hub annotates the namespace at spawn time) and it carries the label. A user
+can neither skip billing nor bill someone else; a template without them fails with a message that says what
+to add (docs/mpijob-example.yaml has both).
+
+The same policy keeps a user's pods off the node itself: an MPIJob template is the user's own pod spec, and the
+MPI Operator (not the user) creates the pods, so without a rule any user could run a privileged pod, mount a
+host path or join the host's network. It refuses those as Pod Security "baseline" does, but lets a container
+add `IPC_LOCK`, which RDMA needs (baseline would refuse it).
+"""
+
+from __future__ import annotations
+
+from ..jupyterhub.manifests import MANAGED_BY
+
+NAMESPACE_LABEL = "jhub.io/user-namespace"  # set "true" by the hub on every user's namespace
+USERNAME_KEY = "hub.jupyter.org/username"  # the collector's user annotation (and the label it selects on)
+API = "admissionregistration.k8s.io/v1"
+
+ANNOTATION_RULE = (
+    f"has(object.metadata.annotations) && '{USERNAME_KEY}' in object.metadata.annotations && "
+    f"object.metadata.annotations['{USERNAME_KEY}'] == namespaceObject.metadata.annotations['{USERNAME_KEY}']"
+)
+ANNOTATION_MESSAGE = (
+    f"'pods in ' + namespaceObject.metadata.name + ' must carry the annotation {USERNAME_KEY}: \"' + "
+    f"namespaceObject.metadata.annotations['{USERNAME_KEY}'] + '\" (the usage portal bills them to you; "
+    "see the MPIJob example in the jhub docs)'"
+)
+LABEL_RULE = f"has(object.metadata.labels) && '{USERNAME_KEY}' in object.metadata.labels"
+LABEL_MESSAGE = (
+    f"'pods in ' + namespaceObject.metadata.name + ' must carry a label {USERNAME_KEY} (any value; the usage "
+    "portal finds them by it)'"
+)
+
+
+# Pod Security "baseline"'s allowed capabilities, and IPC_LOCK (RDMA pins memory).
+ALLOWED_CAPABILITIES = ("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "IPC_LOCK", "KILL", "MKNOD",
+                        "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT")
+
+
+def _every_container(condition: str) -> str:
+    """`condition` (about a container `c`) holds for every container and init container."""
+    return (f"object.spec.containers.all(c, {condition}) && "
+            f"(!has(object.spec.initContainers) || object.spec.initContainers.all(c, {condition}))")
+
+
+HOST_RULE = ("(!has(object.spec.hostNetwork) || !object.spec.hostNetwork) && "
+             "(!has(object.spec.hostPID) || !object.spec.hostPID) && "
+             "(!has(object.spec.hostIPC) || !object.spec.hostIPC) && "
+             "(!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath)))")
+PRIVILEGED_RULE = _every_container(
+    "!has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged")
+CAPABILITIES_RULE = _every_container(
+    "!has(c.securityContext) || !has(c.securityContext.capabilities) || "
+    "!has(c.securityContext.capabilities.add) || "
+    "c.securityContext.capabilities.add.all(x, x in [" + ", ".join(f"'{c}'" for c in ALLOWED_CAPABILITIES) + "])")
+
+
+def policy_name(hub_namespace: str) -> str:
+    return f"jhub-{hub_namespace}-mpi-pod-owner"
+
+
+def _meta(name: str) -> dict:
+    return {"name": name, "labels": {**MANAGED_BY, "app.kubernetes.io/component": "mpi"}}
+
+
+def policy(hub_namespace: str) -> dict:
+    return {
+        "apiVersion": API, "kind": "ValidatingAdmissionPolicy", "metadata": _meta(policy_name(hub_namespace)),
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "true"}},
+                "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                   "resources": ["pods"]}],
+            },
+            "validations": [
+                {"expression": ANNOTATION_RULE, "messageExpression": ANNOTATION_MESSAGE, "reason": "Forbidden"},
+                {"expression": LABEL_RULE, "messageExpression": LABEL_MESSAGE, "reason": "Forbidden"},
+                {"expression": HOST_RULE, "reason": "Forbidden",
+                 "message": "pods in users' namespaces may not use the host's network, PID or IPC namespace, "
+                            "or mount host paths"},
+                {"expression": PRIVILEGED_RULE, "reason": "Forbidden",
+                 "message": "pods in users' namespaces may not run privileged containers"},
+                {"expression": CAPABILITIES_RULE, "reason": "Forbidden",
+                 "message": "pods in users' namespaces may add only these capabilities: "
+                            + ", ".join(ALLOWED_CAPABILITIES)},
+            ],
+        },
+    }
+
+
+def binding(hub_namespace: str) -> dict:
+    name = policy_name(hub_namespace)
+    return {"apiVersion": API, "kind": "ValidatingAdmissionPolicyBinding", "metadata": _meta(name),
+            "spec": {"policyName": name, "validationActions": ["Deny"]}}

@@ -1,0 +1,76 @@
+"""RBAC the program registers for per-user MPI namespaces (pure manifests).
+
+Two ClusterRoles, named after the hub's namespace so two hubs on one cluster never collide:
+
+* `jhub-<ns>-mpi-user`: what a user's ServiceAccount may do. The hub binds it with a RoleBinding *inside the
+  user's namespace*, so it grants MPIJobs, pods and pods/log there and nowhere else.
+* `jhub-<ns>-hub-mpi`: what the hub needs to set a user up, and no more: create namespaces, ServiceAccounts,
+  RoleBindings and ResourceQuotas; request tokens only for the users' ServiceAccount name; update only the
+  quota it names; and `bind` only the user role above (RBAC's escalation check lets the hub create a
+  RoleBinding to a role it does not hold itself only with `bind` on exactly that role).
+"""
+
+from __future__ import annotations
+
+from ..jupyterhub.chart import HUB_SERVICE_ACCOUNT
+from ..jupyterhub.manifests import MANAGED_BY
+
+USER_SERVICE_ACCOUNT = "jhub-user"  # in each user's namespace
+QUOTA_NAME = "jhub-user-quota"
+RBAC_API = "rbac.authorization.k8s.io/v1"
+
+
+def user_role_name(hub_namespace: str) -> str:
+    return f"jhub-{hub_namespace}-mpi-user"
+
+
+def hub_role_name(hub_namespace: str) -> str:
+    return f"jhub-{hub_namespace}-hub-mpi"
+
+
+def _meta(name: str) -> dict:
+    return {"name": name, "labels": {**MANAGED_BY, "app.kubernetes.io/component": "mpi"}}
+
+
+def user_role(hub_namespace: str) -> dict:
+    return {
+        "apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(user_role_name(hub_namespace)),
+        "rules": [
+            {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"],
+             "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+            {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs/status"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list", "watch"]},
+        ],
+    }
+
+
+def hub_role(hub_namespace: str) -> dict:
+    return {
+        "apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(hub_role_name(hub_namespace)),
+        "rules": [
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["create", "get"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+             "resourceNames": [USER_SERVICE_ACCOUNT]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "get"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
+             "resourceNames": [user_role_name(hub_namespace)]},
+            {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "patch", "update"],
+             "resourceNames": [QUOTA_NAME]},
+        ],
+    }
+
+
+def hub_binding(hub_namespace: str) -> dict:
+    name = hub_role_name(hub_namespace)
+    return {
+        "apiVersion": RBAC_API, "kind": "ClusterRoleBinding", "metadata": _meta(name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": hub_namespace}],
+    }
+
+
+def manifests(hub_namespace: str) -> list[dict]:
+    return [user_role(hub_namespace), hub_role(hub_namespace), hub_binding(hub_namespace)]

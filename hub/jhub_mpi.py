@@ -1,0 +1,230 @@
+"""Every user's own MPI namespace, set up by the hub when their server starts (`custom.jhub.mpi`).
+
+At each start, after the spawn check accepted the server (so a refused spawn creates nothing), the hub makes,
+each create-or-keep (HTTP 409 means it is there already):
+
+* the namespace `<namespacePrefix><safe slug of the user name>`, labelled `<namespaceLabel>: "true"` (the
+  portal collector's `user_namespace_label` selector) and annotated with the user's name;
+* the ServiceAccount `serviceAccount` there, and a RoleBinding there to the ClusterRole `userClusterRole`
+  (MPIJobs, pods, pods/log): a RoleBinding grants a ClusterRole's rules in its own namespace only;
+* the ResourceQuota `quotaName` from the user's portal limits (what the spawn check fetched), else from
+  `quotaDefaults`; replaced at each start, so a changed limit applies at the next start;
+* a token for that ServiceAccount (TokenRequest API, `tokenSeconds` long, a fresh one at each start) in a
+  kubeconfig, kept in a Secret in the hub's namespace and mounted into the notebook pod; `KUBECONFIG` points
+  at it, so `kubectl apply -f mpijob.yaml` in a terminal acts in the user's namespace.
+
+Why a TokenRequest and a Secret in the hub's namespace: a pod can only mount tokens of ServiceAccounts of its
+own namespace, and the notebook runs in the hub's. A token expires; a server running longer than
+`tokenSeconds` gets a new one when it restarts (the default matches a week, the idle culler's default).
+
+The manifests are built by pure functions (validated against the Kubernetes schemas in tests); `ensure_user`
+only sends them, through kubespawner's own kubernetes_asyncio client.
+"""
+
+import base64
+import json
+
+from kubespawner.slugs import safe_slug
+
+USERNAME_ANNOTATION = "hub.jupyter.org/username"
+VOLUME_NAME = "jhub-mpi-kubeconfig"
+MANAGED = {"app.kubernetes.io/managed-by": "jhub", "app.kubernetes.io/part-of": "jhub",
+           "app.kubernetes.io/component": "mpi-user"}
+
+
+def user_namespace(prefix: str, username: str) -> str:
+    """A DNS-label namespace name for the user: kubespawner's safe slug (hashed when escaping was needed)."""
+    return prefix + safe_slug(username, max_length=63 - len(prefix))
+
+
+def _meta(name: str, namespace: str | None, username: str) -> dict:
+    meta = {"name": name, "labels": dict(MANAGED), "annotations": {USERNAME_ANNOTATION: username}}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def namespace_manifest(cfg: dict, username: str) -> dict:
+    name = user_namespace(cfg["namespacePrefix"], username)
+    meta = _meta(name, None, username)
+    meta["labels"][cfg["namespaceLabel"]] = "true"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account_manifest(cfg: dict, namespace: str, username: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(cfg["serviceAccount"], namespace, username),
+            "automountServiceAccountToken": False}
+
+
+def role_binding_manifest(cfg: dict, namespace: str, username: str) -> dict:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": _meta(cfg["serviceAccount"], namespace, username),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cfg["userClusterRole"]},
+        "subjects": [{"kind": "ServiceAccount", "name": cfg["serviceAccount"], "namespace": namespace}],
+    }
+
+
+def _amount(value) -> str:
+    text = f"{value:f}" if not isinstance(value, int) else str(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def quota_hard(limits: dict | None, defaults: dict, gpu_resource: str) -> dict:
+    """ResourceQuota `hard` from the portal's limits where it sets one, else the config defaults (null: none).
+
+    `limits` is the portal answer's `limits` object ({"cpu", "memoryGiB", "gpus"}, null = unlimited)."""
+    limits = limits or {}
+    hard = {}
+    pick = lambda key: limits.get(key) if limits.get(key) is not None else defaults.get(key)  # noqa: E731
+    cpu, memory, gpus, pods = pick("cpu"), pick("memoryGiB"), pick("gpus"), defaults.get("pods")
+    if cpu is not None:
+        hard["requests.cpu"] = hard["limits.cpu"] = _amount(cpu)
+    if memory is not None:
+        hard["requests.memory"] = hard["limits.memory"] = f"{int(round(float(memory) * 1024))}Mi"
+    if gpus is not None:
+        hard[f"requests.{gpu_resource}"] = str(int(gpus))
+    if pods is not None:
+        hard["pods"] = str(int(pods))
+    return dict(sorted(hard.items()))
+
+
+def resource_quota_manifest(cfg: dict, namespace: str, username: str, hard: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(cfg["quotaName"], namespace, username),
+            "spec": {"hard": dict(hard)}}
+
+
+def token_request_manifest(cfg: dict) -> dict:
+    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": [], "expirationSeconds": cfg["tokenSeconds"]}}
+
+
+def kubeconfig(cfg: dict, namespace: str, token: str, ca_pem: bytes) -> str:
+    """A kubeconfig for the user's ServiceAccount, its namespace the default (JSON is YAML; sorted keys)."""
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "jhub",
+        "clusters": [{"name": "jhub", "cluster": {
+            "server": cfg["apiServer"], "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "users": [{"name": cfg["serviceAccount"], "user": {"token": token}}],
+        "contexts": [{"name": "jhub", "context": {"cluster": "jhub", "user": cfg["serviceAccount"],
+                                                  "namespace": namespace}}],
+    }
+    return json.dumps(config, indent=1, sort_keys=True) + "\n"
+
+
+def kubeconfig_secret_name(cfg: dict, username: str) -> str:
+    return "jhub-mpi-" + safe_slug(username, max_length=63 - len("jhub-mpi-"))
+
+
+def kubeconfig_secret_manifest(cfg: dict, hub_namespace: str, username: str, config_text: str) -> dict:
+    meta = _meta(kubeconfig_secret_name(cfg, username), hub_namespace, username)
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "stringData": {"config": config_text}}
+
+
+def pod_additions(cfg: dict, secret_name: str) -> tuple[dict, dict, dict]:
+    """(volume, volume mount, env var) that give the notebook its kubeconfig."""
+    volume = {"name": VOLUME_NAME, "secret": {"secretName": secret_name, "defaultMode": 0o444}}
+    mount = {"name": VOLUME_NAME, "mountPath": cfg["mountPath"], "readOnly": True}
+    env = {"name": "KUBECONFIG", "value": f"{cfg['mountPath'].rstrip('/')}/config"}
+    return volume, mount, env
+
+
+# -- sending them -------------------------------------------------------------------------------------------
+
+
+async def _create(call, *args, exists_ok=True):
+    from kubernetes_asyncio.client.rest import ApiException
+
+    try:
+        return await call(*args)
+    except ApiException as exc:
+        if exc.status == 409 and exists_ok:
+            return None
+        raise
+
+
+async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None) -> str:
+    """Create what the user's namespace needs (idempotent); returns the kubeconfig Secret's name."""
+    from kubernetes_asyncio import client
+    from kubernetes_asyncio.client.rest import ApiException
+
+    core = spawner.api
+    rbac = client.RbacAuthorizationV1Api(core.api_client)
+    username, hub_ns = spawner.user.name, spawner.namespace
+    with open(cfg["caFile"], "rb") as handle:  # first: without it no kubeconfig can work, so nothing is made
+        ca_pem = handle.read()
+    ns_body = namespace_manifest(cfg, username)
+    ns = ns_body["metadata"]["name"]
+    await _create(core.create_namespace, ns_body)
+    await _create(core.create_namespaced_service_account, ns, service_account_manifest(cfg, ns, username))
+    await _create(rbac.create_namespaced_role_binding, ns, role_binding_manifest(cfg, ns, username))
+    quota = resource_quota_manifest(cfg, ns, username, quota_hard(limits, cfg["quotaDefaults"], gpu_resource))
+    try:
+        await core.create_namespaced_resource_quota(ns, quota)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        await core.replace_namespaced_resource_quota(cfg["quotaName"], ns, quota)
+    answer = await core.create_namespaced_service_account_token(cfg["serviceAccount"], ns,
+                                                               token_request_manifest(cfg))
+    secret = kubeconfig_secret_manifest(cfg, hub_ns, username, kubeconfig(cfg, ns, answer.status.token, ca_pem))
+    name = secret["metadata"]["name"]
+    try:
+        await core.create_namespaced_secret(hub_ns, secret)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        # The hub's chart Role may create and delete Secrets (not update): a fresh token replaces the old one.
+        await core.delete_namespaced_secret(name, hub_ns)
+        await core.create_namespaced_secret(hub_ns, secret)
+    spawner.log.info("jhub: MPI namespace %s ready for %s (kubeconfig in Secret %s)", ns, username, name)
+    return name
+
+
+def _add_to_pod(pod, cfg: dict, secret_name: str):
+    """Mount the kubeconfig into the notebook container of a kubespawner V1Pod (once)."""
+    from kubernetes_asyncio.client import V1EnvVar, V1SecretVolumeSource, V1Volume, V1VolumeMount
+
+    volume, mount, env = pod_additions(cfg, secret_name)
+    spec = pod.spec
+    spec.volumes = [v for v in (spec.volumes or []) if v.name != VOLUME_NAME] + [V1Volume(
+        name=volume["name"], secret=V1SecretVolumeSource(secret_name=secret_name,
+                                                         default_mode=volume["secret"]["defaultMode"]))]
+    container = spec.containers[0]
+    container.volume_mounts = [m for m in (container.volume_mounts or []) if m.name != VOLUME_NAME] + [
+        V1VolumeMount(name=mount["name"], mount_path=mount["mountPath"], read_only=True)]
+    container.env = [e for e in (container.env or []) if e.name != env["name"]] + [
+        V1EnvVar(name=env["name"], value=env["value"])]
+    return pod
+
+
+def make_modify_pod_hook(cfg: dict, previous):
+    """Wrap the spawn check's modify_pod_hook: once it accepted the pod, set the user up and mount the kubeconfig.
+
+    The spawn check leaves the portal's answer it fetched on the spawner (`jhub_limits`), so the quota reuses
+    it instead of asking the portal again."""
+    mpi, gpu_resource = cfg["mpi"], cfg["profiles"]["gpuResource"]
+
+    async def modify_pod_hook(spawner, pod):
+        from jupyterhub.utils import maybe_future
+        from kubernetes_asyncio.client.rest import ApiException
+        from tornado import web
+
+        pod = await maybe_future(previous(spawner, pod))
+        answer = getattr(spawner, "jhub_limits", None) or {}
+        try:
+            secret_name = await ensure_user(spawner, mpi, gpu_resource, answer.get("limits"))
+        except (ApiException, OSError) as exc:
+            # Never the response body or the token: the status and reason say enough to an admin.
+            why = f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else f"{type(exc).__name__}: {exc}"
+            namespace = user_namespace(mpi["namespacePrefix"], spawner.user.name)
+            spawner.log.error("jhub: cannot set up MPI namespace %s for %s: %s", namespace, spawner.user.name, why)
+            message = (f"Your MPI namespace {namespace} could not be set up ({why}), so the server was not started. "
+                       "Try again, or ask an admin to check the hub's log.")
+            error = web.HTTPError(500, "%s", message)
+            error.jupyterhub_message = message
+            raise error from None
+        return _add_to_pod(pod, mpi, secret_name)
+
+    return modify_pod_hook

@@ -1,0 +1,175 @@
+"""The MPI Operator in the whole program under mocks: its manifest from the bundle (air-gapped) or its URL
+(online), the RBAC of per-user namespaces, custom.jhub.mpi for the hub, and the preflight naming a missing
+manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.bundle.locks import load_lock
+from components.bundle.preflight import PreflightError
+from components.jupyterhub.chart import HUB_SERVICE_ACCOUNT
+from components.mpi import rbac
+from components.mpi.manifest import MANIFEST_URL
+from components.settings.image_refs import full_image
+from tests.network.netconfigs import config
+from tests.program.test_offline import airgapped, make_bundle
+from tests.support.helm import SHARED_CHARTS
+from tests.support.program import ROOT, assert_refused, run_program
+
+CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
+MANIFEST = SHARED_CHARTS / "mpi-operator-v0.8.0.yaml"
+
+
+def manifest_text() -> str:
+    if not MANIFEST.is_file():
+        pytest.skip(f"{MANIFEST} is absent (../shared/ is not beside this clone)")
+    return MANIFEST.read_text()
+
+
+def _as_helm_gives_it(value):
+    """Pulumi sends numbers as float64 and drops nulls; helm's JSON then writes 1.0 as 1."""
+    if isinstance(value, dict):
+        return {k: _as_helm_gives_it(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_helm_gives_it(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def hub_values(run) -> dict:
+    [release] = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.name == "jupyterhub"]
+    return _as_helm_gives_it(release.inputs["values"])
+
+
+def test_online_applies_the_upstream_manifest_and_registers_the_rbac():
+    run = run_program(config(mpi={"enabled": True}))
+    assert run.error is None, run.error
+    [operator] = run.of_type(CONFIG_FILE)
+    assert operator.inputs["file"] == MANIFEST_URL
+    roles = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    assert roles["jhub-jhub-mpi-user"].inputs["rules"] == rbac.user_role("jhub")["rules"]
+    assert roles["jhub-jhub-hub-mpi"].inputs["rules"] == rbac.hub_role("jhub")["rules"]
+    binding = run.named("mpi-hub-binding")
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": "jhub"}]
+
+
+def test_hub_gets_its_mpi_config_and_it_validates():
+    run = run_program(config(mpi={"enabled": True, "namespacePrefix": "lab-", "tokenHours": 12,
+                                  "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1, "pods": None}}))
+    values = hub_values(run)
+    mpi = values["custom"]["jhub"]["mpi"]
+    assert mpi == {"enabled": True, "namespacePrefix": "lab-", "namespaceLabel": "jhub.io/user-namespace",
+                   "serviceAccount": "jhub-user",
+                   "userClusterRole": "jhub-jhub-mpi-user", "quotaName": "jhub-user-quota",
+                   "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1}, "tokenSeconds": 43200}
+    sys.path.insert(0, str(ROOT / "hub"))
+    from jhub_config import validate
+
+    cleaned = validate(values["custom"]["jhub"])["mpi"]
+    assert cleaned["tokenSeconds"] == 43200 and cleaned["quotaDefaults"]["pods"] is None  # null: no pod quota
+    # kubectl in the notebook reaches MicroK8s's API server (Calico sees the node port after DNAT)
+    assert values["singleuser"]["networkPolicy"]["egress"] == [{"ports": [{"port": 16443, "protocol": "TCP"}]}]
+
+
+def test_without_mpi_the_hub_values_carry_no_mpi():
+    values = hub_values(run_program(config()))
+    assert "mpi" not in values["custom"]["jhub"]
+    assert "egress" not in values["singleuser"]["networkPolicy"]
+
+
+def _bundle_with_manifest(tmp_path, with_file: bool):
+    images_dir, charts_dir = make_bundle(tmp_path)
+    charts = yaml.safe_load((charts_dir / "charts.lock").read_text())
+    [entry] = charts["manifests"]
+    if with_file:
+        text = manifest_text()  # a copy in the test's own bundle folder, never in the repository
+        (charts_dir / entry["file"]).write_text(text)
+        entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    else:
+        entry["sha256"] = "0" * 64
+    (charts_dir / "charts.lock").write_text(yaml.safe_dump(charts, sort_keys=False))
+    return images_dir, charts_dir
+
+
+def test_air_gapped_applies_the_bundled_manifest_and_chart(tmp_path):
+    images_dir, charts_dir = _bundle_with_manifest(tmp_path, with_file=True)
+    run = run_program(airgapped(images_dir, charts_dir) | {"jhub:mpi": json.dumps({"enabled": True}),
+                                                           "jhub:infiniband": json.dumps({"enabled": True})},
+                      facts={"gpu01": {"infiniband": [{"device": "mlx5_0", "port": 1, "linkLayer": "InfiniBand",
+                                                       "netdevs": ["ib0"]}]}})
+    assert run.error is None, run.error
+    [operator] = run.of_type(CONFIG_FILE)
+    assert operator.inputs["file"] == f"{charts_dir}/mpi-operator-v0.8.0.yaml"
+    [release] = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.name == "network-operator"]
+    assert release.inputs["chart"] == f"{charts_dir}/network-operator-26.4.1.tgz"
+    assert "repositoryOpts" not in release.inputs
+
+
+def test_preflight_names_the_missing_manifest(tmp_path):
+    images_dir, charts_dir = _bundle_with_manifest(tmp_path, with_file=False)
+    run = run_program(airgapped(images_dir, charts_dir) | {"jhub:mpi": json.dumps({"enabled": True})})
+    assert isinstance(run.error, PreflightError), run.error
+    assert any(p.startswith("manifest mpi-operator v0.8.0:") and "mpi-operator-v0.8.0.yaml is missing" in p
+               for p in run.error.problems), run.error.problems
+    assert run.resources() == []
+
+
+def test_manifest_lock_entry_and_the_image_it_names():
+    lock = load_lock(ROOT / "offline-images", ROOT / "charts")
+    [entry] = lock.manifests
+    assert (entry.name, entry.version, entry.features) == ("mpi-operator", "v0.8.0", ("mpi-operator",))
+    images = sorted({d["spec"]["template"]["spec"]["containers"][0]["image"]
+                     for d in yaml.safe_load_all(manifest_text()) if d and d["kind"] == "Deployment"})
+    assert images == ["mpioperator/mpi-operator:0.8.0"]
+    locked = {f.name for f in lock.images if "mpi-operator" in f.features}
+    assert locked == {full_image(images[0])}
+
+
+@pytest.mark.parametrize("manifest", rbac.manifests("jhub"), ids=lambda m: m["metadata"]["name"])
+def test_rbac_manifests_are_valid(manifest):
+    kubernetes_validate.validate(manifest, "1.32", strict=True)
+
+
+def test_hub_may_bind_only_the_user_role_and_mint_tokens_only_for_the_user_account():
+    rules = rbac.hub_role("jhub")["rules"]
+    assert [r for r in rules if "bind" in r["verbs"]] == [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
+         "resourceNames": ["jhub-jhub-mpi-user"]}]
+    token = [r for r in rules if r["resources"] == ["serviceaccounts/token"]]
+    assert token == [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+                      "resourceNames": ["jhub-user"]}]
+    assert not any(v in r["verbs"] for r in rules for v in ("escalate", "*", "delete", "list"))
+    user = rbac.user_role("jhub")["rules"]
+    assert sorted({res for r in user for res in r["resources"]}) == ["mpijobs", "mpijobs/status", "pods", "pods/log"]
+
+
+CASES = [
+    ("quota-cpu-negative", {"enabled": True, "quotaDefaults": {"cpu": -1}}, "jhub:mpi.quotaDefaults.cpu:",
+     "at least 0"),
+    ("quota-gpus-negative", {"enabled": True, "quotaDefaults": {"gpus": -2}}, "jhub:mpi.quotaDefaults.gpus:",
+     "at least 0"),
+    ("quota-memory-text", {"enabled": True, "quotaDefaults": {"memoryGiB": "64Gi"}},
+     "jhub:mpi.quotaDefaults.memoryGiB:", "must be a number"),
+    ("bad-prefix", {"enabled": True, "namespacePrefix": "Jhub_"}, "jhub:mpi.namespacePrefix:", 'ending in "-"'),
+    ("token-hours-zero", {"enabled": True, "tokenHours": 0}, "jhub:mpi.tokenHours:", "at least 1"),
+    ("unknown-key", {"enabled": True, "namespace": "x"}, "jhub:mpi.namespace:", "unknown key"),
+]
+
+
+@pytest.mark.parametrize("mpi,where,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_mpi_config_names_the_key_and_registers_nothing(mpi, where, words):
+    assert_refused(config(mpi=mpi), (), where, words)
+
+
+def test_mpi_without_rbac_addon_is_refused():
+    values = config(mpi={"enabled": True}) | {"jhub:microk8s": json.dumps({"addons": ["dns", "hostpath-storage"]})}
+    assert_refused(values, (), "jhub:mpi.enabled:", "needs the rbac addon")
