@@ -78,6 +78,7 @@ class IdleGpuSession:
     stop_at: datetime | None  # reclaim: when the server will be stopped (None: reclaim is off or not warned)
     namespace: str = ""
     gpu_model: str = ""
+    stop_requested_at: datetime | None = None  # reclaim: when the hub was asked to stop it
 
 
 def _settings(settings: GpuSettings | None) -> GpuSettings:
@@ -216,7 +217,8 @@ def idle_gpu_sessions(db, *, now: datetime, settings: GpuSettings | None = None)
     """Running sessions flagged idle GPU, longest idle first; with their reclaim warning and stop time."""
     settings = _settings(settings)
     u, p = session_usage.c, sessions.c
-    query = (sa.select(u.pod_uid, u.last_at, u.last_busy_at, u.first_util_at, u.warned_at, p.user_name,
+    query = (sa.select(u.pod_uid, u.last_at, u.last_busy_at, u.first_util_at, u.warned_at, u.stop_requested_at,
+                       p.user_name,
                        p.server_name, p.pod_name, p.node_name, p.gpu_count, p.namespace, p.gpu_model, p.ended_at)
              .join(sessions, p.pod_uid == u.pod_uid)
              .where(p.ended_at.is_(None), p.gpu_count > 0,
@@ -234,5 +236,5 @@ def idle_gpu_sessions(db, *, now: datetime, settings: GpuSettings | None = None)
         answer.append(IdleGpuSession(
             pod_uid=r["pod_uid"], user_name=r["user_name"], server_name=r["server_name"], pod_name=r["pod_name"],
             node_name=r["node_name"], gpu_count=r["gpu_count"], idle_since=since, warned_at=warned, stop_at=stop_at,
-            namespace=r["namespace"], gpu_model=r["gpu_model"]))
+            namespace=r["namespace"], gpu_model=r["gpu_model"], stop_requested_at=r["stop_requested_at"]))
     return sorted(answer, key=lambda s: (s.idle_since, s.pod_uid))
