@@ -51,18 +51,18 @@ def ingest_batch(connection: sa.Connection, *, batch: BatchIn, busy_threshold_pe
         upsert(connection, samples_table).values(rows).on_conflict_do_nothing()
         .returning(samples_table.c.gpu_uuid, samples_table.c.sampled_at)).all()
     new_keys = {(uuid, at.astimezone(UTC)) for uuid, at in inserted}
-    new = [(sample, unique[(sample.uuid, sample.at.astimezone(UTC))]) for sample in _distinct(batch.samples)
+    new = [(i, sample, unique[(sample.uuid, sample.at.astimezone(UTC))]) for i, sample in _distinct(batch.samples)
            if (sample.uuid, sample.at.astimezone(UTC)) in new_keys]
     if new:
-        _add_to_sessions(connection, new, busy_threshold_percent)
-        _add_to_hours(connection, batch.node, [row for _, row in new], busy_threshold_percent)
+        _add_to_sessions(connection, new, uids, busy_threshold_percent)
+        _add_to_hours(connection, batch.node, [row for _, _, row in new], busy_threshold_percent)
     return IngestResult(accepted=len(new), duplicates=len(rows) - len(new))
 
 
-def _distinct(samples: list[SampleIn]) -> list[SampleIn]:
-    seen: dict[tuple[str, datetime], SampleIn] = {}
-    for sample in samples:
-        seen[(sample.uuid, sample.at.astimezone(UTC))] = sample
+def _distinct(samples: list[SampleIn]) -> list[tuple[int, SampleIn]]:
+    seen: dict[tuple[str, datetime], tuple[int, SampleIn]] = {}
+    for i, sample in enumerate(samples):
+        seen[(sample.uuid, sample.at.astimezone(UTC))] = (i, sample)
     return list(seen.values())
 
 
@@ -126,14 +126,26 @@ def _min(values) -> object:
     return min(values) if values else None
 
 
-def _add_to_sessions(connection: sa.Connection, new: list[tuple[SampleIn, dict]], threshold: float) -> None:
+def _per_pod(i: int, sample: SampleIn, uids: dict[tuple[int, int], str]) -> dict[str, tuple[float | None, int]]:
+    """Session -> (utilisation, memory) of one sample: the holder's own figures where it has them (shared
+    GPUs), else the device's; a holder naming the pod UID wins over one naming the same pod by name."""
+    chosen: dict[str, tuple[bool, float | None, int]] = {}
+    for j, holder in enumerate(sample.holders):
+        uid = uids.get((i, j))
+        if uid is None or (uid in chosen and chosen[uid][0]):
+            continue
+        util = holder.util_percent if holder.util_percent is not None else sample.util_percent
+        memory = holder.memory_bytes if holder.memory_bytes is not None else sample.memory_used_bytes
+        chosen[uid] = (holder.pod_uid is not None, util, memory)
+    return {uid: (util, memory) for uid, (_, util, memory) in chosen.items()}
+
+
+def _add_to_sessions(connection: sa.Connection, new: list[tuple[int, SampleIn, dict]],
+                     uids: dict[tuple[int, int], str], threshold: float) -> None:
     per_pod: dict[str, list[tuple[datetime, float | None, int]]] = defaultdict(list)
-    for sample, row in new:
-        pods = row["pod_uids"].split(",") if row["pod_uids"] else []
-        # a pod's own memory where the agent measured it (shared GPUs); else the device's
-        memory_of = {h.pod_uid: h.memory_bytes for h in sample.holders if h.pod_uid and h.memory_bytes is not None}
-        for uid in pods:
-            per_pod[uid].append((row["sampled_at"], sample.util_percent, memory_of.get(uid, sample.memory_used_bytes)))
+    for i, sample, row in new:
+        for uid, (util, memory) in _per_pod(i, sample, uids).items():
+            per_pod[uid].append((row["sampled_at"], util, memory))
     if not per_pod:
         return
     values = []

@@ -8,7 +8,9 @@
                              "pod_uid": null, "memory_bytes": null}]}]}
 
 A holder is a pod (named by the kubelet's pod-resources API, or only by UID where it was found through a
-process's cgroup); ``memory_bytes`` is that pod's own use where several pods share one GPU.
+process's cgroup); ``memory_bytes`` and ``util_percent`` are that pod's own where several pods share one
+GPU (0 for a pod given a share that runs nothing on it). Where two holders of one sample resolve to the
+same session, the one that names the pod UID (found by process) counts.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class HolderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     namespace: str | None = Field(default=None, max_length=63)
     pod: str | None = Field(default=None, max_length=253)
     container: str | None = Field(default=None, max_length=253)
     pod_uid: str | None = Field(default=None, min_length=1, max_length=64)
     memory_bytes: int | None = Field(default=None, ge=0)
+    util_percent: float | None = Field(default=None, ge=0, le=100)  # the pod's own, where it differs from the GPU's
 
     @model_validator(mode="after")
     def _named(self) -> HolderIn:
