@@ -152,3 +152,42 @@ def test_retention_prunes_raw_samples_and_keeps_the_rollups(engine):
 def test_samples_from_the_future_are_refused_with_the_node_named(engine):
     with pytest.raises(BatchRefused, match="in the future.*gpu07"):
         ingest(engine, "gpu07", [sample("GPU-x", T0 + timedelta(hours=1))], now=T0)
+
+
+def test_the_gpu_worker_prunes_past_the_retention_setting(engine):
+    import threading
+
+    from portal.gpu.reclaim import run_gpu_worker
+
+    ingest(engine, "gpu01", [sample("GPU-w", T0 + timedelta(days=d)) for d in range(4)], now=T0 + timedelta(days=4))
+    stop = threading.Event()
+
+    def clock():  # one round of the loop, at T0 + 4 days
+        stop.set()
+        return T0 + timedelta(days=4)
+
+    run_gpu_worker(engine, settings=load_gpu_settings(sample_retention_days=2.5), stop=stop, clock=clock)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(GpuSample.__table__.c.sampled_at).order_by(GpuSample.__table__.c.sampled_at))
+        assert [at for (at,) in kept] == [T0 + timedelta(days=2), T0 + timedelta(days=3)]
+        assert conn.execute(sa.select(sa.func.sum(GpuHourly.__table__.c.samples))).scalar_one() == 4
+
+
+def test_the_embedded_sqlite_database_takes_samples_too(sqlite_url):
+    trial = make_engine(sqlite_url)
+    try:
+        with trial.begin() as conn:
+            add_session(conn, uid="uid-s", user="sam")
+        samples = [sample("GPU-s", at, util=1.0, holders=[holder("jupyter-sam")])
+                   for at in every(T0, T0 + timedelta(hours=2, minutes=1), 60)]
+        assert ingest(trial, "gpu01", samples).accepted == len(samples)
+        assert ingest(trial, "gpu01", samples).duplicates == len(samples)
+        now = T0 + timedelta(hours=2, minutes=1)
+        with trial.connect() as conn:
+            assert [s.pod_uid for s in idle_gpu_sessions(conn, now=now, settings=SETTINGS)] == ["uid-s"]
+            series = node_gpu_series(conn, start=T0, end=now, bucket_seconds=3600)
+            assert [(p.bucket_start, p.gpus_total, p.gpus_allocated) for p in series] == [
+                (T0 + timedelta(hours=h), 1, 1.0) for h in range(3)]
+            assert [n.gpus_allocated for n in node_gpu_now(conn, now=now)] == [1]
+    finally:
+        trial.dispose()
