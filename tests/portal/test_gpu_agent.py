@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pynvml
 import pytest
+import sqlalchemy as sa
 from gpu_test_kubelet import KubeletPodResources
 from gpu_test_nvml import RecordedNvml
 from gpu_test_support import T0, add_session
@@ -23,9 +25,10 @@ from portal_api_support import LiveServer, free_port, make_portal, sha
 from portal.agent import nvml
 from portal.agent.attribution import attribute, pod_uid_of
 from portal.agent.podresources import ListPodResourcesResponse, PodResourcesClient
-from portal.agent.runner import Agent
+from portal.agent.runner import Agent, main
 from portal.agent.sender import SampleBuffer, Sender
 from portal.agent.settings import load_agent_settings
+from portal.gpu.models import GpuSample
 from portal.gpu.queries import node_gpu_now, session_gpu_usage
 
 pytest_plugins = ["conftest_api"]
@@ -290,3 +293,26 @@ def test_a_portal_outage_is_buffered_within_the_bound_and_sent_when_it_returns(l
     assert back.flush() is True and back.sent_batches == 3 and len(back.buffer) == 0
     with live_portal.engine.connect() as conn:
         assert session_gpu_usage(conn, pod_uids=[UIDS["alice"]])[UIDS["alice"]].samples == 8
+
+
+def test_the_agent_program_samples_until_stopped_and_sends_what_it_holds(recorded, kubelet, proc_root, tmp_path,
+                                                                          live_portal):
+    live_portal.now = T0 + timedelta(days=3650)  # the agent stamps samples with the real clock
+    (tmp_path / "agent-token").write_text(AGENT_TOKEN + "\n")
+    env = {"PORTAL_URL": live_portal.url, "PORTAL_AGENT_TOKEN_FILE": str(tmp_path / "agent-token"),
+           "NODE_NAME": "gpu01", "KUBELET_POD_RESOURCES_SOCKET": str(tmp_path / "kubelet.sock"),
+           "AGENT_PROC_ROOT": str(proc_root), "AGENT_INTERVAL_SECONDS": "1"}
+    stop, result = threading.Event(), {}
+    thread = threading.Thread(target=lambda: result.setdefault("rc", main(env, stop)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    rounds = 0
+    while time.monotonic() < deadline and rounds < 12:  # two rounds of the 6 devices
+        time.sleep(0.2)
+        with live_portal.engine.connect() as conn:
+            rounds = conn.execute(sa.select(sa.func.count()).select_from(GpuSample.__table__)).scalar_one()
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive() and result["rc"] == 0
+    assert rounds >= 12 and kubelet.calls >= 2
+    assert recorded.initialised is False  # NVML shut down on the way out
