@@ -114,8 +114,8 @@ def _seed(portal, *, user: str, uid: str, util: float, server: str = "") -> None
 
 
 def _reclaim_settings(**values):
-    return load_gpu_settings(reclaim_enabled=True, reclaim_warning_seconds=1800, reclaim_hub_api_url="http://x",
-                             reclaim_hub_token="t" * 32, **values)
+    return load_gpu_settings(**{"reclaim_enabled": True, "reclaim_warning_seconds": 1800,
+                                "reclaim_hub_api_url": "http://x", "reclaim_hub_token": "t" * 32, **values})
 
 
 def test_an_idle_gpu_server_is_warned_then_stopped_through_the_hub_and_audited(portal, real_hub):
@@ -201,3 +201,32 @@ def test_reclaim_is_off_by_default(portal, real_hub, monkeypatch):
     portal.now = IDLE_END
     notices = portal.client("dave").get("/api/me/notices").json()["notices"]
     assert [(n["kind"], n["stop_at"]) for n in notices] == [("idle-gpu", None)]
+
+
+def test_with_no_warning_period_a_default_server_is_warned_and_stopped_in_one_pass(portal, real_hub):
+    real_hub.start_server("erin")
+    _seed(portal, user="erin", uid="uid-erin", util=0.0)
+    settings = _reclaim_settings(reclaim_warning_seconds=0)
+    hub = HubServers(api_url=real_hub.api_url, token=real_hub.token)
+    report = reclaim_pass(portal.engine, settings=settings, now=IDLE_END, hub=hub)
+    assert report.warned == ["uid-erin"] and report.stopped == ["uid-erin"]
+    deadline = time.monotonic() + 20
+    while real_hub.running("erin") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not real_hub.running("erin")
+    assert [(e["action"], e["target"]) for e in portal.audit()] == [("gpu.reclaim.warn", "erin"),
+                                                                    ("gpu.reclaim.stop", "erin")]
+    assert portal.audit()[1]["detail"]["result"] in ("stopped", "stopping")
+
+
+def test_a_hub_that_refuses_the_stop_is_audited_as_failed(portal, real_hub):
+    real_hub.start_server("fred")
+    _seed(portal, user="fred", uid="uid-fred", util=0.0)
+    settings = _reclaim_settings(reclaim_warning_seconds=0)
+    wrong_token = HubServers(api_url=real_hub.api_url, token="not-a-hub-token-" + "0" * 20)
+    report = reclaim_pass(portal.engine, settings=settings, now=IDLE_END, hub=wrong_token)
+    assert report.stopped == [] and report.failed == ["uid-fred"]
+    stop = portal.audit()[-1]
+    assert (stop["action"], stop["detail"]["result"]) == ("gpu.reclaim.stop", "failed")
+    assert "403" in stop["detail"]["error"] and "not-a-hub-token" not in str(stop["detail"])
+    assert real_hub.running("fred")
