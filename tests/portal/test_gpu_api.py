@@ -43,6 +43,12 @@ def test_an_agent_token_sends_samples_and_a_retry_is_not_counted_twice(gpu_porta
 
     with gpu_portal.engine.connect() as conn:
         assert session_gpu_usage(conn, pod_uids=["uid-alice"])["uid-alice"].samples == 3
+    later = {**_body([sample("GPU-a", T0 + timedelta(minutes=9))], "b-2"), "dropped_samples": 40}
+    assert agent.post("/api/gpu/samples", json=later).json() == {"accepted": 1, "duplicates": 0}
+    metrics = gpu_portal.client().get("/metrics").text
+    assert 'portal_gpu_samples_total{result="accepted"} 4.0' in metrics
+    assert 'portal_gpu_samples_total{result="duplicate"} 3.0' in metrics
+    assert 'portal_gpu_agent_dropped_samples{node="gpu01"} 40.0' in metrics
 
 
 def test_agent_tokens_may_do_nothing_else_and_nobody_else_may_send_samples(gpu_portal):

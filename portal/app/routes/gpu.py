@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 
 from portal.app.auth.guard import agent_token_allowed, authenticate
@@ -28,6 +30,25 @@ from portal.gpu.schema import BatchIn, BatchResult
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["gpu"])
+_metrics_lock = threading.Lock()
+
+
+class _IngestMetrics:
+    def __init__(self, registry) -> None:
+        self.samples = Counter("portal_gpu_samples_total", "GPU samples received, by result (accepted, duplicate)",
+                               ["result"], registry=registry)
+        self.dropped = Gauge("portal_gpu_agent_dropped_samples", "Samples a node's agent dropped (buffer full), "
+                             "as it last reported", ["node"], registry=registry)
+        self.last_dropped: dict[str, int] = {}
+
+
+def _gpu_metrics(ctx) -> _IngestMetrics:
+    """This app's GPU ingest series, made on first use in its own registry."""
+    with _metrics_lock:
+        made = getattr(ctx.metrics, "gpu_ingest", None)
+        if made is None:
+            made = ctx.metrics.gpu_ingest = _IngestMetrics(ctx.metrics.registry)
+        return made
 
 
 def require_agent(principal: Principal = Depends(authenticate)) -> Principal:
@@ -46,8 +67,16 @@ def post_samples(ctx: Context, body: BatchIn, principal: Principal = Depends(req
                                   now=ctx.clock())
     except BatchRefused as exc:
         raise HTTPException(422, str(exc)) from None
+    metrics = _gpu_metrics(ctx)
+    metrics.samples.labels("accepted").inc(result.accepted)
+    metrics.samples.labels("duplicate").inc(result.duplicates)
     if body.dropped_samples:
-        log.warning("GPU agent dropped samples", extra={"node": body.node, "dropped": body.dropped_samples})
+        with _metrics_lock:
+            grew = body.dropped_samples > metrics.last_dropped.get(body.node, 0)
+            metrics.last_dropped[body.node] = body.dropped_samples
+        if grew:  # once per outage that cost samples, not with every batch after it
+            log.warning("GPU agent dropped samples", extra={"node": body.node, "dropped": body.dropped_samples})
+        metrics.dropped.labels(body.node).set(body.dropped_samples)
     return {"accepted": result.accepted, "duplicates": result.duplicates}
 
 
