@@ -69,7 +69,10 @@ class Agent:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             started = time.monotonic()
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # one bad round (a driver hiccup, an odd answer) must not restart the pod
+                log.exception("a sampling round failed; trying again next interval")
             stop.wait(max(0.0, self.settings.interval_seconds - (time.monotonic() - started)))
         self.sender.flush()  # a last try, so a clean stop loses nothing the portal can take
 
