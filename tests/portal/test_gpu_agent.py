@@ -316,3 +316,26 @@ def test_the_agent_program_samples_until_stopped_and_sends_what_it_holds(recorde
     assert not thread.is_alive() and result["rc"] == 0
     assert rounds >= 12 and kubelet.calls >= 2
     assert recorded.initialised is False  # NVML shut down on the way out
+
+
+def test_a_round_that_fails_is_logged_and_the_next_one_runs(recorded, kubelet, proc_root, tmp_path, live_portal,
+                                                             monkeypatch, caplog):
+    settings = _settings(tmp_path, live_portal.url, proc_root, AGENT_INTERVAL_SECONDS="1")
+    sender = Sender(settings.portal_url, settings.token, settings.node_name, SampleBuffer(100))
+    stop = threading.Event()
+    rounds = iter([T0, T0 + timedelta(seconds=1)])
+    real_read = nvml.read_devices
+
+    def flaky(nv, calls=[]):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the driver hiccupped")
+        stop.set()
+        return real_read(nv)
+
+    monkeypatch.setattr(nvml, "read_devices", flaky)
+    agent = Agent(settings, nv=nvml.load(), pod_resources=PodResourcesClient(settings.pod_resources_socket),
+                  sender=sender, clock=lambda: next(rounds))
+    agent.run(stop)
+    assert sender.sent_batches == 1 and len(sender.buffer) == 0
+    assert any("a sampling round failed" in r.getMessage() for r in caplog.records)
