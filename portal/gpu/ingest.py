@@ -238,3 +238,9 @@ def prune_samples(connection: sa.Connection, *, now: datetime, retention: timede
     """Delete raw samples older than the retention period (their rollups stay); returns how many."""
     result = connection.execute(sa.delete(samples_table).where(samples_table.c.sampled_at < now - retention))
     return result.rowcount or 0
+
+
+def prune_hours(connection: sa.Connection, *, now: datetime, retention: timedelta) -> int:
+    """Delete hourly rollups of hours that began before the retention period; returns how many."""
+    result = connection.execute(sa.delete(hourly).where(hourly.c.hour < now - retention))
+    return result.rowcount or 0

@@ -23,7 +23,7 @@ import httpx
 import sqlalchemy as sa
 
 from portal.app.services import audit
-from portal.gpu.ingest import prune_samples
+from portal.gpu.ingest import prune_hours, prune_samples
 from portal.gpu.models import GpuSessionUsage
 from portal.gpu.queries import IdleGpuSession, idle_gpu_sessions
 from portal.gpu.settings import GpuSettings
@@ -148,7 +148,7 @@ PRUNE_EVERY = timedelta(hours=1)
 
 def run_gpu_worker(engine: sa.Engine, *, settings: GpuSettings, stop: threading.Event,
                    clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-    """Until ``stop``: a reclaim pass every ``reclaim_interval_seconds``, the retention prune hourly."""
+    """Until ``stop``: a reclaim pass every ``reclaim_interval_seconds``, the retention prunes hourly."""
     hub = hub_from_settings(settings)
     last_prune: datetime | None = None
     while not stop.is_set():
@@ -156,8 +156,10 @@ def run_gpu_worker(engine: sa.Engine, *, settings: GpuSettings, stop: threading.
         if last_prune is None or now - last_prune >= PRUNE_EVERY:
             with engine.begin() as connection:
                 pruned = prune_samples(connection, now=now, retention=timedelta(days=settings.sample_retention_days))
-            if pruned:
-                log.info("pruned raw GPU samples", extra={"rows": pruned})
+                hours = (prune_hours(connection, now=now, retention=timedelta(days=settings.hourly_retention_days))
+                         if settings.hourly_retention_days is not None else 0)
+            if pruned or hours:
+                log.info("pruned GPU data past its retention", extra={"samples": pruned, "hourly_rows": hours})
             last_prune = now
         report = reclaim_pass(engine, settings=settings, now=now, hub=hub)
         if report.warned or report.stopped or report.failed:

@@ -5,6 +5,8 @@
                                       (default 7200, 2 h)
   PORTAL_GPU_STALE_SECONDS            samples older than this say nothing about now (default 600)
   PORTAL_GPU_SAMPLE_RETENTION_DAYS    raw samples are pruned after this; rollups are kept (default 7)
+  PORTAL_GPU_HOURLY_RETENTION_DAYS    hourly per-GPU rollups are pruned after this (default: kept; about
+                                      6.6 kB per GPU-day on PostgreSQL)
   PORTAL_GPU_RECLAIM_ENABLED          stop flagged servers through the hub API (default false)
   PORTAL_GPU_RECLAIM_WARNING_SECONDS  how long a flagged user is warned before the stop (default 3600)
   PORTAL_GPU_RECLAIM_INTERVAL_SECONDS how often the idle pass runs (default 300)
@@ -32,6 +34,7 @@ class GpuSettings(BaseSettings):
     idle_period_seconds: float = Field(default=7200.0, gt=0)
     stale_seconds: float = Field(default=600.0, gt=0)
     sample_retention_days: float = Field(default=7.0, gt=0)
+    hourly_retention_days: float | None = Field(default=None, gt=0)
     reclaim_enabled: bool = False
     reclaim_warning_seconds: float = Field(default=3600.0, ge=0)
     reclaim_interval_seconds: float = Field(default=300.0, gt=0)

@@ -170,7 +170,13 @@ def test_the_gpu_worker_prunes_past_the_retention_setting(engine):
     with engine.connect() as conn:
         kept = conn.execute(sa.select(GpuSample.__table__.c.sampled_at).order_by(GpuSample.__table__.c.sampled_at))
         assert [at for (at,) in kept] == [T0 + timedelta(days=2), T0 + timedelta(days=3)]
-        assert conn.execute(sa.select(sa.func.sum(GpuHourly.__table__.c.samples))).scalar_one() == 4
+        assert conn.execute(sa.select(sa.func.sum(GpuHourly.__table__.c.samples))).scalar_one() == 4  # kept
+    stop.clear()
+    run_gpu_worker(engine, settings=load_gpu_settings(sample_retention_days=2.5, hourly_retention_days=1.5),
+                   stop=stop, clock=clock)
+    with engine.connect() as conn:
+        hours = conn.execute(sa.select(GpuHourly.__table__.c.hour).order_by(GpuHourly.__table__.c.hour))
+        assert [h for (h,) in hours] == [T0 + timedelta(days=3)]
 
 
 def test_the_embedded_sqlite_database_takes_samples_too(sqlite_url):
