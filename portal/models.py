@@ -128,3 +128,7 @@ class PortalMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=1024)
+
+
+# The GPU utilisation tables live with their code; importing them here puts them on the metadata.
+from portal.gpu.models import GpuHourly, GpuSample, GpuSessionUsage  # noqa: E402, F401

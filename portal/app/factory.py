@@ -34,10 +34,11 @@ from portal.app.pages import static
 from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
-from portal.app.routes import audit, limits, login, openapi, ops, pods, rates, storage, usage
+from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
+from portal.gpu.settings import GpuSettings, load_gpu_settings
 from portal.settings import PortalSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ PROTECTED_ROUTERS = (
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
     openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
     audit_page.router,
-    static.router,
+    static.router, gpu.router,
 )
 
 
@@ -64,9 +65,10 @@ def default_kube_factory(settings: PortalSettings) -> Callable[[], object]:
 def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine | None = None,
                kube_factory: Callable[[], object] | None = None, hub_transport=None,
                clock: Callable[[], datetime] = utcnow, collector=None, syncer=None,
-               workers=None) -> FastAPI:
+               workers=None, gpu: GpuSettings | None = None) -> FastAPI:
     """The portal app. ``collector``, ``syncer`` and their threads (``workers``, by name) are the running
-    engine of this process, when it runs one: /metrics and /readyz report on them."""
+    engine of this process, when it runs one: /metrics and /readyz report on them. ``gpu``: the GPU
+    settings (default: read from ``PORTAL_GPU_*``)."""
     secret = web.session_secret.get_secret_value() if web.session_secret else None
     if secret is None:
         log.warning("PORTAL_SESSION_SECRET is not set: using a random one (sign-ins end at restart, "
@@ -79,6 +81,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         tokens=TokenStore(web.api_tokens), hub=HubClient(web, transport=hub_transport) if web.oauth_enabled else None,
         metrics=metrics, kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
         collector=collector, syncer=syncer, workers=dict(workers or {}),
+        gpu=gpu if gpu is not None else load_gpu_settings(),
     )
     metrics.registry.register(EngineMetrics(ctx))
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,
