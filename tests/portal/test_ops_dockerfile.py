@@ -18,12 +18,12 @@ def test_installs_the_pinned_requirements_and_runs_python_m_portal_as_non_root()
     kinds = [kind for kind, _ in steps]
     assert kinds[0] == "FROM" and steps[0][1].startswith("python:3.11")
     copies = [arg for kind, arg in steps if kind == "COPY"]
-    assert copies[0] == "requirements.txt requirements-api.txt /app/portal/"
+    assert copies[0] == "requirements.txt requirements-api.txt requirements-agent.txt /app/portal/"
     for name in copies[0].split()[:-1]:
         lines = [ln for ln in (PORTAL / name).read_text().splitlines() if ln and not ln.startswith("#")]
         assert lines and all("==" in ln for ln in lines), f"{name}: every dependency pinned"
     run = next(arg for kind, arg in steps if kind == "RUN")
-    assert "requirements.txt" in run and "requirements-api.txt" in run
+    assert "requirements.txt" in run and "requirements-api.txt" in run and "requirements-agent.txt" in run
     assert kinds.index("COPY") < kinds.index("RUN") < len(kinds) - kinds[::-1].index("COPY") - 1  # deps cached
     user = next(arg for kind, arg in steps if kind == "USER")
     assert not user.startswith(("0", "root"))
