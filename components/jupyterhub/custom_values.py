@@ -12,7 +12,9 @@ from .auth_values import compact
 from .hub_files import HubFile, branding_pod_path
 
 
-def profiles_values(hub: HubSettings) -> dict:
+def profiles_values(hub: HubSettings, rdma_resource: str = "") -> dict:
+    """`rdma_resource`: what the Network Operator's RDMA shared device plugin advertises ("" = never offer
+    InfiniBand in the form)."""
     p = hub.profiles
     return compact({
         "images": [{"name": i.name, "image": i.image, "description": i.description,
@@ -26,6 +28,7 @@ def profiles_values(hub: HubSettings) -> dict:
         "nodeChoice": p.node_choice,
         # The form is built from a watch of nodes and pods (kubespawner's reflectors): no API call per render.
         "watch": True,
+        "rdmaResource": rdma_resource,
     })
 
 
@@ -89,7 +92,7 @@ def mpi_values(mpi: MpiSettings, hub_namespace: str) -> dict:
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
                 branding_files: tuple[HubFile, ...], ca_file: str | None = None,
                 portal_public_url: str | None = None, portal_service_token_env: str | None = None,
-                mpi: MpiSettings | None = None) -> dict:
+                mpi: MpiSettings | None = None, rdma_resource: str = "") -> dict:
     extra = {"mpi": mpi_values(mpi, hub.namespace)} if mpi is not None and mpi.enabled else {}
     return {
         **extra,
@@ -97,6 +100,6 @@ def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env:
         "branding": branding_values(hub, branding_files),
         "portal": portal_values(portal, hub.namespace, token_env, ca_file, portal_public_url,
                                 portal_service_token_env),
-        "profiles": profiles_values(hub),
+        "profiles": profiles_values(hub, rdma_resource),
         "spawner": spawner_values(hub),
     }

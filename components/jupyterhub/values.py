@@ -40,6 +40,7 @@ class ValuesInput:
     hub_secret_name: str = ""
     tls_secret_name: str = ""
     mpi: Optional[MpiSettings] = None  # jhub:mpi: per-user MPI namespaces (custom.jhub.mpi)
+    rdma_resource: str = ""  # jhub:infiniband's RDMA resource when the Network Operator runs
 
 
 def sorted_dict(value: Any) -> Any:
@@ -145,7 +146,7 @@ def chart_values(inp: ValuesInput) -> dict:
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
                                        PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth),
                                        portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV,
-                                       inp.mpi)},
+                                       inp.mpi, inp.rdma_resource)},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

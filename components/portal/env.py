@@ -61,7 +61,10 @@ def plain_env(settings: Settings, *, hub_url: str, public_url: str) -> dict[str,
     if storage_host_path(settings):
         env["PORTAL_STORAGE_BASE_PATH"] = im.STORAGE_MOUNT
     if user_namespaces(settings):
+        # Users' MPIJob pods live in their own namespaces and carry the user's label (the MPI admission
+        # policy makes sure), as KubeSpawner's notebook pods do: both are billed to the user.
         env["PORTAL_USER_NAMESPACE_LABEL"] = im.USER_NAMESPACE_LABEL
+        env["PORTAL_POD_LABEL_SELECTOR"] = "hub.jupyter.org/username"
     return dict(sorted(env.items()))
 
 

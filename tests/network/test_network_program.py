@@ -132,3 +132,18 @@ def test_with_the_gpu_operator_its_nfd_comes_first_and_this_chart_runs_none():
     assert gpu.urn in network.dependencies  # the NodeFeatureRule CRD comes with the GPU Operator's NFD
     assert network.inputs["values"]["nfd"]["enabled"] is False
     assert gpu.inputs["values"]["nfd"]["enabled"] is True
+
+
+def _hub_profiles(run) -> dict:
+    [hub] = [r for r in run.of_type(RELEASE) if r.name == "jupyterhub"]
+    return hub.inputs["values"]["custom"]["jhub"]["profiles"]
+
+
+def test_the_spawn_form_offers_the_rdma_resource_the_plugin_advertises_and_none_without_it():
+    ib = {"enabled": True, "resourceName": "lab.example/hdr", "selectors": {"ifNames": ["ib0"]}}
+    run = run_program(config(infiniband=ib), facts=IB_FACTS)
+    assert run.error is None, run.error
+    assert _hub_profiles(run)["rdmaResource"] == "lab.example/hdr"
+    off = run_program(config())
+    assert off.error is None, off.error
+    assert _hub_profiles(off)["rdmaResource"] == "", "no Network Operator: InfiniBand is never offered"

@@ -25,12 +25,8 @@ def made_secret(name: str) -> str:
 
 @pytest.fixture
 def secret_steps(monkeypatch):
-    original = support._fake_stdout
-
-    def fake(name: str) -> str:
-        return made_secret(name) + "\n" if name in RANDOM_STEPS else original(name)
-
-    monkeypatch.setattr(support, "_fake_stdout", fake)
+    for name in RANDOM_STEPS:
+        monkeypatch.setitem(support.FAKE_STDOUT, name, made_secret(name) + "\n")
     return made_secret
 
 

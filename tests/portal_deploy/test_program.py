@@ -134,6 +134,14 @@ def test_portal_settings_follow_the_stack(secret_steps):
     assert env["PORTAL_HUB_API_URL"] == "http://hub.jhub.svc:8081/hub/api"
 
 
+def test_users_mpi_namespaces_are_watched_and_their_pods_billed_by_the_users_label(secret_steps):
+    env = portal_env(run_dev())
+    assert "PORTAL_USER_NAMESPACE_LABEL" not in env and "PORTAL_POD_LABEL_SELECTOR" not in env
+    env = portal_env(ok(run_program(stack_config(ROOT / "Pulumi.dev.yaml", {"jhub:mpi": {"enabled": True}}))))
+    assert env["PORTAL_USER_NAMESPACE_LABEL"] == "jhub.io/user-namespace=true"
+    assert env["PORTAL_POD_LABEL_SELECTOR"] == "hub.jupyter.org/username"  # notebooks and MPIJob pods alike
+
+
 def test_online_mode_builds_the_image_here_and_imports_it_on_the_node(secret_steps):
     run = run_dev()
     build = run.named("portal-image-build")
