@@ -94,15 +94,23 @@ def fetch_snap(entry: dict, images_dir: Path) -> None:
             shutil.move(str(source), target)
 
 
+# The nodes' platform: jhub's GPU servers are x86-64 (hosts/images.sh imports the same platform).
+IMAGE_PLATFORM = "linux/amd64"
+
+
 def fetch_image(entry: dict, images_dir: Path) -> None:
     target = images_dir / entry["file"]
     target.parent.mkdir(parents=True, exist_ok=True)
     ref = entry["ref"]
+    # One platform, named on every call: under Docker's containerd image store a plain `save` writes an
+    # index naming every platform with one platform's blobs, which `ctr images import` then refuses.
     if shutil.which("docker"):
-        run("docker", "pull", ref)
-        run("docker", "save", "-o", str(target), ref)
+        run("docker", "pull", f"--platform={IMAGE_PLATFORM}", ref)
+        run("docker", "save", f"--platform={IMAGE_PLATFORM}", "-o", str(target), ref)
     elif shutil.which("skopeo"):
-        run("skopeo", "copy", f"docker://{ref}", f"docker-archive:{target}:{ref}")
+        os_name, arch = IMAGE_PLATFORM.split("/")
+        run("skopeo", f"--override-os={os_name}", f"--override-arch={arch}", "copy", f"docker://{ref}",
+            f"docker-archive:{target}:{ref}")
     else:
         raise SystemExit("bundle: images need docker or skopeo on this machine")
 

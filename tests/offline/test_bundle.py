@@ -26,7 +26,8 @@ printf 'assertion %s\\n' "$name" > "$dir/${name}_4242.assert"
 """
 FAKE_DOCKER = """#!/bin/sh
 echo "docker $*" >> "$FAKE_LOG"
-if [ "$1" = save ]; then printf 'image %s\\n' "$4" > "$3"; fi
+# save --platform=P -o FILE REF, like Docker 28 (the platform must be named, see bundle.py)
+if [ "$1" = save ]; then printf 'image %s\\n' "$5" > "$4"; fi
 """
 
 
@@ -66,7 +67,8 @@ def test_bundle_records_checksums_and_the_preflight_accepts_it(tmp_path):
     assert (images_dir / "images.lock").read_text().startswith("# Every snap and image"), "header kept"
     calls = (tmp_path / "calls.log").read_text()
     assert "snap download microk8s --channel=1.32/stable" in calls
-    assert "docker save -o" in calls
+    assert "docker pull --platform=linux/amd64 docker.io/calico/node:v3.28.1" in calls
+    assert "docker save --platform=linux/amd64 -o" in calls
 
     from scripts.bundle import stack_settings
     import dataclasses
