@@ -287,3 +287,33 @@ def test_leave_only_our_cluster(host):
     before = host.snapshot()
     again = host.run("leave", env={"JHUB_CLUSTER_ID": "lab-1"})
     assert again.calls == [] and host.snapshot() == before
+
+
+def test_parallel_admits_of_different_workers_keep_every_hosts_entry(host):
+    """Pulumi runs the admits of different workers in parallel: each edit of /etc/hosts happens under
+    the lock, so no worker's entry is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    workers = [(f"gpu{n:02d}", f"10.0.1.{n}") for n in range(2, 14)]
+    for attempt in range(3):
+        with ThreadPoolExecutor(len(workers)) as pool:
+            list(pool.map(lambda w: host.run("admit", "add", env=admit_env(JHUB_NODE_NAME=w[0], JHUB_NODE_ADDRESS=w[1]),
+                                             stdin=TOKEN + "\n"), workers))
+        hosts = host.read("/etc/hosts")
+        missing = [name for name, address in workers if f"\n{address} {name}\n# END jhub-node {name}\n" not in hosts]
+        assert missing == [], f"attempt {attempt}: lost {missing}"
+        assert hosts.startswith("127.0.0.1 localhost\n")
+        assert hosts.count("# BEGIN jhub-node") == len(workers)
+    assert len(token_lines(host)) == 1
+
+
+def test_a_lost_hosts_entry_is_repaired_by_the_next_admit(host):
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")  # lost (an edit by hand, or a race of an older jhub)
+    res = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    assert "10.0.0.2 gpu02\n# END jhub-node gpu02\n" in host.read("/etc/hosts")
+    assert "/etc/hosts: gpu02 -> 10.0.0.2" in res.stderr
