@@ -92,10 +92,11 @@ class Host(pulumi.ComponentResource):
     # -- steps ------------------------------------------------------------------------------------
 
     def _create_teardown(self) -> pulumi.Resource:
-        """Registered first, so Pulumi deletes it last, after the node left the cluster: undo jhub's
-        host changes (hosts entries, sysctl, modules, swap, /var/lib/jhub with the uploaded bundle), and
-        remove MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so. Best effort: a node that
-        is gone for good does not block the removal."""
+        """Registered first, so Pulumi deletes it last, after the node left the cluster: remove the
+        uploaded bundle and scripts, and MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so;
+        only then are jhub's host settings (hosts entries, sysctl, modules, swap) and its record of MicroK8s
+        undone too, since a kept MicroK8s keeps running on them. Best effort: a node that is gone for good
+        does not block the removal."""
         keep = "0" if self._args.settings.microk8s.remove_on_destroy else "1"
         delete = self.command("uninstall", {"JHUB_PURGE": "1", "JHUB_KEEP_MICROK8S": keep}, timeout_s=1200)
         return self.target.best_effort(
