@@ -56,13 +56,15 @@ class Host(pulumi.ComponentResource):
         uploads = self._create_upload(after=[prepare])
         install = self._step("install", self._install_command(), after=[prepare, *uploads])
         address = self._step("address", self._address_command(), after=[install])
-        self.address = address.stdout.apply(lambda text: text.strip())
+        # pulumi-command makes every output secret when the connection holds a secret; an address and
+        # the facts are not secret, and the inventory (`pulumi stack output nodes`) must stay readable
+        self.address = pulumi.Output.unsecret(address.stdout.apply(lambda text: text.strip()))
         images = self._create_images_step(after=[address])
         # Ready, then the facts of the running node (stdout) for the inventory.
         facts = self.command("facts", timeout_s=120)
         ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=[address, *images],
                            logging=LOG_STDERR)
-        self.facts = ready.stdout.apply(_parse_facts)
+        self.facts = pulumi.Output.unsecret(ready.stdout.apply(_parse_facts))
         self.ready = [ready]
         self.register_outputs({"facts": self.facts, "address": self.address})
 

@@ -211,3 +211,16 @@ def test_a_reset_reruns_every_later_step_of_that_node_only():
     assert {"gpu02-install", "gpu02-address", "gpu02-ready", "gpu02-join"} <= changed
     assert all(name.startswith("gpu02-") for name in changed), changed
     assert "JHUB_RESET_ID=1" in run.named("gpu02-join").inputs["create"]
+
+
+def test_the_inventory_and_the_addresses_are_not_secret():
+    """pulumi-command makes every output of a Command secret when its connection holds a secret (the
+    mocks do the same): facts and addresses are not secret, so `pulumi stack output nodes` shows them."""
+    ssh = copy.deepcopy(yaml.safe_load(THREE.read_text())["config"]["jhub:ssh"])
+    ssh.pop("privateKeyFile")
+    ssh["privateKey"] = KEY_TEXT
+    run = ok(run_program(three_nodes(**{"jhub:ssh": ssh}), secret_keys=("jhub:ssh",)))
+    assert "kubeconfig" in run.secret_outputs
+    assert "nodes" not in run.secret_outputs and "controlPlaneAddress" not in run.secret_outputs
+    assert run.outputs["nodes"]["gpu02"]["facts"]["cpus"] == 8
+    assert run.outputs["nodes"]["gpu02"]["address"] == _mock_address("gpu02")

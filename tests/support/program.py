@@ -63,6 +63,10 @@ class ProgramRun:
 
 
 class _Mocks(pulumi.runtime.Mocks):
+    # set by the monitor for each registration: its inputs hold a secret (pulumi-command then makes every
+    # output of that Command secret, like the provider does)
+    secret_inputs = False
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         metadata = state.get("metadata")
@@ -72,6 +76,9 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ in ("command:local:Command", "command:remote:Command"):
             state.setdefault("stdout", _fake_stdout(args.name))
             state.setdefault("stderr", "")
+            if self.secret_inputs:
+                state["stdout"] = pulumi.Output.secret(state["stdout"])
+                state["stderr"] = pulumi.Output.secret(state["stderr"])
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -103,6 +110,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.run = run
 
     def RegisterResource(self, request):
+        self.mocks.secret_inputs = _holds_secret(rpc.deserialize_properties(request.object, keep_internal=False))
         response = super().RegisterResource(request)
         self.run.registrations.append(Registration(
             type=request.type,
@@ -169,6 +177,16 @@ def _run(config, secret_keys, stack, preview, program) -> ProgramRun:
     finally:
         loop.close()
     return result
+
+
+def _holds_secret(value: Any) -> bool:
+    if is_secret_wrapper(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_secret(item) for item in value)
+    return False
 
 
 def is_secret_wrapper(value: Any) -> bool:
