@@ -1,9 +1,9 @@
 """`MicroK8sCluster`: addons on the control plane, workers joined with one stable token, node labels,
 the kubeconfig (a secret) and the Kubernetes provider every later component uses.
 
-Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) ->
-leave (removal only, best effort on the worker) -> node (control plane: labels, schedulable once; drained
-on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
+Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) -> ready and
+facts (worker: only now, so it is never awaited as a one-node cluster of its own) -> leave (removal only,
+best effort on the worker) -> node (control plane: labels, schedulable once; drained on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
 MicroK8s when reachable, then is removed from the cluster on the control plane.
 """
 
@@ -148,7 +148,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             delete=admit_env.apply(
                 lambda env: self.cp_host.command("admit", env, args=["remove"], timeout_s=300)),
             stdin=token,
-            after=[self.addons, *host.ready],
+            after=[self.addons, *host.installed],
             replace_first=True,
         )
         cluster = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address,
@@ -164,15 +164,16 @@ class MicroK8sCluster(pulumi.ComponentResource):
             stdin=token,
             logging=LOG_STDERR,
             triggers=[settings.cluster_id, self._args.control_plane_address],
-            opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, *host.ready],
+            opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, *host.installed],
                                         delete_before_replace=True),
         )
+        ready = host.create_ready(after=[join])
         leave = host.target.best_effort(
             f"{worker.name}-leave",
             delete=host.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
-        return self._node_object(worker, after=[leave])
+        return self._node_object(worker, after=[leave, ready])
 
 
 def control_plane_address(cp: Node) -> str:

@@ -3,6 +3,8 @@
 Steps, each a Command named after the node (never its list position), ordered by depends_on:
 teardown (removal only) -> scripts -> prepare -> upload -> install -> address -> images | registry ->
 ready (then the facts). The node is Ready only once Calico runs, so readiness is awaited after the images.
+A worker is awaited Ready only after its join (`create_ready`, called by the cluster): before it, it would
+be a one-node cluster of its own, and its facts would say so.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class HostArgs:
 class Host(pulumi.ComponentResource):
     facts: pulumi.Output[dict]
     address: pulumi.Output[str]
-    ready: list[pulumi.Resource]
+    installed: list[pulumi.Resource]  # the node's steps up to its images: what a join waits for
+    ready: list[pulumi.Resource]  # empty for a worker until the cluster calls create_ready after its join
 
     def __init__(self, args: HostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         node = args.node
@@ -60,13 +63,21 @@ class Host(pulumi.ComponentResource):
         # the facts are not secret, and the inventory (`pulumi stack output nodes`) must stay readable
         self.address = pulumi.Output.unsecret(address.stdout.apply(lambda text: text.strip()))
         images = self._create_images_step(after=[address])
-        # Ready, then the facts of the running node (stdout) for the inventory.
+        self.installed = [address, *images]
+        self.ready = []
+        if node.is_control_plane:
+            self.create_ready(after=self.installed)
+
+    def create_ready(self, after) -> pulumi.Resource:
+        """Ready, then the facts of the running node (stdout) for the inventory. The control plane's
+        comes after its images; a worker's after its join."""
         facts = self.command("facts", timeout_s=120)
-        ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=[address, *images],
+        ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=list(after),
                            logging=LOG_STDERR)
         self.facts = pulumi.Output.unsecret(ready.stdout.apply(_parse_facts))
         self.ready = [ready]
         self.register_outputs({"facts": self.facts, "address": self.address})
+        return ready
 
     # -- helpers ----------------------------------------------------------------------------------
 

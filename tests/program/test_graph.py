@@ -60,11 +60,39 @@ def test_steps_run_in_order_and_readiness_waits_for_the_images():
     run = ok(run_program(three_nodes()))
     deps = {r.name: r.dependencies for r in run.resources()}
     urns = {r.name: r.urn for r in run.resources()}
-    chain = ["teardown", "scripts", "prepare", "install", "address", "ready"]
+    chain = ["teardown", "scripts", "prepare", "install", "address", "ready", "addons"]
+    for before, after in zip(chain, chain[1:]):
+        assert urns[f"gpu01-{before}"] in deps[f"gpu01-{after}"], f"{after} must wait for {before}"
+    # a worker joins first, then is awaited Ready and reports its facts: never a one-node cluster of its own
+    chain = ["teardown", "scripts", "prepare", "install", "address", "join", "ready", "node"]
     for before, after in zip(chain, chain[1:]):
         assert urns[f"gpu02-{before}"] in deps[f"gpu02-{after}"], f"{after} must wait for {before}"
-    assert urns["gpu01-ready"] in deps["gpu01-addons"]
-    assert urns["gpu02-ready"] in deps["gpu02-join"]
+
+
+def _ancestors(run, name: str) -> set[str]:
+    by_urn = run.by_urn()
+    seen, todo = set(), [run.named(name).urn]
+    while todo:
+        for dep in by_urn[todo.pop()].dependencies:
+            if dep not in seen and dep in by_urn:
+                seen.add(dep)
+                todo.append(dep)
+    return {by_urn[u].name for u in seen}
+
+
+def test_a_workers_readiness_and_facts_come_after_its_join():
+    run = ok(run_program(three_nodes()))
+    for worker in ("gpu02", "gpu03"):
+        before_join = _ancestors(run, f"{worker}-join")
+        assert f"{worker}-ready" not in before_join, "the worker must not be awaited Ready before it joins"
+        assert f"{worker}-admit" in before_join and f"{worker}-address" in before_join
+        assert f"{worker}-join" in _ancestors(run, f"{worker}-ready")
+        assert f"{worker}-ready" in _ancestors(run, f"{worker}-node")
+        # the facts (the ready step's stdout) are those of the joined node
+        assert "facts.sh" in run.named(f"{worker}-ready").inputs["create"]
+    # the control plane is Ready before its addons and before any admit
+    assert "gpu01-ready" in _ancestors(run, "gpu01-addons")
+    assert "gpu01-ready" in _ancestors(run, "gpu02-admit")
 
 
 def test_three_nodes_graph():
@@ -84,7 +112,7 @@ def test_three_nodes_graph():
     # the join waits for the control plane to admit the worker and for the worker's own install
     join = run.named("gpu02-join")
     assert urns["gpu02-admit"] in join.dependencies
-    assert urns["gpu02-ready"] in join.dependencies
+    assert urns["gpu02-address"] in join.dependencies
     assert join.delete_before_replace and run.named("gpu02-leave").delete_before_replace
     assert "JHUB_CONTROL_PLANE_ADDRESS=10.10.0.1" in join.inputs["create"]
     # the node step labels and uncordons at the join, re-labels on updates (never uncordons again),
