@@ -17,7 +17,11 @@
 #                            MicroK8s with --purge and installing it afresh, and only when the node
 #                            needs it (see below).
 #   JHUB_CONTAINERD_TIMEOUT  optional, seconds (default 300) to wait for `microk8s ctr version`
-#   JHUB_NODE_NAME           optional; names the node in messages (default: host name)
+#   JHUB_NODE_NAME           optional; the node's name in jhub:nodes. When it is not the host name
+#                            (lower-cased, an FQDN whole), the kubelet and kube-proxy get
+#                            --hostname-override=<name> (args/kubelet, args/kube-proxy), so the node
+#                            registers under it; when it is, no --hostname-override is left there. Unset:
+#                            the kubelet's arguments stay as they are and messages name the host.
 # stdin: not read. stdout: nothing.
 # State: /var/lib/jhub/microk8s.installed (mode, channel, revision, origin=jhub|adopted), written before
 # jhub installs anything, so an interrupted install is still known as jhub's; not-ready when containerd
@@ -265,11 +269,32 @@ ensure_containerd() {
   die "microk8s rev $SNAP_REV is installed on $(node_label) but its containerd does not answer after ${JHUB_CONTAINERD_TIMEOUT}s ('microk8s ctr version' fails). See 'sudo snap logs -n 50 microk8s.daemon-containerd' and 'sudo microk8s inspect' there, then run pulumi up again.$hint"
 }
 
+ensure_node_name() {
+  if [ -z "${JHUB_NODE_NAME:-}" ]; then
+    log "JHUB_NODE_NAME is not set: the kubelet's node name stays as it is"
+    return 0
+  fi
+  is_node_name "$JHUB_NODE_NAME" || die "JHUB_NODE_NAME '$JHUB_NODE_NAME' is not a valid node name (lowercase letters, digits, '-' and '.')"
+  set_node_name "$JHUB_NODE_NAME"
+  if [ "$JHUB_CHANGED" = 0 ]; then
+    log "the kubelet already registers this node as $JHUB_NODE_NAME"
+    return 0
+  fi
+  snapc restart microk8s.daemon-kubelite >/dev/null ||
+    die "restarting kubelite on $(node_label) failed; see 'sudo snap logs -n 50 microk8s.daemon-kubelite' there"
+  if [ "$JHUB_NODE_NAME" = "$(host_node_name)" ]; then
+    log "the kubelet registers this node by its host name $JHUB_NODE_NAME (removed --hostname-override); restarted kubelite"
+  else
+    log "the kubelet registers this node as $JHUB_NODE_NAME (--hostname-override; the host name is $(uname -n)); restarted kubelite"
+  fi
+}
+
 main() {
   validate
   ensure_microk8s
   ensure_refresh_held
   record_state
+  ensure_node_name
   ensure_containerd
 }
 

@@ -81,7 +81,8 @@ wait_kubelite() {
 }
 
 main() {
-  local marker pre_ip
+  local marker pre_ip pre_name
+  local -a kept=()
   validate
   read_token
   mk8s_installed || die "microk8s is not installed on $(node_label); install runs before join"
@@ -102,17 +103,27 @@ main() {
     refuse_if_serving_others
   fi
 
-  # the join rewrites args/kubelet from the control plane's; keep the --node-ip node_address.sh chose
+  # the join rewrites args/kubelet from the control plane's (dropping --hostname-override); keep the
+  # --node-ip node_address.sh chose and the node name install.sh set
   pre_ip="$(kubelet_node_ip)"
+  pre_name="$(service_arg kubelet --hostname-override)"
   log "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT as a worker"
   do_join
   # recorded at once: a rerun after a later failure must see this cluster, not "another" one
   printf '%s\n' "$JHUB_CLUSTER_ID" | ensure_file "$(marker_file)" 644
   log "joined cluster $JHUB_CLUSTER_ID (recorded in /var/lib/jhub/cluster-id)"
+
   if [ -n "$pre_ip" ] && [ "$(kubelet_node_ip)" != "$pre_ip" ]; then
     set_kubelet_node_ip "$pre_ip"
+    kept+=("--node-ip=$pre_ip")
+  fi
+  if [ -n "$pre_name" ] && [ "$(service_arg kubelet --hostname-override)" != "$pre_name" ]; then
+    set_node_name "$pre_name"
+    kept+=("--hostname-override=$pre_name")
+  fi
+  if [ "${#kept[@]}" -gt 0 ]; then
     snapc restart microk8s.daemon-kubelite >/dev/null
-    log "kept kubelet --node-ip=$pre_ip after the join; restarted kubelite"
+    log "kept kubelet ${kept[*]} after the join; restarted kubelite"
   fi
   wait_kubelite
 }

@@ -90,6 +90,13 @@ require_01() {
 
 # node_label: how messages name this node (JHUB_NODE_NAME when the component passes it)
 node_label() { printf '%s' "${JHUB_NODE_NAME:-$(uname -n)}"; }
+# host_node_name: the name a kubelet registers by default: the whole host name (an FQDN too) in lower
+# case, without a trailing dot
+host_node_name() {
+  local h
+  h="$(uname -n | tr '[:upper:]' '[:lower:]')"
+  printf '%s' "${h%.}"
+}
 
 # ---------------------------------------------------------------------------------------------
 # secrets (stdin only)
@@ -232,18 +239,41 @@ snap_service_active() {
   snapc services "$1" 2>/dev/null | awk -v s="$1" '$1 == s && $3 == "active" { found = 1 } END { exit !found }'
 }
 
-# set_kubelet_node_ip ADDRESS: --node-ip=ADDRESS in args/kubelet, in place of the first earlier
-# --node-ip (later duplicates dropped) or appended. Sets JHUB_CHANGED.
-set_kubelet_node_ip() {
-  local args
-  args="$(mk8s_data /args/kubelet)"
-  awk -v line="--node-ip=$1" '
-    /^--node-ip([= ]|$)/ { if (!done) print line; done = 1; next }
+# set_service_arg SERVICE FLAG [VALUE]: in args/SERVICE (kubelet, kube-proxy), FLAG=VALUE in place of
+# the first earlier FLAG (later duplicates dropped) or appended; without VALUE, every FLAG line goes.
+# Sets JHUB_CHANGED.
+set_service_arg() {
+  local args line=""
+  args="$(mk8s_data "/args/$1")"
+  [ -z "${3:-}" ] || line="$2=$3"
+  awk -v flag="$2" -v line="$line" '
+    $0 == flag || index($0, flag "=") == 1 || index($0, flag " ") == 1 { if (!done && line != "") print line; done = 1; next }
     { print }
-    END { if (!done) print line }' "$args" |
+    END { if (!done && line != "") print line }' "$args" |
     ensure_file "$args" "$(file_mode "$args" 660)"
 }
-kubelet_node_ip() { awk -F= '/^--node-ip=/ { print $2; exit }' "$(mk8s_data /args/kubelet)" 2>/dev/null || true; }
+# service_arg SERVICE FLAG: the value of FLAG=VALUE in args/SERVICE (empty when absent)
+service_arg() {
+  awk -v flag="$2" 'index($0, flag "=") == 1 { print substr($0, length(flag) + 2); exit }' "$(mk8s_data "/args/$1")" 2>/dev/null || true
+}
+
+# set_kubelet_node_ip ADDRESS: --node-ip=ADDRESS in args/kubelet. Sets JHUB_CHANGED.
+set_kubelet_node_ip() { set_service_arg kubelet --node-ip "$1"; }
+kubelet_node_ip() { service_arg kubelet --node-ip; }
+
+# set_node_name NAME: the kubelet and kube-proxy register this node as NAME: no --hostname-override when
+# NAME is the name they find themselves (host_node_name), else --hostname-override=NAME in both (kube-proxy
+# must use the kubelet's node name). Sets JHUB_CHANGED when either file changed.
+set_node_name() {
+  local want="" changed=0 service
+  [ "$1" = "$(host_node_name)" ] || want="$1"
+  for service in kubelet kube-proxy; do
+    [ -f "$(mk8s_data "/args/$service")" ] || continue
+    set_service_arg "$service" --hostname-override "$want"
+    [ "$JHUB_CHANGED" = 0 ] || changed=1
+  done
+  JHUB_CHANGED="$changed"
+}
 
 # the cluster a worker joined through jhub (empty when none)
 marker_file() { state_dir /cluster-id; }

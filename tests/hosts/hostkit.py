@@ -64,6 +64,8 @@ class Host:
         self.fake.mkdir()
         # True: run `bash -c '<lib.sh>\n<script>' jhub-<script>` instead of `bash <folder>/<script>.sh`
         self.component_style = False
+        # the host name `uname -n` answers (fakes/uname); None: this machine's own
+        self.nodename: str | None = None
 
     # -- paths ---------------------------------------------------------------------------------
     def p(self, path: str) -> Path:
@@ -134,6 +136,8 @@ class Host:
             "JHUB_POLL_INTERVAL": "0.1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if self.nodename is not None:
+            env["FAKE_NODENAME"] = self.nodename
         env.update(extra)
         return env
 

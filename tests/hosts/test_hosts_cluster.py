@@ -317,3 +317,19 @@ def test_a_lost_hosts_entry_is_repaired_by_the_next_admit(host):
     res = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
     assert "10.0.0.2 gpu02\n# END jhub-node gpu02\n" in host.read("/etc/hosts")
     assert "/etc/hosts: gpu02 -> 10.0.0.2" in res.stderr
+
+
+
+def test_join_keeps_the_node_name_install_gave_the_kubelet(host):
+    """`microk8s join` rewrites args/kubelet from the control plane's and drops --hostname-override:
+    the name install.sh set is put back, in kube-proxy's arguments too."""
+    host.nodename = "server-7.campus.example.edu"
+    from test_hosts_install import bundle
+
+    host.run("install", env=bundle(host, JHUB_NODE_NAME="gpu02"))
+    res = host.run("join", env=join_env(), stdin=TOKEN + "\n")
+    kubelet = host.read("/var/snap/microk8s/current/args/kubelet")
+    assert "--hostname-override=gpu02\n" in kubelet and "microk8s-worker" in kubelet
+    assert "--hostname-override=gpu02\n" in host.read("/var/snap/microk8s/current/args/kube-proxy")
+    assert "kept kubelet --hostname-override=gpu02 after the join" in res.stderr
+    assert res.count("snap restart microk8s.daemon-kubelite") == 1

@@ -36,7 +36,7 @@ def inputs_by_urn(run) -> dict[str, str]:
 def test_dev_stack_is_one_local_control_plane():
     run = ok(run_program(stack_config(DEV)))
     hosts = run.of_type("jhub:hosts:Host")
-    me = socket.gethostname().split(".")[0].lower()  # a local node is named after this machine
+    me = socket.gethostname().rstrip(".").lower()  # a local node is named after this machine
     assert [h.name for h in hosts] == [me]
     assert run.of_type("command:remote:Command") == [], "host: local must not use SSH"
     names = {r.name for r in run.of_type("command:local:Command")}

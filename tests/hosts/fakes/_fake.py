@@ -25,6 +25,11 @@ DEFAULT_KUBELET_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/kubelet.config
 --node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"
 """
 
+DEFAULT_KUBE_PROXY_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/proxy.config
+--cluster-cidr=10.1.0.0/16
+--healthz-bind-address=127.0.0.1
+"""
+
 # What a fresh MicroK8s 1.32 node pulls before it can be Ready (research notes, RESEARCH-microk8s.md).
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 CALICO_IMAGES = {
@@ -168,6 +173,7 @@ def create_microk8s_data(rev: str) -> None:
         (revdir / "credentials").mkdir(parents=True)
         (revdir / "var/lock").mkdir(parents=True)
         (revdir / "args/kubelet").write_text(DEFAULT_KUBELET_ARGS)
+        (revdir / "args/kube-proxy").write_text(DEFAULT_KUBE_PROXY_ARGS)
         (revdir / "args/cni-network/cni.yaml").write_text(CNI_YAML)
         (revdir / "args/containerd-template.toml").write_text(CONTAINERD_TEMPLATE)
         (revdir / "args/certs.d/docker.io/hosts.toml").write_text(DOCKER_IO_HOSTS)
