@@ -6,6 +6,9 @@
 #   JHUB_NODE_ADDRESS  add: required; the worker's address on the cluster network
 #   JHUB_TOKEN_TTL     add: optional, seconds a (re)registered join token stays valid (default 172800,
 #                      2 days; more than 86400)
+#   JHUB_JOIN_ID       optional; the worker's reset id (empty: none). It changes whenever the worker's
+#                      join runs again for a reset, so that this admit runs with it and renews a token
+#                      that expired since the last admit. Only logged.
 # stdin (add only): line 1 is the cluster join token (32+ letters and digits). It is never logged and
 #   reaches no command line and no environment: only bash builtins handle it.
 # stdout: nothing.
@@ -38,6 +41,8 @@ validate() {
   esac
   require_env JHUB_NODE_NAME "the worker's node name"
   is_node_name "$JHUB_NODE_NAME" || die "JHUB_NODE_NAME '$JHUB_NODE_NAME' is not a valid node name"
+  [[ "${JHUB_JOIN_ID:-}" =~ ^[A-Za-z0-9._:@+-]{0,128}$ ]] ||
+    die "JHUB_JOIN_ID must be the worker's reset id (letters, digits, '.', '_', ':', '@', '+', '-'), got '${JHUB_JOIN_ID:-}'"
   [ "$ACTION" = add ] || return 0
   require_env JHUB_NODE_ADDRESS "the worker's address on the cluster network"
   is_ip "$JHUB_NODE_ADDRESS" || die "JHUB_NODE_ADDRESS must be an IP address, got '$JHUB_NODE_ADDRESS'"
@@ -116,6 +121,7 @@ ensure_token() {
 
 add() {
   read_token
+  [ -z "${JHUB_JOIN_ID:-}" ] || log "admitting $JHUB_NODE_NAME for its join with reset '$JHUB_JOIN_ID'"
   take_lock
   # the whole block is written on every run, so an entry lost since the last admit comes back
   printf '%s %s\n' "$JHUB_NODE_ADDRESS" "$JHUB_NODE_NAME" | ensure_block "$(rootp /etc/hosts)" "$(hosts_block)"

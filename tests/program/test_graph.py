@@ -252,3 +252,32 @@ def test_the_inventory_and_the_addresses_are_not_secret():
     assert "nodes" not in run.secret_outputs and "controlPlaneAddress" not in run.secret_outputs
     assert run.outputs["nodes"]["gpu02"]["facts"]["cpus"] == 8
     assert run.outputs["nodes"]["gpu02"]["address"] == _mock_address("gpu02")
+
+
+def test_a_reset_reruns_the_workers_admit_so_its_join_gets_a_fresh_token():
+    """pulumi-command re-runs a Command's create when its command text changes (no replacement, so the
+    admit's delete, `microk8s remove-node`, never runs for it): the worker's reset id is in its admit's
+    text, so the admit runs with every reset's join and renews a token that expired meanwhile."""
+    data = yaml.safe_load(THREE.read_text())["config"]["jhub:nodes"]
+    before = ok(run_program(three_nodes()))
+    data[1] = {**data[1], "reset": "2026-12-06"}
+    after = ok(run_program(stack_config(THREE, {"jhub:nodes": data})))
+    old, new = before.named("gpu02-admit").inputs, after.named("gpu02-admit").inputs
+    assert old["create"] != new["create"] and "JHUB_JOIN_ID=2026-12-06" in new["create"]
+    assert "JHUB_RESET_ID=2026-12-06" in after.named("gpu02-join").inputs["create"]
+    assert not new.get("triggers"), "a trigger would replace the admit: its delete removes the node"
+    assert before.named("gpu03-admit").inputs == after.named("gpu03-admit").inputs
+    assert before.named("gpu01-ready").inputs == after.named("gpu01-ready").inputs
+
+
+def test_the_join_verifies_the_control_plane_by_its_fingerprint():
+    run = ok(run_program(three_nodes()))
+    fingerprint = run.named("gpu01-fingerprint")
+    assert "fingerprint.sh" in fingerprint.inputs["create"]
+    assert run.named("gpu01-addons").urn in fingerprint.dependencies
+    for worker in ("gpu02", "gpu03"):
+        join = run.named(f"{worker}-join")
+        assert fingerprint.urn in join.dependencies
+        assert "JHUB_CONTROL_PLANE_FINGERPRINT=0a1b2c3d4e5f " in join.inputs["create"]
+        assert not join.inputs.get("triggers"), "the join's inputs are all in its command text"
+

@@ -97,6 +97,8 @@ def _fake_stdout(name: str) -> str:
         return json.dumps({"hostname": name[: -len("-ready")], "cpus": 8, "gpus": []})
     if name.endswith("-address"):
         return mock_address(name[: -len("-address")]) + "\n"
+    if name.endswith("-fingerprint"):  # the control plane's cluster agent certificate, as MicroK8s checks it
+        return "0a1b2c3d4e5f\n"
     if name == "cluster-join-token":
         return "0123456789abcdef0123456789abcdef"
     if name.endswith("-kubeconfig"):

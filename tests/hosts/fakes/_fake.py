@@ -148,6 +148,8 @@ MK8S_DEFAULT = {
     "corefile": COREFILE,
     "images": {},
     "join_fails": 0,
+    "cluster_fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",  # the control plane's
+    "token_expired": False,
     "server": "127.0.0.1",
 }
 
