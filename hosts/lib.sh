@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # jhub host library: the helpers every hosts/*.sh uses.
 #
-# The Pulumi components upload hosts/*.sh to /var/lib/jhub/scripts/<sha256 of the set>/ and run
-# `bash /var/lib/jhub/scripts/<sha>/<script>.sh [args]` (local nodes: the repository's hosts/); the
-# script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
+# The Pulumi components upload each hosts/*.sh with this file to /var/lib/jhub/scripts/<unit>/ (unit:
+# the sha256 of the script and lib.sh) on every node and run `bash /var/lib/jhub/scripts/<unit>/<script>.sh
+# [args]`; the script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
 # too: a script does not source it again.) Either way:
 # - stdout carries machine output only (facts JSON, kubeconfig, an address); every human line goes
 #   to stderr through log(), saying what was done or skipped;

@@ -86,7 +86,7 @@ class Host(pulumi.ComponentResource):
         if self.node.reset_id:
             # A reset may purge and reinstall MicroK8s: every later step of this node must run again.
             env.setdefault("JHUB_RESET_ID", self.node.reset_id)
-        return scripts.command(script, env, local=self.local, **kwargs)
+        return scripts.command(script, env, **kwargs)
 
     def _step(self, step: str, create: str, *, after=(), logging: str = "stdoutAndStderr",
               delete: Optional[str] = None):
@@ -117,9 +117,9 @@ class Host(pulumi.ComponentResource):
         )
 
     def _create_scripts(self, after) -> pulumi.Resource:
-        """Ship hosts/*.sh to the node (a local node uses the repository's copy)."""
-        if self.local:
-            return after[0]
+        """Ship hosts/*.sh to the node, a local one too: every step, its delete included, runs the copy in
+        /var/lib/jhub/scripts/, so moving the checkout never breaks `pulumi destroy`. Re-run whenever a
+        script changes (cheap: units already there are kept); the steps re-run only for their own script."""
         return self.target.run(
             f"{self.node.name}-scripts",
             create=scripts.install_command(),

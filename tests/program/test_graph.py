@@ -42,7 +42,14 @@ def test_dev_stack_is_one_local_control_plane():
     names = {r.name for r in run.of_type("command:local:Command")}
     steps = ("teardown", "prepare", "install", "address", "ready", "addons", "kubeconfig", "node")
     assert {f"{me}-{step}" for step in steps} <= names
-    assert not any(n.endswith(("-join", "-scripts", "-upload")) for n in names)
+    assert not any(n.endswith(("-join", "-upload")) for n in names)
+    # the local node runs the copy in /var/lib/jhub/scripts/ like any node: no stored command, a delete
+    # included, names this checkout, so moving the repository never breaks `pulumi destroy`
+    assert run.named(f"{me}-scripts").urn in run.named(f"{me}-prepare").dependencies
+    for reg in run.of_type("command:local:Command"):
+        for key in ("create", "update", "delete"):
+            assert str(ROOT) not in str(reg.inputs.get(key) or ""), (reg.name, key)
+    assert "/var/lib/jhub/scripts/" in run.named(f"{me}-teardown").inputs["delete"]
     # the node's own address, never loopback, is what people get
     assert run.outputs["controlPlaneAddress"] == _mock_address(me)
     assert me in run.outputs["nodes"]
@@ -281,3 +288,26 @@ def test_the_join_verifies_the_control_plane_by_its_fingerprint():
         assert "JHUB_CONTROL_PLANE_FINGERPRINT=0a1b2c3d4e5f " in join.inputs["create"]
         assert not join.inputs.get("triggers"), "the join's inputs are all in its command text"
 
+
+
+def test_a_changed_host_script_reruns_only_the_steps_that_run_it(tmp_path, monkeypatch):
+    import shutil
+
+    from components.cluster import hostscripts
+
+    before = inputs_by_urn(ok(run_program(three_nodes())))
+    copy = tmp_path / "hosts"
+    shutil.copytree(ROOT / "hosts", copy)
+    with open(copy / "drain.sh", "a") as f:
+        f.write("# a fix in drain.sh\n")
+    monkeypatch.setattr(hostscripts, "HOSTS_DIR", copy)
+    hostscripts.clear_caches()
+    try:
+        run = ok(run_program(three_nodes()))
+    finally:
+        monkeypatch.undo()
+        hostscripts.clear_caches()
+    after = inputs_by_urn(run)
+    changed = sorted(run.by_urn()[u].name for u in after if before.get(u) != after[u])
+    # drain.sh runs in the workers' node steps; the scripts steps ship the new copy
+    assert changed == ["gpu01-scripts", "gpu02-node", "gpu02-scripts", "gpu03-node", "gpu03-scripts"]
