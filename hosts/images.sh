@@ -7,6 +7,7 @@
 #   JHUB_IMAGES     required; newline-separated "file sha256 ref[,ref...]" lines (file relative to
 #                   JHUB_IMAGE_DIR; refs as containerd names them, e.g. docker.io/library/nginx:1.27.0)
 #   JHUB_IMPORT_TIMEOUT  optional, seconds per tarball (default 1800)
+#   JHUB_PROGRESS_INTERVAL  optional, seconds (default 60) between "still running" lines of an import
 # stdin: not read. stdout: nothing.
 # Every file's sha256 is checked before anything is imported. A tarball is imported only when its
 # sha256 differs from the last import recorded on this node (/var/lib/jhub/images/<file>.sha256) or one
@@ -108,7 +109,8 @@ ensure_imported() {
   if [ -n "$missing" ] && [ "$recorded" = "${SUMS[$i]}" ]; then
     log "$file: $missing is gone from containerd, importing again"
   fi
-  timeout -k 10 "$JHUB_IMPORT_TIMEOUT" microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null ||
+  with_progress "importing $file" timeout -k 10 "$JHUB_IMPORT_TIMEOUT" \
+    microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null ||
     die "importing $file on $(uname -n) failed or took over ${JHUB_IMPORT_TIMEOUT}s"
   printf '%s\n' "${SUMS[$i]}" | ensure_file "$(record_file "$file")" 644
   log "$file: imported (sha256 ${SUMS[$i]:0:12})"

@@ -17,6 +17,8 @@
 #                            MicroK8s with --purge and installing it afresh, and only when the node
 #                            needs it (see below).
 #   JHUB_CONTAINERD_TIMEOUT  optional, seconds (default 300) to wait for `microk8s ctr version`
+#   JHUB_PROGRESS_INTERVAL   optional, seconds (default 60) between "still running" lines of a snap
+#                            install, refresh or removal (they print nothing for minutes)
 #   JHUB_NODE_NAME           optional; the node's name in jhub:nodes. When it is not the host name
 #                            (lower-cased, an FQDN whole), the kubelet and kube-proxy get
 #                            --hostname-override=<name> (args/kubelet, args/kube-proxy), so the node
@@ -105,7 +107,7 @@ install_file() {
   local i="$1" classic=()
   [ "${SNAP_NAMES[$i]}" != microk8s ] || classic=(--classic)
   snapc ack "${SNAP_ASSERTS[$i]}" >&2
-  snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}" >&2
+  with_progress "installing ${SNAP_NAMES[$i]}" snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}" >&2
   log "installed ${SNAP_NAMES[$i]} rev ${SNAP_WANT_REVS[$i]} from $(unrootp "${SNAP_FILES[$i]}")"
 }
 
@@ -141,7 +143,7 @@ install_microk8s() {
     ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
+    with_progress "installing microk8s" snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
     log "installed microk8s from channel $JHUB_CHANNEL"
   fi
   record_state
@@ -152,7 +154,7 @@ refresh_microk8s() {
     ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
+    with_progress "refreshing microk8s" snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
     log "refreshed microk8s to channel $JHUB_CHANNEL"
   fi
 }
@@ -160,7 +162,7 @@ refresh_microk8s() {
 # reset_reinstall WHY: use the reset permission, purge MicroK8s and install it afresh
 reset_reinstall() {
   consume_reset "remove microk8s with --purge and install it afresh ($1)"
-  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2 ||
+  with_progress "removing microk8s" snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2 ||
     die "snap remove --purge microk8s failed on $(node_label); see 'snap changes' there"
   log "removed microk8s with --purge"
   install_microk8s

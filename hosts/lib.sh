@@ -26,6 +26,9 @@ JHUB_CHANGED=0
 # Default bound for one microk8s/snap call; long steps pass their own.
 JHUB_CALL_TIMEOUT="${JHUB_CALL_TIMEOUT:-300}"
 JHUB_POLL_INTERVAL="${JHUB_POLL_INTERVAL:-5}"
+# A long silent step (an image import, a snap install) logs a line this often (seconds), so the SSH
+# session it runs in is not cut off by an idle timeout (pulumi-command sends no keepalives).
+JHUB_PROGRESS_INTERVAL="${JHUB_PROGRESS_INTERVAL:-60}"
 
 # ---------------------------------------------------------------------------------------------
 # logging
@@ -198,6 +201,29 @@ wait_for() {
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep "$JHUB_POLL_INTERVAL"
   done
+}
+
+# with_progress WHAT CMD...: run CMD (bounded by the caller), logging "WHAT: still running after Ns"
+# every JHUB_PROGRESS_INTERVAL seconds until it ends. Returns CMD's exit status.
+with_progress() {
+  local what="$1" pid rc=0 start="$SECONDS" next tick=0.1
+  shift
+  is_uint "$JHUB_PROGRESS_INTERVAL" && [ "$JHUB_PROGRESS_INTERVAL" -gt 0 ] ||
+    die "JHUB_PROGRESS_INTERVAL must be a whole number of seconds above 0, got '$JHUB_PROGRESS_INTERVAL'"
+  next=$((start + JHUB_PROGRESS_INTERVAL))
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    # short calls end at once; long ones are looked at every second
+    sleep "$tick"
+    [ $((SECONDS - start)) -lt 2 ] || tick=1
+    if [ "$SECONDS" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+      log "$what: still running after $((SECONDS - start))s"
+      next=$((SECONDS + JHUB_PROGRESS_INTERVAL))
+    fi
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
 }
 
 # mk8s ARGS...: microk8s, bounded so a hung daemon cannot hang `pulumi up`

@@ -142,3 +142,32 @@ def test_an_unknown_machine_is_refused_before_any_import(host):
     res = host.run("images", env={"JHUB_IMAGE_DIR": IMAGE_DIR, "JHUB_IMAGES": f"hub.tar {sha} quay.io/jupyterhub/k8s-hub:4.1.0\n",
                                   "PATH": f"{fake_bin}:{FAKES}:{os.environ['PATH']}"}, fails=True)
     assert "machine pdp11" in res.stderr and not res.has("microk8s ctr --namespace k8s.io images import")
+
+
+def test_a_long_import_reports_progress_so_idle_timeouts_do_not_cut_it_off(host):
+    """pulumi-command sends no keepalives: a silent multi-minute import could lose its SSH session to an
+    idle timeout. images.sh logs a line every JHUB_PROGRESS_INTERVAL seconds while it runs."""
+    import time
+
+    env = scene(host)
+    host.set_state("microk8s", import_seconds=2.5)
+    start = time.monotonic()
+    res = host.run("images", env={**env, "JHUB_PROGRESS_INTERVAL": "1"})
+    assert time.monotonic() - start >= 5
+    progress = [line for line in res.stderr.splitlines() if "still running after" in line]
+    assert any(line.startswith("jhub[images]: importing hub.tar: still running after ") for line in progress)
+    assert any("importing notebook.tar: still running after " in line for line in progress)
+    assert len(progress) >= 4
+    assert "hub.tar: imported" in res.stderr and res.stdout == ""
+
+
+def test_a_failing_import_still_fails_with_progress_reporting(host):
+    env = scene(host)
+    host.set_state("microk8s", containerd_down=False)
+    host.write(f"{IMAGE_DIR}/hub.tar", "not a tarball")
+    lines = env["JHUB_IMAGES"].splitlines()
+    import hashlib
+
+    lines[0] = f"hub.tar {hashlib.sha256(b'not a tarball').hexdigest()} quay.io/jupyterhub/k8s-hub:4.1.0"
+    res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines), "JHUB_PROGRESS_INTERVAL": "1"}, fails=True)
+    assert "importing hub.tar on" in res.stderr and "failed or took over" in res.stderr

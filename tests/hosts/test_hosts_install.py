@@ -320,3 +320,12 @@ def test_a_name_that_is_not_the_hostname_is_given_to_the_kubelet_and_kube_proxy(
     res = host.run("install", env=bundle(host, JHUB_NODE_NAME="server-7.campus.example.edu"))
     assert "--hostname-override" not in host.read(KUBELET) and "--hostname-override" not in host.read(PROXY)
     assert res.count("snap restart microk8s.daemon-kubelite") == 1
+
+
+def test_a_long_snap_install_reports_progress(host):
+    host.set_state("snap", install_seconds=2.5)
+    res = host.run("install", env=bundle(host, JHUB_PROGRESS_INTERVAL="1"))
+    progress = [line for line in res.stderr.splitlines() if "still running after" in line]
+    assert any(line.startswith("jhub[install]: installing microk8s: still running after ") for line in progress)
+    assert any(line.startswith("jhub[install]: installing core20: still running after ") for line in progress)
+    assert "installed microk8s rev 7229" in res.stderr

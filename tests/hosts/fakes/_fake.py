@@ -136,7 +136,8 @@ def save(name: str, data: dict) -> None:
     (STATE_DIR / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
-SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False}
+SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False,
+                "install_seconds": 0}
 MK8S_DEFAULT = {
     "never_ready": False,          # kubelite broken: API refused, never ready
     "containerd_down": False,      # `microk8s ctr` cannot reach containerd
@@ -150,6 +151,7 @@ MK8S_DEFAULT = {
     "join_fails": 0,
     "cluster_fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",  # the control plane's
     "token_expired": False,
+    "import_seconds": 0,           # how long `ctr images import` takes, silent
     "server": "127.0.0.1",
 }
 
