@@ -16,9 +16,9 @@ DEV = ROOT / "Pulumi.dev.yaml"
 STEPS_WITH_NAME = ("prepare", "install", "ready")
 
 
-def dev_run(monkeypatch, hostname: str, nodes=None):
+def dev_run(monkeypatch, hostname: str, nodes=None, **extra):
     monkeypatch.setattr(socket, "gethostname", lambda: hostname)
-    overrides = {} if nodes is None else {"jhub:nodes": nodes}
+    overrides = {**({} if nodes is None else {"jhub:nodes": nodes}), **extra}
     return run_program(stack_config(DEV, overrides))
 
 
@@ -55,3 +55,29 @@ def test_a_hostname_that_cannot_be_a_node_name_says_what_to_do(monkeypatch):
     message = str(run.error)
     assert 'this machine\'s hostname "my_laptop" is not a valid node name' in message
     assert "name:" in message  # or name the node in jhub:nodes
+
+
+def test_growing_the_dev_stack_keeps_the_control_plane_address_when_it_is_given(monkeypatch):
+    """README, "Growing the dev stack": a lone local control plane finds its own address; a worker needs
+    it configured (`address`). Given the address it found (`pulumi stack output controlPlaneAddress`), the
+    stack's address stays, and only the steps that take the address as an input run again."""
+    import json
+
+    nodes = yaml.safe_load(DEV.read_text())["config"]["jhub:nodes"]
+    alone = dev_run(monkeypatch, "gpu01.lab.example.org")
+    assert alone.error is None, alone.error
+    found = alone.outputs["controlPlaneAddress"]
+    grown_nodes = [{**nodes[0], "address": found},
+                   {"name": "gpu02", "host": "10.0.0.2", "role": "worker", "privateKeyFile": "tests/stacks/test_ed25519"}]
+    hub = yaml.safe_load(DEV.read_text())["config"]["jhub:hub"]
+    hub = {**hub, "storage": {"type": "shared-hostpath", "hostPath": "/srv/jhub-users", "size": "10Gi"}}
+    grown = dev_run(monkeypatch, "gpu01.lab.example.org", grown_nodes, **{"jhub:hub": hub})
+    assert grown.error is None, grown.error
+    assert grown.outputs["controlPlaneAddress"] == found
+    assert grown.outputs["hubUrl"] == alone.outputs["hubUrl"]
+    before = {r.urn: json.dumps(r.inputs, sort_keys=True) for r in alone.resources()}
+    changed = sorted(r.name for r in grown.resources() if r.urn in before
+                     and before[r.urn] != json.dumps(r.inputs, sort_keys=True))
+    me = "gpu01.lab.example.org"
+    # (the hub changes too here, for its storage: one node's disk is no store for several)
+    assert [n for n in changed if n != "jupyterhub"] == [f"{me}-address", f"{me}-kubeconfig", f"{me}-prepare"]

@@ -152,6 +152,7 @@ MK8S_DEFAULT = {
     "cluster_fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",  # the control plane's
     "token_expired": False,
     "import_seconds": 0,           # how long `ctr images import` takes, silent
+    "kubelet_registers": False,    # a Ready node's kubelet registers its Node (by args/kubelet's name)
     "server": "127.0.0.1",
 }
 
