@@ -49,7 +49,7 @@ validate() {
 # ENABLED: enabled addons, one per line, both as "repo/name" and "name"
 read_enabled() {
   local status
-  # `microk8s status --wait-ready` exits 0 also when it gave up: its first line tells
+  # `microk8s status --wait-ready` exits 1 when it gave up (some releases exit 0): its first line tells
   status="$(mk8s_t $((JHUB_ADDON_TIMEOUT + 30)) status --wait-ready --timeout "$JHUB_ADDON_TIMEOUT" --format short 2>/dev/null)" || true
   [ "$(head -n 1 <<<"$status")" = "microk8s is running" ] ||
     die "microk8s on $(uname -n) is not ready after ${JHUB_ADDON_TIMEOUT}s ($(head -n 1 <<<"$status")); ready.sh says why, or run 'sudo microk8s inspect' there"

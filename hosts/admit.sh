@@ -6,6 +6,9 @@
 #   JHUB_NODE_ADDRESS  add: required; the worker's address on the cluster network
 #   JHUB_TOKEN_TTL     add: optional, seconds a (re)registered join token stays valid (default 172800,
 #                      2 days; more than 86400)
+#   JHUB_JOIN_ID       optional; the worker's reset id (empty: none). It changes whenever the worker's
+#                      join runs again for a reset, so that this admit runs with it and renews a token
+#                      that expired since the last admit. Only logged.
 # stdin (add only): line 1 is the cluster join token (32+ letters and digits). It is never logged and
 #   reaches no command line and no environment: only bash builtins handle it.
 # stdout: nothing.
@@ -16,8 +19,9 @@
 #   the token never shows in `ps`). It is (re)registered when missing or valid for less than a day:
 #   earlier lines for the same token go first (the cluster agent takes the first matching line, so a
 #   stale expired line would refuse every join). The file keeps its owner, group and mode (0600 when
-#   jhub creates it); it is replaced atomically, under a lock (/var/lib/jhub/admit.lock) against
-#   parallel admits. A token with an expiry is not consumed by a join, so every worker joins with the
+#   jhub creates it); it is replaced atomically. The /etc/hosts edit and the token check-and-write
+#   happen under a lock (/var/lib/jhub/admit.lock), since admits of different workers run in parallel;
+#   a worker's hosts block is rewritten on every add, so an entry lost meanwhile is repaired. A token with an expiry is not consumed by a join, so every worker joins with the
 #   same token; each admit of a new worker renews it, so no long-lived token is needed. A token in
 #   persistent-cluster-tokens.txt never expires and is left alone.
 # remove: `microk8s remove-node <name> --force` when the cluster knows the node, and its hosts block goes.
@@ -37,6 +41,8 @@ validate() {
   esac
   require_env JHUB_NODE_NAME "the worker's node name"
   is_node_name "$JHUB_NODE_NAME" || die "JHUB_NODE_NAME '$JHUB_NODE_NAME' is not a valid node name"
+  [[ "${JHUB_JOIN_ID:-}" =~ ^[A-Za-z0-9._:@+-]{0,128}$ ]] ||
+    die "JHUB_JOIN_ID must be the worker's reset id (letters, digits, '.', '_', ':', '@', '+', '-'), got '${JHUB_JOIN_ID:-}'"
   [ "$ACTION" = add ] || return 0
   require_env JHUB_NODE_ADDRESS "the worker's address on the cluster network"
   is_ip "$JHUB_NODE_ADDRESS" || die "JHUB_NODE_ADDRESS must be an IP address, got '$JHUB_NODE_ADDRESS'"
@@ -94,11 +100,16 @@ write_token() {
   mv -f -- "$tmp" "$file"
 }
 
-ensure_token() {
-  local expiry
+# take_lock: admits of different workers run in parallel; /etc/hosts and the tokens file are read,
+# changed and replaced as a whole, so every edit of them happens under /var/lib/jhub/admit.lock
+take_lock() {
   mkdir -p -- "$(state_dir)"
   exec 9>"$(state_dir /admit.lock)"
   flock -w 60 9 || die "another admit.sh holds /var/lib/jhub/admit.lock on $(uname -n) for over 60s"
+}
+
+ensure_token() {
+  local expiry
   if token_registered; then
     log "join token already registered for more than a day, skipping"
   else
@@ -106,11 +117,13 @@ ensure_token() {
     write_token "$expiry"
     log "join token registered in credentials/cluster-tokens.txt until $(date -u -d "@$expiry" +%Y-%m-%dT%H:%M:%SZ) (valid for every worker's join)"
   fi
-  exec 9>&-
 }
 
 add() {
   read_token
+  [ -z "${JHUB_JOIN_ID:-}" ] || log "admitting $JHUB_NODE_NAME for its join with reset '$JHUB_JOIN_ID'"
+  take_lock
+  # the whole block is written on every run, so an entry lost since the last admit comes back
   printf '%s %s\n' "$JHUB_NODE_ADDRESS" "$JHUB_NODE_NAME" | ensure_block "$(rootp /etc/hosts)" "$(hosts_block)"
   if [ "$JHUB_CHANGED" = 1 ]; then log "/etc/hosts: $JHUB_NODE_NAME -> $JHUB_NODE_ADDRESS"; else log "/etc/hosts already resolves $JHUB_NODE_NAME, skipping"; fi
   ensure_token
@@ -126,6 +139,7 @@ remove() {
   else
     die "cannot ask the cluster about node $JHUB_NODE_NAME: $out"
   fi
+  take_lock
   ensure_block "$(rootp /etc/hosts)" "$(hosts_block)" </dev/null
   if [ "$JHUB_CHANGED" = 1 ]; then log "/etc/hosts: dropped $JHUB_NODE_NAME"; fi
 }

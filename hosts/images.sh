@@ -7,10 +7,14 @@
 #   JHUB_IMAGES     required; newline-separated "file sha256 ref[,ref...]" lines (file relative to
 #                   JHUB_IMAGE_DIR; refs as containerd names them, e.g. docker.io/library/nginx:1.27.0)
 #   JHUB_IMPORT_TIMEOUT  optional, seconds per tarball (default 1800)
+#   JHUB_PROGRESS_INTERVAL  optional, seconds (default 60) between "still running" lines of an import
 # stdin: not read. stdout: nothing.
 # Every file's sha256 is checked before anything is imported. A tarball is imported only when its
 # sha256 differs from the last import recorded on this node (/var/lib/jhub/images/<file>.sha256) or one
 # of its refs is missing from containerd; then every ref is labelled io.cri-containerd.pinned=pinned.
+# The import names this host's platform (linux/amd64 or linux/arm64, from `uname -m`): a tarball whose
+# index names platforms it holds no blobs for (a `docker save` under the containerd image store)
+# imports only this one.
 set -euo pipefail
 if [ -z "${JHUB_LIB_LOADED:-}" ]; then
   # shellcheck source=lib.sh
@@ -40,6 +44,17 @@ validate() {
     FILES+=("$file") SUMS+=("$sum") REFS+=("$refs")
   done <<<"${JHUB_IMAGES:-}"
   [ "${#FILES[@]}" -gt 0 ] || die "JHUB_IMAGES is empty; list the tarballs to import"
+}
+
+# PLATFORM: this host's platform as OCI names it
+host_platform() {
+  local machine
+  machine="$(uname -m)"
+  case "$machine" in
+  x86_64 | amd64) PLATFORM=linux/amd64 ;;
+  aarch64 | arm64) PLATFORM=linux/arm64 ;;
+  *) die "$(uname -n) is a machine $machine; jhub imports images for linux/amd64 or linux/arm64 only" ;;
+  esac
 }
 
 image_path() { printf '%s/%s' "$(rootp "$JHUB_IMAGE_DIR")" "$1"; }
@@ -94,7 +109,8 @@ ensure_imported() {
   if [ -n "$missing" ] && [ "$recorded" = "${SUMS[$i]}" ]; then
     log "$file: $missing is gone from containerd, importing again"
   fi
-  timeout -k 10 "$JHUB_IMPORT_TIMEOUT" microk8s ctr --namespace k8s.io images import "$(image_path "$file")" >/dev/null ||
+  with_progress "importing $file" timeout -k 10 "$JHUB_IMPORT_TIMEOUT" \
+    microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null ||
     die "importing $file on $(uname -n) failed or took over ${JHUB_IMPORT_TIMEOUT}s"
   printf '%s\n' "${SUMS[$i]}" | ensure_file "$(record_file "$file")" 644
   log "$file: imported (sha256 ${SUMS[$i]:0:12})"
@@ -119,6 +135,7 @@ ensure_pinned() {
 main() {
   local i
   validate
+  host_platform
   verify_all
   list_images
   IMPORTED=0

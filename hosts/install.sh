@@ -17,7 +17,13 @@
 #                            MicroK8s with --purge and installing it afresh, and only when the node
 #                            needs it (see below).
 #   JHUB_CONTAINERD_TIMEOUT  optional, seconds (default 300) to wait for `microk8s ctr version`
-#   JHUB_NODE_NAME           optional; names the node in messages (default: host name)
+#   JHUB_PROGRESS_INTERVAL   optional, seconds (default 60) between "still running" lines of a snap
+#                            install, refresh or removal (they print nothing for minutes)
+#   JHUB_NODE_NAME           optional; the node's name in jhub:nodes. When it is not the host name
+#                            (lower-cased, an FQDN whole), the kubelet and kube-proxy get
+#                            --hostname-override=<name> (args/kubelet, args/kube-proxy), so the node
+#                            registers under it; when it is, no --hostname-override is left there. Unset:
+#                            the kubelet's arguments stay as they are and messages name the host.
 # stdin: not read. stdout: nothing.
 # State: /var/lib/jhub/microk8s.installed (mode, channel, revision, origin=jhub|adopted), written before
 # jhub installs anything, so an interrupted install is still known as jhub's; not-ready when containerd
@@ -101,7 +107,7 @@ install_file() {
   local i="$1" classic=()
   [ "${SNAP_NAMES[$i]}" != microk8s ] || classic=(--classic)
   snapc ack "${SNAP_ASSERTS[$i]}" >&2
-  snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}" >&2
+  with_progress "installing ${SNAP_NAMES[$i]}" snapc_t "$INSTALL_TIMEOUT" install "${SNAP_FILES[$i]}" "${classic[@]}" >&2
   log "installed ${SNAP_NAMES[$i]} rev ${SNAP_WANT_REVS[$i]} from $(unrootp "${SNAP_FILES[$i]}")"
 }
 
@@ -137,7 +143,7 @@ install_microk8s() {
     ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
+    with_progress "installing microk8s" snapc_t "$INSTALL_TIMEOUT" install microk8s --classic "--channel=$JHUB_CHANNEL" >&2
     log "installed microk8s from channel $JHUB_CHANNEL"
   fi
   record_state
@@ -148,7 +154,7 @@ refresh_microk8s() {
     ensure_prerequisite_snaps
     install_file $((${#SNAP_NAMES[@]} - 1))
   else
-    snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
+    with_progress "refreshing microk8s" snapc_t "$INSTALL_TIMEOUT" refresh microk8s "--channel=$JHUB_CHANNEL" >&2
     log "refreshed microk8s to channel $JHUB_CHANNEL"
   fi
 }
@@ -156,7 +162,7 @@ refresh_microk8s() {
 # reset_reinstall WHY: use the reset permission, purge MicroK8s and install it afresh
 reset_reinstall() {
   consume_reset "remove microk8s with --purge and install it afresh ($1)"
-  snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2 ||
+  with_progress "removing microk8s" snapc_t "$INSTALL_TIMEOUT" remove microk8s --purge >&2 ||
     die "snap remove --purge microk8s failed on $(node_label); see 'snap changes' there"
   log "removed microk8s with --purge"
   install_microk8s
@@ -265,11 +271,32 @@ ensure_containerd() {
   die "microk8s rev $SNAP_REV is installed on $(node_label) but its containerd does not answer after ${JHUB_CONTAINERD_TIMEOUT}s ('microk8s ctr version' fails). See 'sudo snap logs -n 50 microk8s.daemon-containerd' and 'sudo microk8s inspect' there, then run pulumi up again.$hint"
 }
 
+ensure_node_name() {
+  if [ -z "${JHUB_NODE_NAME:-}" ]; then
+    log "JHUB_NODE_NAME is not set: the kubelet's node name stays as it is"
+    return 0
+  fi
+  is_node_name "$JHUB_NODE_NAME" || die "JHUB_NODE_NAME '$JHUB_NODE_NAME' is not a valid node name (lowercase letters, digits, '-' and '.')"
+  set_node_name "$JHUB_NODE_NAME"
+  if [ "$JHUB_CHANGED" = 0 ]; then
+    log "the kubelet already registers this node as $JHUB_NODE_NAME"
+    return 0
+  fi
+  snapc restart microk8s.daemon-kubelite >/dev/null ||
+    die "restarting kubelite on $(node_label) failed; see 'sudo snap logs -n 50 microk8s.daemon-kubelite' there"
+  if [ "$JHUB_NODE_NAME" = "$(host_node_name)" ]; then
+    log "the kubelet registers this node by its host name $JHUB_NODE_NAME (removed --hostname-override); restarted kubelite"
+  else
+    log "the kubelet registers this node as $JHUB_NODE_NAME (--hostname-override; the host name is $(uname -n)); restarted kubelite"
+  fi
+}
+
 main() {
   validate
   ensure_microk8s
   ensure_refresh_held
   record_state
+  ensure_node_name
   ensure_containerd
 }
 

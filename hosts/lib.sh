@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # jhub host library: the helpers every hosts/*.sh uses.
 #
-# The Pulumi components upload hosts/*.sh to /var/lib/jhub/scripts/<sha256 of the set>/ and run
-# `bash /var/lib/jhub/scripts/<sha>/<script>.sh [args]` (local nodes: the repository's hosts/); the
-# script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
+# The Pulumi components upload each hosts/*.sh with this file to /var/lib/jhub/scripts/<unit>/ (unit:
+# the sha256 of the script and lib.sh) on every node and run `bash /var/lib/jhub/scripts/<unit>/<script>.sh
+# [args]`; the script sources this file from its own folder. (`bash -c '<lib.sh>\n<script.sh>' jhub-<script>` works
 # too: a script does not source it again.) Either way:
 # - stdout carries machine output only (facts JSON, kubeconfig, an address); every human line goes
 #   to stderr through log(), saying what was done or skipped;
@@ -26,6 +26,9 @@ JHUB_CHANGED=0
 # Default bound for one microk8s/snap call; long steps pass their own.
 JHUB_CALL_TIMEOUT="${JHUB_CALL_TIMEOUT:-300}"
 JHUB_POLL_INTERVAL="${JHUB_POLL_INTERVAL:-5}"
+# A long silent step (an image import, a snap install) logs a line this often (seconds), so the SSH
+# session it runs in is not cut off by an idle timeout (pulumi-command sends no keepalives).
+JHUB_PROGRESS_INTERVAL="${JHUB_PROGRESS_INTERVAL:-60}"
 
 # ---------------------------------------------------------------------------------------------
 # logging
@@ -90,6 +93,13 @@ require_01() {
 
 # node_label: how messages name this node (JHUB_NODE_NAME when the component passes it)
 node_label() { printf '%s' "${JHUB_NODE_NAME:-$(uname -n)}"; }
+# host_node_name: the name a kubelet registers by default: the whole host name (an FQDN too) in lower
+# case, without a trailing dot
+host_node_name() {
+  local h
+  h="$(uname -n | tr '[:upper:]' '[:lower:]')"
+  printf '%s' "${h%.}"
+}
 
 # ---------------------------------------------------------------------------------------------
 # secrets (stdin only)
@@ -193,6 +203,29 @@ wait_for() {
   done
 }
 
+# with_progress WHAT CMD...: run CMD (bounded by the caller), logging "WHAT: still running after Ns"
+# every JHUB_PROGRESS_INTERVAL seconds until it ends. Returns CMD's exit status.
+with_progress() {
+  local what="$1" pid rc=0 start="$SECONDS" next tick=0.1
+  shift
+  is_uint "$JHUB_PROGRESS_INTERVAL" && [ "$JHUB_PROGRESS_INTERVAL" -gt 0 ] ||
+    die "JHUB_PROGRESS_INTERVAL must be a whole number of seconds above 0, got '$JHUB_PROGRESS_INTERVAL'"
+  next=$((start + JHUB_PROGRESS_INTERVAL))
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    # short calls end at once; long ones are looked at every second
+    sleep "$tick"
+    [ $((SECONDS - start)) -lt 2 ] || tick=1
+    if [ "$SECONDS" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+      log "$what: still running after $((SECONDS - start))s"
+      next=$((SECONDS + JHUB_PROGRESS_INTERVAL))
+    fi
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
+}
+
 # mk8s ARGS...: microk8s, bounded so a hung daemon cannot hang `pulumi up`
 mk8s() { timeout -k 10 "$JHUB_CALL_TIMEOUT" microk8s "$@"; }
 # mk8s_t SECS ARGS...: microk8s bounded by SECS
@@ -232,18 +265,41 @@ snap_service_active() {
   snapc services "$1" 2>/dev/null | awk -v s="$1" '$1 == s && $3 == "active" { found = 1 } END { exit !found }'
 }
 
-# set_kubelet_node_ip ADDRESS: --node-ip=ADDRESS in args/kubelet, in place of the first earlier
-# --node-ip (later duplicates dropped) or appended. Sets JHUB_CHANGED.
-set_kubelet_node_ip() {
-  local args
-  args="$(mk8s_data /args/kubelet)"
-  awk -v line="--node-ip=$1" '
-    /^--node-ip([= ]|$)/ { if (!done) print line; done = 1; next }
+# set_service_arg SERVICE FLAG [VALUE]: in args/SERVICE (kubelet, kube-proxy), FLAG=VALUE in place of
+# the first earlier FLAG (later duplicates dropped) or appended; without VALUE, every FLAG line goes.
+# Sets JHUB_CHANGED.
+set_service_arg() {
+  local args line=""
+  args="$(mk8s_data "/args/$1")"
+  [ -z "${3:-}" ] || line="$2=$3"
+  awk -v flag="$2" -v line="$line" '
+    $0 == flag || index($0, flag "=") == 1 || index($0, flag " ") == 1 { if (!done && line != "") print line; done = 1; next }
     { print }
-    END { if (!done) print line }' "$args" |
+    END { if (!done && line != "") print line }' "$args" |
     ensure_file "$args" "$(file_mode "$args" 660)"
 }
-kubelet_node_ip() { awk -F= '/^--node-ip=/ { print $2; exit }' "$(mk8s_data /args/kubelet)" 2>/dev/null || true; }
+# service_arg SERVICE FLAG: the value of FLAG=VALUE in args/SERVICE (empty when absent)
+service_arg() {
+  awk -v flag="$2" 'index($0, flag "=") == 1 { print substr($0, length(flag) + 2); exit }' "$(mk8s_data "/args/$1")" 2>/dev/null || true
+}
+
+# set_kubelet_node_ip ADDRESS: --node-ip=ADDRESS in args/kubelet. Sets JHUB_CHANGED.
+set_kubelet_node_ip() { set_service_arg kubelet --node-ip "$1"; }
+kubelet_node_ip() { service_arg kubelet --node-ip; }
+
+# set_node_name NAME: the kubelet and kube-proxy register this node as NAME: no --hostname-override when
+# NAME is the name they find themselves (host_node_name), else --hostname-override=NAME in both (kube-proxy
+# must use the kubelet's node name). Sets JHUB_CHANGED when either file changed.
+set_node_name() {
+  local want="" changed=0 service
+  [ "$1" = "$(host_node_name)" ] || want="$1"
+  for service in kubelet kube-proxy; do
+    [ -f "$(mk8s_data "/args/$service")" ] || continue
+    set_service_arg "$service" --hostname-override "$want"
+    [ "$JHUB_CHANGED" = 0 ] || changed=1
+  done
+  JHUB_CHANGED="$changed"
+}
 
 # the cluster a worker joined through jhub (empty when none)
 marker_file() { state_dir /cluster-id; }

@@ -3,8 +3,8 @@
 # modules, sysctls, /etc/hosts entries so every node name resolves, and the bundle directory.
 #
 # Env:
-#   JHUB_NODE_NAME     required; this node's name in jhub:nodes. Must equal the host name (lowercased),
-#                      since that is the name the kubelet registers.
+#   JHUB_NODE_NAME     required; this node's name in jhub:nodes. When it is not the host name (lower-cased,
+#                      an FQDN whole), install.sh gives it to the kubelet (--hostname-override).
 #   JHUB_HOSTS         optional; newline-separated "address name" lines for the jhub block of
 #                      /etc/hosts (the block is replaced as a whole; other lines stay). Empty: no block.
 #   JHUB_BUNDLE_DIR    optional, default /var/lib/jhub/bundle; where the admin machine uploads files.
@@ -45,13 +45,16 @@ validate() {
   done <<<"${JHUB_HOSTS:-}"
 }
 
-# The kubelet registers the node under the host name; a different jhub name would leave labels,
-# drain and removal aimed at a node that does not exist.
-ensure_hostname_matches() {
+# The kubelet registers the node under the lower-cased host name unless told another name; labels,
+# drain and removal aim at JHUB_NODE_NAME, so install.sh tells the kubelet that name when they differ.
+report_node_name() {
   local host
-  host="$(uname -n | tr '[:upper:]' '[:lower:]')"
-  [ "$host" = "$JHUB_NODE_NAME" ] ||
-    die "this host is named '$host' but jhub:nodes calls it '$JHUB_NODE_NAME'; set name: $host on that jhub:nodes entry, or rename the host (sudo hostnamectl set-hostname $JHUB_NODE_NAME)"
+  host="$(host_node_name)"
+  if [ "$host" = "$JHUB_NODE_NAME" ]; then
+    log "host name $(uname -n) is the node name $JHUB_NODE_NAME"
+  else
+    log "host name $(uname -n) is not the node name $JHUB_NODE_NAME: install.sh sets the kubelet's --hostname-override=$JHUB_NODE_NAME"
+  fi
 }
 
 ensure_swap_off() {
@@ -149,7 +152,7 @@ ensure_bundle_dir() {
 
 main() {
   validate
-  ensure_hostname_matches
+  report_node_name
   ensure_hosts_block
   ensure_swap_off
   ensure_modules

@@ -11,10 +11,14 @@
 # stdin: not read. stdout: nothing.
 # MicroK8s is removed only when /var/lib/jhub/microk8s.installed says jhub installed it: an adopted
 # MicroK8s (installed outside jhub), or one jhub has no record of, stays, with a log line.
-# jhub's host changes, always undone: its /etc/hosts blocks, /etc/sysctl.d/90-jhub.conf,
-# /etc/modules-load.d/jhub.conf, the swap lines prepare.sh commented out in /etc/fstab (swap comes
-# back at the next boot or with `swapon -a`), and /var/lib/jhub (state, the uploaded bundle and the
-# uploaded scripts, this one included: bash keeps reading a script that is removed while it runs).
+# jhub's host changes: its /etc/hosts blocks, /etc/sysctl.d/90-jhub.conf, /etc/modules-load.d/jhub.conf,
+# the swap lines prepare.sh commented out in /etc/fstab (swap comes back at the next boot or with
+# `swapon -a`), and /var/lib/jhub (state, the uploaded bundle and the uploaded scripts, this one
+# included: bash keeps reading a script that is removed while it runs). They are undone when MicroK8s
+# is removed or is not there. While a MicroK8s stays installed (JHUB_KEEP_MICROK8S=1, adopted, or
+# unknown to jhub) it keeps running on them: the host settings stay, and of /var/lib/jhub only the
+# uploaded bundle and scripts go, so jhub's record of that MicroK8s (microk8s.installed with its origin,
+# ready-once, resets) is still right at the next `pulumi up`.
 # What jhub wrote inside MicroK8s's own configuration (kubelet --node-ip, registry mirrors, the
 # Calico setting) goes with MicroK8s, or stays with a kept one. Running it again is a no-op.
 set -euo pipefail
@@ -82,6 +86,14 @@ main() {
   require_01 JHUB_PURGE
   require_uint JHUB_UNINSTALL_TIMEOUT 900
   remove_microk8s
+  if mk8s_installed; then
+    log "microk8s stays installed: keeping swap off, the modules, the sysctls and the /etc/hosts blocks it runs on, and jhub's record of it in /var/lib/jhub"
+    remove_path /var/lib/jhub/bundle
+    # last: this script itself may run from /var/lib/jhub/scripts/<sha>/
+    remove_path /var/lib/jhub/scripts
+    log "done: the bundle and the scripts are gone from $(uname -n); its MicroK8s keeps running"
+    return 0
+  fi
   remove_hosts_blocks
   restore_swap
   remove_path /etc/sysctl.d/90-jhub.conf

@@ -1,9 +1,11 @@
 """`MicroK8sCluster`: addons on the control plane, workers joined with one stable token, node labels,
 the kubeconfig (a secret) and the Kubernetes provider every later component uses.
 
-Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) ->
-leave (removal only, best effort on the worker) -> node (control plane: labels, schedulable once; drained
-on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
+The control plane's cluster agent fingerprint (a step whose stdout it is) goes into every join, so a worker
+sends the token to that control plane only.
+Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) -> ready and
+facts (worker: only now, so it is never awaited as a one-node cluster of its own) -> leave (removal only,
+best effort on the worker) -> node (control plane: labels, schedulable once; drained on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
 MicroK8s when reachable, then is removed from the cluster on the control plane.
 """
 
@@ -61,6 +63,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "JHUB_DNS_SERVERS": ",".join(settings.microk8s.dns_upstreams),
             "JHUB_CALICO_AUTODETECT": "kubernetes-internal-ip",
         }, timeout_s=duration_seconds(settings.ssh.command_timeout)), after=self.cp_host.ready)
+        # What a worker's join checks the control plane's cluster agent by (MicroK8s turns verification off
+        # without it). Not secret: it is a certificate's hash.
+        self.fingerprint_step = self._on_cp(
+            f"{self.cp.name}-fingerprint", self.cp_host.command("fingerprint", timeout_s=60), after=[self.addons])
+        self.fingerprint = pulumi.Output.unsecret(self.fingerprint_step.stdout.apply(lambda text: text.strip()))
         self.nodes_ready: dict[str, pulumi.Resource] = {
             self.cp.name: self._node_object(self.cp, after=[self.addons])
         }
@@ -137,10 +144,14 @@ class MicroK8sCluster(pulumi.ComponentResource):
         host = self._args.hosts[worker.name]
         token = pulumi.Output.secret(self.token.stdout)
         # The worker's address on the cluster network, as its own address step found it.
+        # JHUB_JOIN_ID: the worker's reset id, so a reset that runs the join again runs this admit too (a
+        # changed command text re-runs create; a trigger would replace the admit, and its delete removes
+        # the node) and the token is renewed when it expired since the last admit.
         admit_env = host.address.apply(lambda address: {
             "JHUB_NODE_NAME": worker.name,
             "JHUB_NODE_ADDRESS": address,
             "JHUB_TOKEN_TTL": str(TOKEN_TTL_SECONDS),
+            **({"JHUB_JOIN_ID": worker.reset_id} if worker.reset_id else {}),
         })
         admit = self._on_cp(
             f"{worker.name}-admit",
@@ -148,31 +159,34 @@ class MicroK8sCluster(pulumi.ComponentResource):
             delete=admit_env.apply(
                 lambda env: self.cp_host.command("admit", env, args=["remove"], timeout_s=300)),
             stdin=token,
-            after=[self.addons, *host.ready],
+            after=[self.addons, *host.installed],
             replace_first=True,
         )
         cluster = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address,
                    "JHUB_CLUSTER_ID": settings.cluster_id}
+        join_timeout = duration_seconds(settings.microk8s.join_timeout)
+        # Every input is in the command text, so a change re-runs the (idempotent) join; no triggers.
         join = host.target.run(
             f"{worker.name}-join",
-            create=host.command("join", {
+            create=self.fingerprint.apply(lambda fingerprint: host.command("join", {
                 **cluster,
+                "JHUB_CONTROL_PLANE_FINGERPRINT": fingerprint,
                 "JHUB_RESET_ID": worker.reset_id,
                 "JHUB_NODE_NAME": worker.name,
-                "JHUB_JOIN_TIMEOUT": str(duration_seconds(settings.microk8s.join_timeout)),
-            }, timeout_s=duration_seconds(settings.microk8s.join_timeout) + 120),
+                "JHUB_JOIN_TIMEOUT": str(join_timeout),
+            }, timeout_s=join_timeout + 120)),
             stdin=token,
             logging=LOG_STDERR,
-            triggers=[settings.cluster_id, self._args.control_plane_address],
-            opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, *host.ready],
+            opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, self.fingerprint_step, *host.installed],
                                         delete_before_replace=True),
         )
+        ready = host.create_ready(after=[join])
         leave = host.target.best_effort(
             f"{worker.name}-leave",
             delete=host.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
-        return self._node_object(worker, after=[leave])
+        return self._node_object(worker, after=[leave, ready])
 
 
 def control_plane_address(cp: Node) -> str:

@@ -3,6 +3,8 @@
 Steps, each a Command named after the node (never its list position), ordered by depends_on:
 teardown (removal only) -> scripts -> prepare -> upload -> install -> address -> images | registry ->
 ready (then the facts). The node is Ready only once Calico runs, so readiness is awaited after the images.
+A worker is awaited Ready only after its join (`create_ready`, called by the cluster): before it, it would
+be a one-node cluster of its own, and its facts would say so.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class HostArgs:
 class Host(pulumi.ComponentResource):
     facts: pulumi.Output[dict]
     address: pulumi.Output[str]
-    ready: list[pulumi.Resource]
+    installed: list[pulumi.Resource]  # the node's steps up to its images: what a join waits for
+    ready: list[pulumi.Resource]  # empty for a worker until the cluster calls create_ready after its join
 
     def __init__(self, args: HostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         node = args.node
@@ -56,15 +59,25 @@ class Host(pulumi.ComponentResource):
         uploads = self._create_upload(after=[prepare])
         install = self._step("install", self._install_command(), after=[prepare, *uploads])
         address = self._step("address", self._address_command(), after=[install])
-        self.address = address.stdout.apply(lambda text: text.strip())
+        # pulumi-command makes every output secret when the connection holds a secret; an address and
+        # the facts are not secret, and the inventory (`pulumi stack output nodes`) must stay readable
+        self.address = pulumi.Output.unsecret(address.stdout.apply(lambda text: text.strip()))
         images = self._create_images_step(after=[address])
-        # Ready, then the facts of the running node (stdout) for the inventory.
+        self.installed = [address, *images]
+        self.ready = []
+        if node.is_control_plane:
+            self.create_ready(after=self.installed)
+
+    def create_ready(self, after) -> pulumi.Resource:
+        """Ready, then the facts of the running node (stdout) for the inventory. The control plane's
+        comes after its images; a worker's after its join."""
         facts = self.command("facts", timeout_s=120)
-        ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=[address, *images],
+        ready = self._step("ready", f"( {self._ready_command()} ) && ( {facts} )", after=list(after),
                            logging=LOG_STDERR)
-        self.facts = ready.stdout.apply(_parse_facts)
+        self.facts = pulumi.Output.unsecret(ready.stdout.apply(_parse_facts))
         self.ready = [ready]
         self.register_outputs({"facts": self.facts, "address": self.address})
+        return ready
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -73,7 +86,7 @@ class Host(pulumi.ComponentResource):
         if self.node.reset_id:
             # A reset may purge and reinstall MicroK8s: every later step of this node must run again.
             env.setdefault("JHUB_RESET_ID", self.node.reset_id)
-        return scripts.command(script, env, local=self.local, **kwargs)
+        return scripts.command(script, env, **kwargs)
 
     def _step(self, step: str, create: str, *, after=(), logging: str = "stdoutAndStderr",
               delete: Optional[str] = None):
@@ -92,10 +105,11 @@ class Host(pulumi.ComponentResource):
     # -- steps ------------------------------------------------------------------------------------
 
     def _create_teardown(self) -> pulumi.Resource:
-        """Registered first, so Pulumi deletes it last, after the node left the cluster: undo jhub's
-        host changes (hosts entries, sysctl, modules, swap, /var/lib/jhub with the uploaded bundle), and
-        remove MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so. Best effort: a node that
-        is gone for good does not block the removal."""
+        """Registered first, so Pulumi deletes it last, after the node left the cluster: remove the
+        uploaded bundle and scripts, and MicroK8s itself only when `jhub:microk8s.removeOnDestroy` says so;
+        only then are jhub's host settings (hosts entries, sysctl, modules, swap) and its record of MicroK8s
+        undone too, since a kept MicroK8s keeps running on them. Best effort: a node that is gone for good
+        does not block the removal."""
         keep = "0" if self._args.settings.microk8s.remove_on_destroy else "1"
         delete = self.command("uninstall", {"JHUB_PURGE": "1", "JHUB_KEEP_MICROK8S": keep}, timeout_s=1200)
         return self.target.best_effort(
@@ -103,9 +117,9 @@ class Host(pulumi.ComponentResource):
         )
 
     def _create_scripts(self, after) -> pulumi.Resource:
-        """Ship hosts/*.sh to the node (a local node uses the repository's copy)."""
-        if self.local:
-            return after[0]
+        """Ship hosts/*.sh to the node, a local one too: every step, its delete included, runs the copy in
+        /var/lib/jhub/scripts/, so moving the checkout never breaks `pulumi destroy`. Re-run whenever a
+        script changes (cheap: units already there are kept); the steps re-run only for their own script."""
         return self.target.run(
             f"{self.node.name}-scripts",
             create=scripts.install_command(),

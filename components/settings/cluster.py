@@ -78,17 +78,20 @@ class Node(SshFields):
     @model_validator(mode="before")
     @classmethod
     def _local_name_defaults_to_hostname(cls, data: Any) -> Any:
-        """`host: local` may leave out `name`: MicroK8s names the node after this machine's hostname."""
+        """`host: local` may leave out `name`: the node is then named as its kubelet registers it, by the
+        whole host name (an FQDN included) in lower case. A `name` that differs from the host name is
+        given to the kubelet by install.sh (--hostname-override)."""
         if isinstance(data, dict) and data.get("host") == "local" and "name" not in data:
-            hostname = socket.gethostname().split(".")[0].lower()
+            hostname = socket.gethostname()
+            name = hostname.rstrip(".").lower()
             try:
-                check.node_name(hostname)
+                check.node_name(name)
             except ValueError:
                 raise ValueError(
-                    f'this machine\'s hostname "{hostname}" is not a valid node name; rename the host '
-                    "(hostnamectl set-hostname) so that MicroK8s can use it"
+                    f'this machine\'s hostname "{hostname}" is not a valid node name; give the node a name '
+                    '(name: gpu01 on this jhub:nodes entry) or rename the host (hostnamectl set-hostname)'
                 ) from None
-            data = {**data, "name": hostname}
+            data = {**data, "name": name}
         return data
 
     @property

@@ -6,7 +6,9 @@ import ipaddress
 import re
 
 # MicroK8s uses the host name as the Kubernetes node name, and it must be a lowercase DNS label.
-NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# A DNS subdomain (dots allowed: the kubelet registers an FQDN host name whole), at most 63 characters,
+# since the kubelet also writes it into the node's kubernetes.io/hostname label.
+NODE_NAME_RE = re.compile(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -26,8 +28,8 @@ def node_name(value: str) -> str:
         raise ValueError(f'must not contain "_" (MicroK8s requires it), got "{value}"')
     if not NODE_NAME_RE.match(value):
         raise ValueError(
-            "must be a valid Kubernetes node name: lowercase letters, digits and '-', "
-            f'starting and ending with a letter or digit, at most 63 characters, got "{value}"'
+            "must be a valid Kubernetes node name: lowercase letters, digits, '-' and '.', each dot-separated "
+            f'part starting and ending with a letter or digit, at most 63 characters, got "{value}"'
         )
     return value
 

@@ -64,6 +64,8 @@ class Host:
         self.fake.mkdir()
         # True: run `bash -c '<lib.sh>\n<script>' jhub-<script>` instead of `bash <folder>/<script>.sh`
         self.component_style = False
+        # the host name `uname -n` answers (fakes/uname); None: this machine's own
+        self.nodename: str | None = None
 
     # -- paths ---------------------------------------------------------------------------------
     def p(self, path: str) -> Path:
@@ -134,6 +136,8 @@ class Host:
             "JHUB_POLL_INTERVAL": "0.1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if self.nodename is not None:
+            env["FAKE_NODENAME"] = self.nodename
         env.update(extra)
         return env
 
@@ -191,12 +195,24 @@ class Host:
         return out
 
 
-def image_tarball(host: Host, path: str, refs: list[str], payload: bytes = b"layer") -> str:
-    """A `docker save`-style tarball with refs at path under the host's root; returns its sha256."""
+def image_tarball(host: Host, path: str, refs: list[str], payload: bytes = b"layer",
+                  platforms: tuple[str, ...] = ()) -> str:
+    """A `docker save`-style tarball with refs at path under the host's root; returns its sha256.
+    platforms: an index.json naming these platforms (the first one's blob present, the others' not, like
+    a save under Docker's containerd image store)."""
     buf = io.BytesIO()
+    members = [("manifest.json", json.dumps([{"RepoTags": refs, "Layers": ["l.tar"]}]).encode()), ("l.tar", payload)]
+    if platforms:
+        manifests = []
+        for n, platform in enumerate(platforms):
+            os_name, arch = platform.split("/")
+            digest = hashlib.sha256(f"{platform}-{n}".encode()).hexdigest()
+            manifests.append({"digest": f"sha256:{digest}", "platform": {"os": os_name, "architecture": arch}})
+            if n == 0:
+                members.append((f"blobs/sha256/{digest}", b"{}"))
+        members.append(("index.json", json.dumps({"manifests": manifests}).encode()))
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for fname, data in (("manifest.json", json.dumps([{"RepoTags": refs, "Layers": ["l.tar"]}]).encode()),
-                            ("l.tar", payload)):
+        for fname, data in members:
             info = tarfile.TarInfo(fname)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

@@ -98,7 +98,7 @@ def test_bad_addons_are_refused_and_not_ready_is_reported(host):
         res = host.run("addons", env=env(**bad), fails=True)
         assert message in res.stderr
         assert res.calls == []
-    # `microk8s status --wait-ready` exits 0 when it gives up: nothing may be enabled then
+    # `microk8s status --wait-ready` may exit 0 when it gives up: nothing may be enabled then
     host.set_state("microk8s", never_ready=True)
     res = host.run("addons", env=env(JHUB_ADDON_TIMEOUT="5"), fails=True)
     assert "is not ready after 5s (microk8s is not running. Use microk8s inspect" in res.stderr

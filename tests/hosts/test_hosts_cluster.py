@@ -11,11 +11,13 @@ import pytest
 from hostkit import HOSTS
 
 TOKEN = "Abcdefghijklmnopqrstuvwxyz012345"  # 32 characters, like the component's random token
+FINGERPRINT = "0a1b2c3d4e5f"  # the fake control plane's cluster agent certificate starts so
 TOKENS = "/var/snap/microk8s/current/credentials/cluster-tokens.txt"
 
 
 def join_env(**extra):
-    return {"JHUB_CONTROL_PLANE_ADDRESS": "10.0.0.1", "JHUB_CLUSTER_ID": "lab-1", "JHUB_NODE_NAME": "gpu02",
+    return {"JHUB_CONTROL_PLANE_ADDRESS": "10.0.0.1", "JHUB_CONTROL_PLANE_FINGERPRINT": FINGERPRINT,
+            "JHUB_CLUSTER_ID": "lab-1", "JHUB_NODE_NAME": "gpu02",
             "JHUB_JOIN_TIMEOUT": "30", **extra}
 
 
@@ -152,7 +154,7 @@ def test_join_once_keeps_node_ip_and_token_stays_secret(host):
     kubelet = host.p("/var/snap/microk8s/current/args/kubelet")
     kubelet.write_text(kubelet.read_text() + "--node-ip=10.0.0.2\n")  # as node_address.sh wrote it
     res = host.run("join", env=join_env(), stdin=TOKEN + "\n")
-    assert res.has(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
+    assert res.has(f"microk8s join 10.0.0.1:25000/{TOKEN}/{FINGERPRINT} --worker")
     assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
     assert res.stdout == ""
     assert "jhub[join]: joined cluster lab-1" in res.stderr  # log prefix from the jhub-join $0
@@ -189,7 +191,7 @@ def test_reset_leaves_the_other_cluster_once_then_joins(host):
     host.p("/var/snap/microk8s/current/var/lock/clustered.lock").touch()
     res = host.run("join", env=join_env(JHUB_RESET_ID="move-gpu02"), stdin=TOKEN)
     lines = res.lines()
-    assert lines.index("microk8s leave") < lines.index(f"microk8s join 10.0.0.1:25000/{TOKEN} --worker")
+    assert lines.index("microk8s leave") < lines.index(f"microk8s join 10.0.0.1:25000/{TOKEN}/{FINGERPRINT} --worker")
     assert host.read("/var/lib/jhub/cluster-id") == "lab-1\n"
     resets = host.read("/var/lib/jhub/resets")
     assert resets.startswith("move-gpu02 ") and "join: leave the other cluster (jhub cluster id: none)" in resets
@@ -238,7 +240,7 @@ def test_join_that_keeps_failing_stops_with_the_reason_but_not_the_token(host):
     res = host.run("join", env=join_env(JHUB_JOIN_RETRY_DELAY="0"), stdin=TOKEN, fails=True)
     assert res.count("microk8s join") == 3
     assert "joining 10.0.0.1:25000 failed after 3 tries" in res.stderr
-    assert "Failed to join 10.0.0.1:25000/<token>: the node is not reachable" in res.stderr
+    assert "Failed to join 10.0.0.1:25000/<token>/0a1b2c3d4e5f: the node is not reachable" in res.stderr
     assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
     assert not host.p("/var/lib/jhub/cluster-id").exists()
 
@@ -287,3 +289,113 @@ def test_leave_only_our_cluster(host):
     before = host.snapshot()
     again = host.run("leave", env={"JHUB_CLUSTER_ID": "lab-1"})
     assert again.calls == [] and host.snapshot() == before
+
+
+def test_parallel_admits_of_different_workers_keep_every_hosts_entry(host):
+    """Pulumi runs the admits of different workers in parallel: each edit of /etc/hosts happens under
+    the lock, so no worker's entry is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    workers = [(f"gpu{n:02d}", f"10.0.1.{n}") for n in range(2, 14)]
+    for attempt in range(3):
+        with ThreadPoolExecutor(len(workers)) as pool:
+            list(pool.map(lambda w: host.run("admit", "add", env=admit_env(JHUB_NODE_NAME=w[0], JHUB_NODE_ADDRESS=w[1]),
+                                             stdin=TOKEN + "\n"), workers))
+        hosts = host.read("/etc/hosts")
+        missing = [name for name, address in workers if f"\n{address} {name}\n# END jhub-node {name}\n" not in hosts]
+        assert missing == [], f"attempt {attempt}: lost {missing}"
+        assert hosts.startswith("127.0.0.1 localhost\n")
+        assert hosts.count("# BEGIN jhub-node") == len(workers)
+    assert len(token_lines(host)) == 1
+
+
+def test_a_lost_hosts_entry_is_repaired_by_the_next_admit(host):
+    host.install_microk8s()
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")
+    host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    host.write("/etc/hosts", "127.0.0.1 localhost\n")  # lost (an edit by hand, or a race of an older jhub)
+    res = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
+    assert "10.0.0.2 gpu02\n# END jhub-node gpu02\n" in host.read("/etc/hosts")
+    assert "/etc/hosts: gpu02 -> 10.0.0.2" in res.stderr
+
+
+
+def test_join_keeps_the_node_name_install_gave_the_kubelet(host):
+    """`microk8s join` rewrites args/kubelet from the control plane's and drops --hostname-override:
+    the name install.sh set is put back, in kube-proxy's arguments too."""
+    host.nodename = "server-7.campus.example.edu"
+    from test_hosts_install import bundle
+
+    host.run("install", env=bundle(host, JHUB_NODE_NAME="gpu02"))
+    res = host.run("join", env=join_env(), stdin=TOKEN + "\n")
+    kubelet = host.read("/var/snap/microk8s/current/args/kubelet")
+    assert "--hostname-override=gpu02\n" in kubelet and "microk8s-worker" in kubelet
+    assert "--hostname-override=gpu02\n" in host.read("/var/snap/microk8s/current/args/kube-proxy")
+    assert "kept kubelet --hostname-override=gpu02 after the join" in res.stderr
+    assert res.count("snap restart microk8s.daemon-kubelite") == 1
+
+
+
+# -- the control plane's fingerprint -------------------------------------------------------------
+
+def test_fingerprint_is_what_microk8s_add_node_prints(host, tmp_path):
+    """The first 12 hex digits of the sha256 of server.crt in DER form (MicroK8s's server_cert_check),
+    computed here from the PEM file alone."""
+    import hashlib
+    import ssl
+
+    host.install_microk8s()
+    cert = host.p("/var/snap/microk8s/current/certs/server.crt")
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(cert)], check=True, capture_output=True)
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    want = hashlib.sha256(der).hexdigest()[:12]
+    res = host.run("fingerprint")
+    assert res.stdout == want + "\n" and res.calls == []
+    # a chain (the server's certificate first) gives the server's
+    cert.write_text(cert.read_text() + cert.read_text())
+    assert host.run("fingerprint").stdout == want + "\n"
+    cert.write_text("garbage\n")
+    res = host.run("fingerprint", fails=True)
+    assert "holds no PEM certificate" in res.stderr and res.stdout == ""
+
+
+def test_fingerprint_without_microk8s_says_so(host):
+    res = host.run("fingerprint", fails=True)
+    assert "/var/snap/microk8s/current/certs/server.crt is missing" in res.stderr
+
+
+def test_join_refuses_a_control_plane_with_another_certificate(host):
+    host.install_microk8s()
+    res = host.run("join", env=join_env(JHUB_CONTROL_PLANE_FINGERPRINT="ffffffffffff"), stdin=TOKEN, fails=True)
+    assert "is not the control plane jhub admitted gpu02 on" in res.stderr
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+    assert res.count("microk8s join") == 1, "a wrong server is not asked again"
+    assert not host.p("/var/lib/jhub/cluster-id").exists()
+    res = host.run("join", env={k: v for k, v in join_env().items() if k != "JHUB_CONTROL_PLANE_FINGERPRINT"},
+                   stdin=TOKEN, fails=True)
+    assert "JHUB_CONTROL_PLANE_FINGERPRINT is required" in res.stderr and not res.has("microk8s join")
+    res = host.run("join", env=join_env(JHUB_CONTROL_PLANE_FINGERPRINT="XYZ"), stdin=TOKEN, fails=True)
+    assert "must be 12 to 64 lowercase hex digits" in res.stderr
+
+
+def test_an_expired_token_is_reported_with_the_way_to_renew_it(host):
+    host.install_microk8s()
+    host.set_state("microk8s", token_expired=True)
+    res = host.run("join", env=join_env(), stdin=TOKEN, fails=True)
+    assert "the control plane refused the join token" in res.stderr and "set reset to a new value" in res.stderr
+    assert res.count("microk8s join") == 1
+    assert_token_only_in(res, "microk8s join 10.0.0.1:25000/")
+
+
+def test_an_admit_for_a_reset_renews_an_expired_token(host):
+    host.install_microk8s()
+    host.write(TOKENS, f"{TOKEN}|{int(time.time()) - 3600}\n", mode=0o600)  # the last admit was days ago
+    res = host.run("admit", "add", env=admit_env(JHUB_JOIN_ID="2026-12-06"), stdin=TOKEN)
+    assert "admitting gpu02 for its join with reset '2026-12-06'" in res.stderr
+    assert int(token_lines(host)[0].split("|")[1]) > time.time() + 86400
+    res = host.run("admit", "add", env=admit_env(JHUB_JOIN_ID="bad id"), stdin=TOKEN, fails=True)
+    assert "JHUB_JOIN_ID must be the worker's reset id" in res.stderr

@@ -6,8 +6,8 @@ IMAGE_DIR = "/var/lib/jhub/bundle/images"
 PIN = "io.cri-containerd.pinned=pinned"
 
 
-def tarball(host, name, refs, payload=b"layer"):
-    return image_tarball(host, f"{IMAGE_DIR}/{name}", refs, payload)
+def tarball(host, name, refs, payload=b"layer", platforms=()):
+    return image_tarball(host, f"{IMAGE_DIR}/{name}", refs, payload, platforms)
 
 
 def scene(host):
@@ -24,8 +24,8 @@ def test_import_and_pin_then_second_run_imports_nothing(host):
     res = host.run("images", env=env)
     assert res.stdout == ""
     imports = [c for c in res.lines() if " images import " in c]
-    assert imports == [f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/hub.tar",
-                       f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/notebook.tar"]
+    assert imports == [f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/hub.tar",
+                       f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/notebook.tar"]
     labels = sorted(c for c in res.lines() if " images label " in c)
     assert labels == [f"microk8s ctr --namespace k8s.io images label {ref} {PIN}" for ref in
                       ("docker.io/myorg/pytorch-jhub:24.10", "docker.io/myorg/pytorch-jhub:latest",
@@ -53,7 +53,7 @@ def test_only_the_changed_tarball_is_imported_again(host):
     lines[1] = f"notebook.tar {new_nb} " + lines[1].split()[2]
     res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines)})
     assert [c for c in res.lines() if " images import " in c] == [
-        f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/notebook.tar"]
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/notebook.tar"]
 
 
 def test_sha256_mismatch_names_the_file_and_imports_nothing(host):
@@ -76,7 +76,7 @@ def test_image_deleted_from_containerd_is_imported_again(host):
     host.set_state("microk8s", images=images)
     res = host.run("images", env=env)
     assert [c for c in res.lines() if " images import " in c] == [
-        f"microk8s ctr --namespace k8s.io images import {host.p(IMAGE_DIR)}/hub.tar"]
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/hub.tar"]
     assert res.count("microk8s ctr --namespace k8s.io images label") == 1
     assert "quay.io/jupyterhub/k8s-hub:4.1.0 is gone from containerd, importing again" in res.stderr
 
@@ -110,3 +110,64 @@ def test_a_file_corrupted_after_a_good_import_is_caught(host):
     f.write_bytes(bytes(data))
     res = host.run("images", env=env, fails=True)
     assert "hub.tar: sha256 is " in res.stderr
+
+
+def test_a_tarball_whose_index_names_other_platforms_imports_for_this_one(host):
+    """`docker save` under the containerd image store names every platform in index.json but holds one
+    platform's blobs: the import names this host's platform, so ctr does not look for the others."""
+    import platform
+
+    assert platform.machine() == "x86_64", "the expected platform below is this test machine's"
+    host.install_microk8s()
+    sha = tarball(host, "multi.tar", ["docker.io/library/nginx:1.27.0"],
+                  platforms=("linux/amd64", "linux/arm64", "linux/s390x"))
+    res = host.run("images", env={"JHUB_IMAGE_DIR": IMAGE_DIR,
+                                  "JHUB_IMAGES": f"multi.tar {sha} docker.io/library/nginx:1.27.0\n"})
+    assert [c for c in res.lines() if " images import " in c] == [
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/multi.tar"]
+    assert "docker.io/library/nginx:1.27.0" in host.state("microk8s")["images"]
+
+
+def test_an_unknown_machine_is_refused_before_any_import(host):
+    host.install_microk8s()
+    sha = tarball(host, "hub.tar", ["quay.io/jupyterhub/k8s-hub:4.1.0"])
+    fake_bin = host.fake / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "uname").write_text('#!/bin/sh\n[ "$1" = -m ] && { echo pdp11; exit 0; }\nexec /usr/bin/uname "$@"\n')
+    (fake_bin / "uname").chmod(0o755)
+    import os
+
+    from hostkit import FAKES
+
+    res = host.run("images", env={"JHUB_IMAGE_DIR": IMAGE_DIR, "JHUB_IMAGES": f"hub.tar {sha} quay.io/jupyterhub/k8s-hub:4.1.0\n",
+                                  "PATH": f"{fake_bin}:{FAKES}:{os.environ['PATH']}"}, fails=True)
+    assert "machine pdp11" in res.stderr and not res.has("microk8s ctr --namespace k8s.io images import")
+
+
+def test_a_long_import_reports_progress_so_idle_timeouts_do_not_cut_it_off(host):
+    """pulumi-command sends no keepalives: a silent multi-minute import could lose its SSH session to an
+    idle timeout. images.sh logs a line every JHUB_PROGRESS_INTERVAL seconds while it runs."""
+    import time
+
+    env = scene(host)
+    host.set_state("microk8s", import_seconds=2.5)
+    start = time.monotonic()
+    res = host.run("images", env={**env, "JHUB_PROGRESS_INTERVAL": "1"})
+    assert time.monotonic() - start >= 5
+    progress = [line for line in res.stderr.splitlines() if "still running after" in line]
+    assert any(line.startswith("jhub[images]: importing hub.tar: still running after ") for line in progress)
+    assert any("importing notebook.tar: still running after " in line for line in progress)
+    assert len(progress) >= 4
+    assert "hub.tar: imported" in res.stderr and res.stdout == ""
+
+
+def test_a_failing_import_still_fails_with_progress_reporting(host):
+    env = scene(host)
+    host.set_state("microk8s", containerd_down=False)
+    host.write(f"{IMAGE_DIR}/hub.tar", "not a tarball")
+    lines = env["JHUB_IMAGES"].splitlines()
+    import hashlib
+
+    lines[0] = f"hub.tar {hashlib.sha256(b'not a tarball').hexdigest()} quay.io/jupyterhub/k8s-hub:4.1.0"
+    res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines), "JHUB_PROGRESS_INTERVAL": "1"}, fails=True)
+    assert "importing hub.tar on" in res.stderr and "failed or took over" in res.stderr

@@ -40,6 +40,7 @@ def record(host):
 @pytest.mark.parametrize("style", ["repository", "uploaded", "bash -c"])
 def test_air_gapped_install_waits_for_containerd_only_then_second_run_installs_nothing(host, style):
     host.component_style = style == "bash -c"
+    host.nodename = "gpu02"  # the host name is the node name: the kubelet's arguments stay as they are
     # uploaded: as the components run it over SSH, from /var/lib/jhub/scripts/<sha>/ on the node
     scripts = copy_scripts(host.p("/var/lib/jhub/scripts")) if style == "uploaded" else None
     env = bundle(host)
@@ -283,3 +284,48 @@ def test_old_snapd_without_hold_still_installs(host):
     res = host.run("install", env=bundle(host))
     assert "could not hold automatic refreshes of microk8s" in res.stderr
     assert res.has("microk8s ctr version")
+
+
+KUBELET = "/var/snap/microk8s/current/args/kubelet"
+PROXY = "/var/snap/microk8s/current/args/kube-proxy"
+
+
+@pytest.mark.parametrize("hostname, name", [
+    ("gpu02.lab.example.org", "gpu02.lab.example.org"),
+    ("GPU02.Lab.Example.ORG", "gpu02.lab.example.org"),
+    ("GPU02", "gpu02"),
+])
+def test_a_node_named_like_its_host_keeps_the_kubelets_own_name(host, hostname, name):
+    host.nodename = hostname
+    res = host.run("install", env=bundle(host, JHUB_NODE_NAME=name))
+    assert "--hostname-override" not in host.read(KUBELET) and "--hostname-override" not in host.read(PROXY)
+    assert not res.has("snap restart")
+    assert f"the kubelet already registers this node as {name}" in res.stderr
+
+
+def test_a_name_that_is_not_the_hostname_is_given_to_the_kubelet_and_kube_proxy(host):
+    host.nodename = "server-7.campus.example.edu"
+    env = bundle(host, JHUB_NODE_NAME="gpu02")
+    res = host.run("install", env=env)
+    assert host.read(KUBELET).endswith("--hostname-override=gpu02\n")
+    assert host.read(PROXY).endswith("--hostname-override=gpu02\n")
+    assert res.count("snap restart microk8s.daemon-kubelite") == 1
+    assert "the kubelet registers this node as gpu02 (--hostname-override" in res.stderr
+
+    before = host.snapshot()
+    again = host.run("install", env=env)
+    assert host.snapshot() == before and not again.has("snap restart")
+
+    # renamed back to the host's own name: the override goes again
+    res = host.run("install", env=bundle(host, JHUB_NODE_NAME="server-7.campus.example.edu"))
+    assert "--hostname-override" not in host.read(KUBELET) and "--hostname-override" not in host.read(PROXY)
+    assert res.count("snap restart microk8s.daemon-kubelite") == 1
+
+
+def test_a_long_snap_install_reports_progress(host):
+    host.set_state("snap", install_seconds=2.5)
+    res = host.run("install", env=bundle(host, JHUB_PROGRESS_INTERVAL="1"))
+    progress = [line for line in res.stderr.splitlines() if "still running after" in line]
+    assert any(line.startswith("jhub[install]: installing microk8s: still running after ") for line in progress)
+    assert any(line.startswith("jhub[install]: installing core20: still running after ") for line in progress)
+    assert "installed microk8s rev 7229" in res.stderr

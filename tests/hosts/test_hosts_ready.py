@@ -106,3 +106,22 @@ def test_ready_needs_microk8s_and_a_whole_number(host):
     assert "microk8s is not installed on gpu02; install.sh runs before ready.sh" in res.stderr
     res = host.run("ready", env=env(JHUB_WAIT_READY_TIMEOUT="ten"), fails=True)
     assert "JHUB_WAIT_READY_TIMEOUT must be a whole number of seconds, got 'ten'" in res.stderr
+
+
+def test_the_fake_status_exits_like_the_real_one_and_the_scripts_rely_on_the_first_line(host):
+    """The real `microk8s status` exits 1 when MicroK8s is not running; the scripts read its first line
+    and must not be thrown off by the exit status."""
+    import subprocess
+
+    from hostkit import FAKES
+
+    host.run("install", env=bundle(host))
+    proc = subprocess.run([str(FAKES / "microk8s"), "status", "--format", "short"], env=host.env({}),
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stdout.startswith("microk8s is not running")
+    facts = host.run("facts")
+    assert '"running":false' in facts.stdout and '"role":"control-plane"' in facts.stdout
+    host.run("images", env=images_env(host))
+    proc = subprocess.run([str(FAKES / "microk8s"), "status"], env=host.env({}), capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("microk8s is running")
+    assert '"running":true' in host.run("facts").stdout

@@ -11,7 +11,7 @@ from hostkit import HOSTS
 
 SCRIPTS = sorted(HOSTS.glob("*.sh"))
 EXPECTED = {"lib", "facts", "prepare", "install", "node_address", "registry", "images", "addons",
-            "kubeconfig", "admit", "join", "drain", "leave", "labels", "uninstall", "ready"}
+            "kubeconfig", "fingerprint", "admit", "join", "drain", "leave", "labels", "uninstall", "ready"}
 
 
 def shellcheck_binary() -> str:

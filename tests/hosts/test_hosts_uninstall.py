@@ -46,19 +46,39 @@ def test_uninstall_removes_what_jhub_added_and_only_that(host):
     assert "microk8s is not installed, skipping" in again.stderr
 
 
-def test_keep_microk8s_undoes_only_jhubs_host_changes(host):
+def test_keep_microk8s_keeps_what_it_runs_on_and_jhubs_record_of_it(host):
+    """removeOnDestroy false: MicroK8s keeps running, so the host settings it needs (swap off, modules,
+    sysctls, the names it resolves) stay, and so does jhub's record that it installed this MicroK8s (the
+    next `pulumi up` must not take it for adopted), with the rest of jhub's state about it. The bundle and
+    the scripts go."""
     jhub_host(host)
+    settings = {path: host.read(path) for path in ("/etc/hosts", "/etc/fstab", "/etc/sysctl.d/90-jhub.conf",
+                                                   "/etc/modules-load.d/jhub.conf")}
+    host.run("ready", env={"JHUB_NODE_NAME": NODE, "JHUB_WAIT_READY_TIMEOUT": "5"}, fails=True)  # not-ready
+    record = host.read("/var/lib/jhub/microk8s.installed")
     res = host.run("uninstall", env={"JHUB_KEEP_MICROK8S": "1", "JHUB_PURGE": "1"})
     assert not res.has("snap remove")
     assert "JHUB_KEEP_MICROK8S=1: keeping microk8s rev 7229 and its data" in res.stderr
     assert "microk8s" in host.state("snap")["installed"]
     assert host.p("/var/snap/microk8s/current/args/kubelet").exists()
-    assert_host_changes_undone(host)  # the bundle and the scripts too
+    assert {path: host.read(path) for path in settings} == settings
+    assert "keeping swap off, the modules, the sysctls and the /etc/hosts blocks" in res.stderr
+    assert host.read("/var/lib/jhub/microk8s.installed") == record and "origin=jhub" in record
+    assert not host.p("/var/lib/jhub/bundle").exists() and not host.p("/var/lib/jhub/scripts").exists()
+    assert host.p("/var/lib/jhub/not-ready").exists()  # what jhub knows of this MicroK8s stays whole
+    assert host.read("/etc/sysctl.d/10-site.conf") == "vm.swappiness = 10\n"
 
     before = host.snapshot()
     again = host.run("uninstall", env={"JHUB_KEEP_MICROK8S": "1"})
     assert again.calls == [c for c in again.calls if c.line.startswith("snap list")]
     assert host.snapshot() == before
+
+    # the next `pulumi up` knows this MicroK8s as jhub's, and a later removal with removeOnDestroy removes it
+    res = host.run("install", env=bundle(host))
+    assert "adopting" not in res.stderr and "origin=jhub" in host.read("/var/lib/jhub/microk8s.installed")
+    res = host.run("uninstall", env={"JHUB_PURGE": "1"})
+    assert res.has("snap remove microk8s --purge")
+    assert_host_changes_undone(host)
 
 
 def test_adopted_or_unknown_microk8s_is_never_removed(host):
@@ -72,6 +92,11 @@ def test_adopted_or_unknown_microk8s_is_never_removed(host):
     res = host.run("uninstall", env={"JHUB_PURGE": "1"})
     assert not res.has("snap remove")
     assert "microk8s rev 7229 was installed outside jhub (adopted), so jhub leaves it installed" in res.stderr
+    # it keeps running: its record stays, so the next `pulumi up` still knows it as adopted
+    assert "origin=adopted" in host.read("/var/lib/jhub/microk8s.installed")
+
+    host.fake_cmd("snap", "remove", "microk8s")  # removed by its owner: now everything of jhub's goes
+    host.run("uninstall", env={"JHUB_PURGE": "1"})
     assert not host.p("/var/lib/jhub").exists()
 
 

@@ -40,7 +40,7 @@ CASES = [
     ("name-uppercase", config([{**CP, "name": "GPU01"}]), (), "jhub:nodes[0].name:", "lowercase"),
     ("name-underscore", config([CP, {**W2, "name": "gpu_02"}]), (), "jhub:nodes[1].name:", '"_"'),
     ("name-too-long", config([{**CP, "name": "a" * 64}]), (), "jhub:nodes[0].name:", "63"),
-    ("name-dot", config([{**CP, "name": "gpu01.lab"}]), (), "jhub:nodes[0].name:", "node name"),
+    ("name-empty-part", config([{**CP, "name": "gpu01..lab"}]), (), "jhub:nodes[0].name:", "node name"),
     ("name-duplicate", config([CP, {**W2, "name": "gpu01"}]), (), "jhub:nodes[1].name:", "already used"),
     ("host-duplicate", config([CP, {**W2, "host": "10.0.0.1"}]), (), "jhub:nodes[1].host:", "already used"),
     ("local-twice", config([{**CP, "host": "local", "address": "10.0.0.1"}, {**W2, "host": "local"}]), (),

@@ -36,13 +36,20 @@ def inputs_by_urn(run) -> dict[str, str]:
 def test_dev_stack_is_one_local_control_plane():
     run = ok(run_program(stack_config(DEV)))
     hosts = run.of_type("jhub:hosts:Host")
-    me = socket.gethostname().split(".")[0].lower()  # a local node is named after this machine
+    me = socket.gethostname().rstrip(".").lower()  # a local node is named after this machine
     assert [h.name for h in hosts] == [me]
     assert run.of_type("command:remote:Command") == [], "host: local must not use SSH"
     names = {r.name for r in run.of_type("command:local:Command")}
     steps = ("teardown", "prepare", "install", "address", "ready", "addons", "kubeconfig", "node")
     assert {f"{me}-{step}" for step in steps} <= names
-    assert not any(n.endswith(("-join", "-scripts", "-upload")) for n in names)
+    assert not any(n.endswith(("-join", "-upload")) for n in names)
+    # the local node runs the copy in /var/lib/jhub/scripts/ like any node: no stored command, a delete
+    # included, names this checkout, so moving the repository never breaks `pulumi destroy`
+    assert run.named(f"{me}-scripts").urn in run.named(f"{me}-prepare").dependencies
+    for reg in run.of_type("command:local:Command"):
+        for key in ("create", "update", "delete"):
+            assert str(ROOT) not in str(reg.inputs.get(key) or ""), (reg.name, key)
+    assert "/var/lib/jhub/scripts/" in run.named(f"{me}-teardown").inputs["delete"]
     # the node's own address, never loopback, is what people get
     assert run.outputs["controlPlaneAddress"] == _mock_address(me)
     assert me in run.outputs["nodes"]
@@ -60,11 +67,39 @@ def test_steps_run_in_order_and_readiness_waits_for_the_images():
     run = ok(run_program(three_nodes()))
     deps = {r.name: r.dependencies for r in run.resources()}
     urns = {r.name: r.urn for r in run.resources()}
-    chain = ["teardown", "scripts", "prepare", "install", "address", "ready"]
+    chain = ["teardown", "scripts", "prepare", "install", "address", "ready", "addons"]
+    for before, after in zip(chain, chain[1:]):
+        assert urns[f"gpu01-{before}"] in deps[f"gpu01-{after}"], f"{after} must wait for {before}"
+    # a worker joins first, then is awaited Ready and reports its facts: never a one-node cluster of its own
+    chain = ["teardown", "scripts", "prepare", "install", "address", "join", "ready", "node"]
     for before, after in zip(chain, chain[1:]):
         assert urns[f"gpu02-{before}"] in deps[f"gpu02-{after}"], f"{after} must wait for {before}"
-    assert urns["gpu01-ready"] in deps["gpu01-addons"]
-    assert urns["gpu02-ready"] in deps["gpu02-join"]
+
+
+def _ancestors(run, name: str) -> set[str]:
+    by_urn = run.by_urn()
+    seen, todo = set(), [run.named(name).urn]
+    while todo:
+        for dep in by_urn[todo.pop()].dependencies:
+            if dep not in seen and dep in by_urn:
+                seen.add(dep)
+                todo.append(dep)
+    return {by_urn[u].name for u in seen}
+
+
+def test_a_workers_readiness_and_facts_come_after_its_join():
+    run = ok(run_program(three_nodes()))
+    for worker in ("gpu02", "gpu03"):
+        before_join = _ancestors(run, f"{worker}-join")
+        assert f"{worker}-ready" not in before_join, "the worker must not be awaited Ready before it joins"
+        assert f"{worker}-admit" in before_join and f"{worker}-address" in before_join
+        assert f"{worker}-join" in _ancestors(run, f"{worker}-ready")
+        assert f"{worker}-ready" in _ancestors(run, f"{worker}-node")
+        # the facts (the ready step's stdout) are those of the joined node
+        assert "facts.sh" in run.named(f"{worker}-ready").inputs["create"]
+    # the control plane is Ready before its addons and before any admit
+    assert "gpu01-ready" in _ancestors(run, "gpu01-addons")
+    assert "gpu01-ready" in _ancestors(run, "gpu02-admit")
 
 
 def test_three_nodes_graph():
@@ -84,7 +119,7 @@ def test_three_nodes_graph():
     # the join waits for the control plane to admit the worker and for the worker's own install
     join = run.named("gpu02-join")
     assert urns["gpu02-admit"] in join.dependencies
-    assert urns["gpu02-ready"] in join.dependencies
+    assert urns["gpu02-address"] in join.dependencies
     assert join.delete_before_replace and run.named("gpu02-leave").delete_before_replace
     assert "JHUB_CONTROL_PLANE_ADDRESS=10.10.0.1" in join.inputs["create"]
     # the node step labels and uncordons at the join, re-labels on updates (never uncordons again),
@@ -211,3 +246,68 @@ def test_a_reset_reruns_every_later_step_of_that_node_only():
     assert {"gpu02-install", "gpu02-address", "gpu02-ready", "gpu02-join"} <= changed
     assert all(name.startswith("gpu02-") for name in changed), changed
     assert "JHUB_RESET_ID=1" in run.named("gpu02-join").inputs["create"]
+
+
+def test_the_inventory_and_the_addresses_are_not_secret():
+    """pulumi-command makes every output of a Command secret when its connection holds a secret (the
+    mocks do the same): facts and addresses are not secret, so `pulumi stack output nodes` shows them."""
+    ssh = copy.deepcopy(yaml.safe_load(THREE.read_text())["config"]["jhub:ssh"])
+    ssh.pop("privateKeyFile")
+    ssh["privateKey"] = KEY_TEXT
+    run = ok(run_program(three_nodes(**{"jhub:ssh": ssh}), secret_keys=("jhub:ssh",)))
+    assert "kubeconfig" in run.secret_outputs
+    assert "nodes" not in run.secret_outputs and "controlPlaneAddress" not in run.secret_outputs
+    assert run.outputs["nodes"]["gpu02"]["facts"]["cpus"] == 8
+    assert run.outputs["nodes"]["gpu02"]["address"] == _mock_address("gpu02")
+
+
+def test_a_reset_reruns_the_workers_admit_so_its_join_gets_a_fresh_token():
+    """pulumi-command re-runs a Command's create when its command text changes (no replacement, so the
+    admit's delete, `microk8s remove-node`, never runs for it): the worker's reset id is in its admit's
+    text, so the admit runs with every reset's join and renews a token that expired meanwhile."""
+    data = yaml.safe_load(THREE.read_text())["config"]["jhub:nodes"]
+    before = ok(run_program(three_nodes()))
+    data[1] = {**data[1], "reset": "2026-12-06"}
+    after = ok(run_program(stack_config(THREE, {"jhub:nodes": data})))
+    old, new = before.named("gpu02-admit").inputs, after.named("gpu02-admit").inputs
+    assert old["create"] != new["create"] and "JHUB_JOIN_ID=2026-12-06" in new["create"]
+    assert "JHUB_RESET_ID=2026-12-06" in after.named("gpu02-join").inputs["create"]
+    assert not new.get("triggers"), "a trigger would replace the admit: its delete removes the node"
+    assert before.named("gpu03-admit").inputs == after.named("gpu03-admit").inputs
+    assert before.named("gpu01-ready").inputs == after.named("gpu01-ready").inputs
+
+
+def test_the_join_verifies_the_control_plane_by_its_fingerprint():
+    run = ok(run_program(three_nodes()))
+    fingerprint = run.named("gpu01-fingerprint")
+    assert "fingerprint.sh" in fingerprint.inputs["create"]
+    assert run.named("gpu01-addons").urn in fingerprint.dependencies
+    for worker in ("gpu02", "gpu03"):
+        join = run.named(f"{worker}-join")
+        assert fingerprint.urn in join.dependencies
+        assert "JHUB_CONTROL_PLANE_FINGERPRINT=0a1b2c3d4e5f " in join.inputs["create"]
+        assert not join.inputs.get("triggers"), "the join's inputs are all in its command text"
+
+
+
+def test_a_changed_host_script_reruns_only_the_steps_that_run_it(tmp_path, monkeypatch):
+    import shutil
+
+    from components.cluster import hostscripts
+
+    before = inputs_by_urn(ok(run_program(three_nodes())))
+    copy = tmp_path / "hosts"
+    shutil.copytree(ROOT / "hosts", copy)
+    with open(copy / "drain.sh", "a") as f:
+        f.write("# a fix in drain.sh\n")
+    monkeypatch.setattr(hostscripts, "HOSTS_DIR", copy)
+    hostscripts.clear_caches()
+    try:
+        run = ok(run_program(three_nodes()))
+    finally:
+        monkeypatch.undo()
+        hostscripts.clear_caches()
+    after = inputs_by_urn(run)
+    changed = sorted(run.by_urn()[u].name for u in after if before.get(u) != after[u])
+    # drain.sh runs in the workers' node steps; the scripts steps ship the new copy
+    assert changed == ["gpu01-scripts", "gpu02-node", "gpu02-scripts", "gpu03-node", "gpu03-scripts"]

@@ -65,6 +65,9 @@ class ProgramRun:
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, facts: Optional[dict[str, dict]] = None):
         self.facts = facts or {}  # node name -> extra facts its ready step prints (e.g. infiniband ports)
+        # set by the monitor for each registration: its inputs hold a secret (pulumi-command then makes
+        # every output of that Command secret, like the provider does)
+        self.secret_inputs = False
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -75,6 +78,9 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ in ("command:local:Command", "command:remote:Command"):
             state.setdefault("stdout", _fake_stdout(args.name, self.facts))
             state.setdefault("stderr", "")
+            if self.secret_inputs:
+                state["stdout"] = pulumi.Output.secret(state["stdout"])
+                state["stderr"] = pulumi.Output.secret(state["stderr"])
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -100,6 +106,8 @@ def _fake_stdout(name: str, facts: Optional[dict[str, dict]] = None) -> str:
         return json.dumps({"hostname": node, "cpus": 8, "gpus": [], **(facts or {}).get(node, {})})
     if name.endswith("-address"):
         return mock_address(name[: -len("-address")]) + "\n"
+    if name.endswith("-fingerprint"):  # the control plane's cluster agent certificate, as MicroK8s checks it
+        return "0a1b2c3d4e5f\n"
     if name == "cluster-join-token":
         return "0123456789abcdef0123456789abcdef"
     if name.endswith("-kubeconfig"):
@@ -113,6 +121,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.run = run
 
     def RegisterResource(self, request):
+        self.mocks.secret_inputs = _holds_secret(rpc.deserialize_properties(request.object, keep_internal=False))
         response = super().RegisterResource(request)
         self.run.registrations.append(Registration(
             type=request.type,
@@ -181,6 +190,16 @@ def _run(config, secret_keys, stack, preview, program, facts=None) -> ProgramRun
     finally:
         loop.close()
     return result
+
+
+def _holds_secret(value: Any) -> bool:
+    if is_secret_wrapper(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_secret(item) for item in value)
+    return False
 
 
 def is_secret_wrapper(value: Any) -> bool:

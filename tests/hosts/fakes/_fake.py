@@ -25,6 +25,11 @@ DEFAULT_KUBELET_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/kubelet.config
 --node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"
 """
 
+DEFAULT_KUBE_PROXY_ARGS = """--kubeconfig=${SNAP_DATA}/credentials/proxy.config
+--cluster-cidr=10.1.0.0/16
+--healthz-bind-address=127.0.0.1
+"""
+
 # What a fresh MicroK8s 1.32 node pulls before it can be Ready (research notes, RESEARCH-microk8s.md).
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 CALICO_IMAGES = {
@@ -131,7 +136,8 @@ def save(name: str, data: dict) -> None:
     (STATE_DIR / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
-SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False}
+SNAP_DEFAULT = {"installed": {}, "acked": [], "held": [], "services": {}, "hold_unsupported": False,
+                "install_seconds": 0}
 MK8S_DEFAULT = {
     "never_ready": False,          # kubelite broken: API refused, never ready
     "containerd_down": False,      # `microk8s ctr` cannot reach containerd
@@ -143,6 +149,10 @@ MK8S_DEFAULT = {
     "corefile": COREFILE,
     "images": {},
     "join_fails": 0,
+    "cluster_fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",  # the control plane's
+    "token_expired": False,
+    "import_seconds": 0,           # how long `ctr images import` takes, silent
+    "kubelet_registers": False,    # a Ready node's kubelet registers its Node (by args/kubelet's name)
     "server": "127.0.0.1",
 }
 
@@ -168,6 +178,7 @@ def create_microk8s_data(rev: str) -> None:
         (revdir / "credentials").mkdir(parents=True)
         (revdir / "var/lock").mkdir(parents=True)
         (revdir / "args/kubelet").write_text(DEFAULT_KUBELET_ARGS)
+        (revdir / "args/kube-proxy").write_text(DEFAULT_KUBE_PROXY_ARGS)
         (revdir / "args/cni-network/cni.yaml").write_text(CNI_YAML)
         (revdir / "args/containerd-template.toml").write_text(CONTAINERD_TEMPLATE)
         (revdir / "args/certs.d/docker.io/hosts.toml").write_text(DOCKER_IO_HOSTS)
