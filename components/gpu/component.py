@@ -118,7 +118,9 @@ class GpuOperator(pulumi.ComponentResource):
                                         custom_timeouts=pulumi.CustomTimeouts(
                                             create=f"{gpu.smoke_test_timeout + 300}s")),
         )
-        self.gpus = self.smoke.stdout.apply(parse_gpus)
+        # Models, counts and versions are no secret; the command's outputs are, since its environment holds
+        # the kubeconfig.
+        self.gpus = pulumi.Output.unsecret(self.smoke.stdout.apply(parse_gpus))
         self.register_outputs({"gpus": self.gpus})
 
     def _opts(self, after) -> pulumi.ResourceOptions:

@@ -38,12 +38,18 @@ def build_script(portal_dir: Path, tarball: Path) -> str:
     )
 
 
+def _from_project(path: Path) -> Path:
+    project = PORTAL_DIR.parent
+    return path.relative_to(project) if path.is_relative_to(project) else path
+
+
 def build_image(parent: pulumi.Resource, images_dir: Path, digest: str) -> pulumi.Output[str]:
     """The build step (runs again when portal/ changes); its output is the tarball's sha256."""
     tarball = images_dir / im.PORTAL_IMAGE_FILE
     built = command.local.Command(
         "portal-image-build",
-        create=build_script(PORTAL_DIR, tarball),
+        # Paths relative to the project folder, where `pulumi up` runs: a moved checkout keeps working.
+        create=build_script(_from_project(PORTAL_DIR), _from_project(tarball)),
         triggers=[digest],
         interpreter=["/bin/sh", "-c"],
         add_previous_output_in_env=False,
@@ -59,7 +65,9 @@ def import_image(parent: pulumi.Resource, host: Host, images_dir: Path, sha: pul
     """Copy the tarball to one node (remote nodes) and import it there with hosts/images.sh."""
     name = Path(im.PORTAL_IMAGE_FILE).name
     node = host.node
-    folder = str(images_dir) if host.local else BUNDLE_DIR
+    # A local node reads the tarball where the build left it, relative to the project folder (where
+    # `pulumi up` runs), so no command names the checkout's path.
+    folder = str(_from_project(images_dir)) if host.local else BUNDLE_DIR
     steps = list(after)
     if not host.local:
         assert host.target.ssh is not None

@@ -65,9 +65,10 @@ class ProgramRun:
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, facts: Optional[dict[str, dict]] = None):
         self.facts = facts or {}  # node name -> extra facts its ready step prints (e.g. infiniband ports)
-        # set by the monitor for each registration: its inputs hold a secret (pulumi-command then makes
-        # every output of that Command secret, like the provider does)
-        self.secret_inputs = False
+        # (type, name) of each registration whose inputs hold a secret, set by the monitor: pulumi-command
+        # then makes every output of that Command secret, like the provider does. Keyed, not a flag:
+        # registrations run on the SDK's thread pool, concurrently.
+        self.secret_inputs: set[tuple[str, str]] = set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -78,7 +79,7 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ in ("command:local:Command", "command:remote:Command"):
             state.setdefault("stdout", _fake_stdout(args.name, self.facts))
             state.setdefault("stderr", "")
-            if self.secret_inputs:
+            if (args.typ, args.name) in self.secret_inputs:
                 state["stdout"] = pulumi.Output.secret(state["stdout"])
                 state["stderr"] = pulumi.Output.secret(state["stderr"])
         return f"{args.name}-id", state
@@ -121,7 +122,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.run = run
 
     def RegisterResource(self, request):
-        self.mocks.secret_inputs = _holds_secret(rpc.deserialize_properties(request.object, keep_internal=False))
+        if _holds_secret(rpc.deserialize_properties(request.object, keep_internal=False)):
+            self.mocks.secret_inputs.add((request.type, request.name))
         response = super().RegisterResource(request)
         self.run.registrations.append(Registration(
             type=request.type,
