@@ -128,3 +128,17 @@ class PortalMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=1024)
+
+
+class PortalSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random id; only its SHA-256 is kept here, so a copy of this
+    table signs nobody in. Signing out deletes the row; the user and admin flag are re-read from the hub."""
+
+    __tablename__ = "portal_sessions"
+
+    id_sha256: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(max_length=255, index=True)
+    admin: bool = False  # as the hub last said
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+    checked_at: datetime = _utc()  # when the hub last confirmed user_name and admin

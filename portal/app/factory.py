@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI
 from portal.app.auth.cookies import CookieSigner
 from portal.app.auth.guard import authenticate
 from portal.app.auth.hub import HubClient
+from portal.app.auth.sessions import SessionStore
 from portal.app.auth.tokens import TokenStore
 from portal.app.context import PortalContext, utcnow
 from portal.app.errors import install_error_handlers
@@ -36,6 +37,8 @@ from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
 from portal.app.routes import audit, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
+from portal.app.services.live_pods import LivePods
+from portal.app.services.storage_view import ScanCache
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
 from portal.settings import PortalSettings
@@ -73,11 +76,16 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
                     "and replicas do not share them)")
         secret = secrets.token_urlsafe(48)
     metrics = Metrics()
+    engine = engine or engine_from_settings(settings)
+    signer = CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies)
+    hub = HubClient(web, transport=hub_transport) if web.oauth_enabled else None
     ctx = PortalContext(
-        settings=settings, web=web, engine=engine or engine_from_settings(settings),
-        signer=CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies),
-        tokens=TokenStore(web.api_tokens), hub=HubClient(web, transport=hub_transport) if web.oauth_enabled else None,
-        metrics=metrics, kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        settings=settings, web=web, engine=engine, signer=signer, tokens=TokenStore(web.api_tokens), hub=hub,
+        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds), kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        live_pods_factory=LivePods,
+        storage_cache_factory=lambda: ScanCache(ttl_seconds=web.storage_scan_cache_seconds,
+                                                budget=web.storage_walk_budget_entries,
+                                                walk_limit=web.storage_walk_max_entries),
         collector=collector, syncer=syncer, workers=dict(workers or {}),
     )
     metrics.registry.register(EngineMetrics(ctx))

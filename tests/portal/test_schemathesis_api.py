@@ -40,8 +40,8 @@ def api_schema(pg_url, cluster, tmp_path, monkeypatch):
         (portal.storage / name).mkdir()
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", portal.app, headers=AUTH)
     assert len(list(schema.get_all_operations())) >= 13  # the whole API, not an empty document
-    session = portal.ctx.signer.session_value(name="alice", admin=False)
-    csrf = portal.ctx.signer.csrf_token(portal.ctx.signer.read_session(session).session_id)
+    session = portal.ctx.sessions.create(name="alice", admin=False)
+    csrf = portal.ctx.signer.csrf_token(portal.ctx.signer.read_session(session))
     schema.credentials = {"admin-token": AUTH,
                           "user-session": {"Cookie": f"{SESSION_COOKIE}={session}", "X-CSRF-Token": csrf}}
     yield schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
@@ -12,8 +12,9 @@ from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
 from portal.app.params import UserName
-from portal.app.routes.limits import Limits, every_users_limits, limits_of
-from portal.app.services.limits_edit import set_limits
+from portal.app.services import limits as limits_service
+from portal.app.services.errors import Invalid
+from portal.app.services.limits import Limits
 
 router = APIRouter(include_in_schema=False)
 Field_ = Annotated[str, Form(max_length=32)]
@@ -22,7 +23,7 @@ Field_ = Annotated[str, Form(max_length=32)]
 @router.get("/limits", response_class=HTMLResponse)
 def limits_page(request: Request, principal: CurrentUser) -> HTMLResponse:
     ctx = get_context(request)
-    reports = every_users_limits(ctx) if principal.admin else [limits_of(ctx, principal.name)]
+    reports = limits_service.every_users_limits(ctx) if principal.admin else [limits_service.limits_of(ctx, principal.name)]
     return render(request, "limits.html", principal, reports=reports)
 
 
@@ -35,8 +36,6 @@ def limits_form(request: Request, username: UserName, principal: AdminUser, cpu:
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         message = f"limits for {username} not saved: {problems} (leave a field empty for unlimited)"
-        raise HTTPException(422, message) from None
-    ctx = get_context(request)
-    with ctx.engine.begin() as connection:
-        set_limits(connection, user=username, limits=limits.model_dump(), actor=principal.name, now=ctx.clock())
+        raise Invalid(message) from None
+    limits_service.save(get_context(request), user=username, limits=limits, actor=principal.name)
     return back_to(request, "/limits", f"Saved the limits of {username}.")

@@ -14,7 +14,7 @@ from portal.app.pages.common import render
 from portal.app.params import End, Month, Start
 from portal.app.params import UserFormFilter as UserFilter
 from portal.app.ranges import resolve_range
-from portal.app.routes.usage import report, whose
+from portal.app.services.billing import report, whose
 from portal.app.services import sessions
 
 router = APIRouter(include_in_schema=False)

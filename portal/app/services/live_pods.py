@@ -15,7 +15,7 @@ from datetime import datetime
 import urllib3
 from kubernetes import client
 
-from portal.app.context import KubeUnavailable
+from portal.app.services.errors import DomainError, KubeUnavailable
 from portal.collector.kube import PodSource, WatchScope
 from portal.collector.pods import PodSpecHints, observe_pod, parse_time
 from portal.settings import PortalSettings
@@ -56,10 +56,9 @@ class LivePod:
         return data
 
 
-class DeleteRefused(Exception):
+class DeleteRefused(DomainError):
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+        super().__init__(reason, status=status)
 
 
 def selector_matches(selector: str | None, labels: dict) -> bool:
