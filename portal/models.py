@@ -74,6 +74,7 @@ class User(SQLModel, table=True):
     memory_gib_limit: float | None = None
     gpu_limit: int | None = None
     gpu_hours_monthly: float | None = None
+    budget_monthly: float | None = None  # money per calendar month, in the portal's currency
     updated_at: datetime | None = _utc(nullable=True)
     updated_by: str | None = Field(default=None, max_length=255)
 

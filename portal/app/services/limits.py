@@ -19,13 +19,17 @@ class Limits(BaseModel):
     memoryGiB: float | None = Field(ge=0, le=1_000_000_000, description="Memory in GiB")
     gpus: int | None = Field(ge=0, le=1_000_000, description="GPUs per server")
     gpuHoursMonthly: float | None = Field(ge=0, le=1_000_000_000, description="GPU-hour budget per calendar month")
+    budgetMonthly: float | None = Field(default=None, ge=0, le=1_000_000_000_000,
+                                        description="Budget in money per calendar month (optional)")
 
 
 class LimitsReport(BaseModel):
     user: str
+    default: bool = Field(description="the configured defaults apply (no limits of the user's own)")
     limits: Limits
     used: dict[str, float]
     remaining: dict[str, float | None]
+    over: dict[str, float] = Field(description="use past the budgets this month: gpuHours, cost")
 
 
 def limits_of(ctx: PortalContext, user: str) -> dict:

@@ -1,4 +1,5 @@
-"""browser sessions are kept server-side (portal_sessions), so that signing out ends them
+"""browser sessions are kept server-side (portal_sessions), so that signing out ends them; users may have
+a budget in money (users.budget_monthly)
 
 Revision ID: 0005
 Revises: 0003
@@ -17,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('budget_monthly', sa.Float(), nullable=True))
     op.create_table('portal_sessions',
     sa.Column('id_sha256', sa.String(length=64), nullable=False),
     sa.Column('user_name', sa.String(length=255), nullable=False),
@@ -36,3 +39,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_portal_sessions_user_name'))
         batch_op.drop_index(batch_op.f('ix_portal_sessions_expires_at'))
     op.drop_table('portal_sessions')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('budget_monthly')
