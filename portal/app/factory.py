@@ -29,6 +29,7 @@ from portal.app.logs import AccessLogMiddleware
 from portal.app.metrics import EngineMetrics, Metrics, MetricsMiddleware
 from portal.app.pages import audit as audit_page
 from portal.app.pages import limits as limits_page
+from portal.app.pages import overview as overview_page
 from portal.app.pages import pods as pods_page
 from portal.app.pages import rates as rates_page
 from portal.app.pages import static
@@ -50,7 +51,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_c
 PROTECTED_ROUTERS = (
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
     openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
-    audit_page.router,
+    audit_page.router, overview_page.router,
     static.router,
 )
 

@@ -17,11 +17,6 @@ from portal.app.services.pod_actions import delete_user_pod
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/", response_class=RedirectResponse)
-def home(principal: CurrentUser) -> RedirectResponse:
-    return RedirectResponse("/pods", status_code=303)
-
-
 @router.get("/pods", response_class=HTMLResponse)
 def pods_page(request: Request, principal: CurrentUser) -> HTMLResponse:
     ctx = get_context(request)
