@@ -8,7 +8,7 @@ has none), so it lists the allowed shapes: one character, two, or a longer name 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 
@@ -30,3 +30,5 @@ End = Annotated[str | None, Query(max_length=40, description="exclusive; same fo
 Namespace = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 PodName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 DirName = Annotated[str, Path(min_length=1, max_length=255, description="A directory directly under the base")]
+GroupBy = Annotated[Literal["user", "gpu_model", "namespace"], Query(description="what the rows are: users, "
+                                                                          "GPU models or namespaces")]

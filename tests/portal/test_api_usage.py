@@ -71,8 +71,9 @@ def test_billing_csv_downloads(usage):
     reply = usage.client("root", admin=True).get("/api/billing.csv?month=2026-05")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/csv")
-    assert reply.headers["content-disposition"] == 'attachment; filename="billing-20260501-20260601.csv"'
-    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    assert reply.headers["content-disposition"] == 'attachment; filename="billing-20260501-20260531.csv"'
+    assert reply.content.startswith(b"\xef\xbb\xbfuser,")  # UTF-8 BOM: Excel reads the names as UTF-8
+    rows = list(csv.DictReader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert [(r["user"], r["gpu_hours"], r["total_cost"]) for r in rows] == [
         ("alice", "5.0000", "20.00"), ("bob", "4.0000", "16.00")]
 

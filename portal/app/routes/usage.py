@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from portal.app.deps import Context, CurrentUser
-from portal.app.params import End, Month, Start, UserFilter
+from portal.app.params import End, GroupBy, Month, Start, UserFilter
 from portal.app.ranges import resolve_range
 from portal.app.services import sessions
-from portal.app.services.billing import report, row_json, whose
+from portal.app.services.billing import csv_name, report, row_json, whose
 from portal.billing.export import report_csv
 
 router = APIRouter(tags=["usage"])
@@ -34,21 +34,24 @@ def list_sessions(ctx: Context, principal: CurrentUser, month: Month = None, sta
 
 @router.get("/api/billing", summary="Usage and cost per user in a month or range")
 def billing(ctx: Context, principal: CurrentUser, month: Month = None, start: Start = None, end: End = None,
-            user: UserFilter = None) -> dict:
+            user: UserFilter = None, group_by: GroupBy = "user") -> dict:
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=ctx.clock())
-    rows = report(ctx, period, whose(principal, user))
+    rows = report(ctx, period, whose(principal, user), group_by=group_by)
     return {"start": period.start.isoformat(), "end": period.end.isoformat(), "currency": ctx.settings.currency,
-            "rows": [row_json(r) for r in rows],
-            "total_cost": round(sum(r.total_cost for r in rows), 2)}
+            "group_by": group_by, "rows": [row_json(r, group_by) for r in rows],
+            "total_cost": round(sum(r.total_cost for r in rows), 2),
+            "total_gpu_hours": round(sum(r.gpu_hours for r in rows), 4)}
 
 
 @router.get("/api/billing.csv", summary="The billing report as CSV", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def billing_csv(ctx: Context, principal: CurrentUser, month: Month = None, start: Start = None,
-                end: End = None, user: UserFilter = None) -> Response:
+                end: End = None, user: UserFilter = None, group_by: GroupBy = "user") -> Response:
+    """UTF-8 with a byte-order mark (so Excel reads names as UTF-8), named after the first and the last
+    day it covers (inclusive)."""
     period = resolve_range(month=month, start=start, end=end, zone=ctx.settings.zone, now=ctx.clock())
-    rows = report(ctx, period, whose(principal, user))
-    zone = ctx.settings.zone
-    name = f"billing-{period.start.astimezone(zone):%Y%m%d}-{period.end.astimezone(zone):%Y%m%d}.csv"
-    return Response(report_csv(rows, currency=ctx.settings.currency), media_type="text/csv; charset=utf-8",
+    rows = report(ctx, period, whose(principal, user), group_by=group_by)
+    body = "\ufeff" + report_csv(rows, currency=ctx.settings.currency, key=group_by)
+    name = csv_name(period, ctx.settings.zone, group_by)
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
+
 from portal.app.auth.principal import Principal
 from portal.app.context import PortalContext
 from portal.app.ranges import Range
@@ -28,8 +30,17 @@ def report(ctx: PortalContext, period: Range, user: str | None, *, group_by: str
                             group_by=group_by)
 
 
-def row_json(row: UsageRow) -> dict:
-    return {"user": row.user_name, "runtime_hours": round(row.runtime_hours, 4), "gpu_hours": round(row.gpu_hours, 4),
+def csv_name(period: Range, zone, group_by: str = "user") -> str:
+    """billing-<first day>-<last day>.csv, both days inclusive (a range ending at midnight ends the day before)."""
+    first = period.start.astimezone(zone)
+    end = period.end.astimezone(zone)
+    last = end.date() - timedelta(days=1) if end.time() == time(0) else end.date()
+    suffix = "" if group_by == "user" else f"-by-{group_by.replace('_', '-')}"
+    return f"billing-{first:%Y%m%d}-{last:%Y%m%d}{suffix}.csv"
+
+
+def row_json(row: UsageRow, group_by: str = "user") -> dict:
+    return {group_by: row.user_name, "runtime_hours": round(row.runtime_hours, 4), "gpu_hours": round(row.gpu_hours, 4),
             "cpu_core_hours": round(row.cpu_core_hours, 4), "memory_gib_hours": round(row.memory_gib_hours, 4),
             "gpu_cost": round(row.gpu_cost, 2), "cpu_cost": round(row.cpu_cost, 2),
             "memory_cost": round(row.memory_cost, 2), "total_cost": round(row.total_cost, 2)}
