@@ -98,9 +98,13 @@ def _server(app, web: WebSettings):
                                  server_header=False, timeout_graceful_shutdown=10))
 
 
-def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
+def serve(settings: PortalSettings, web: WebSettings, engine, gpu=None) -> int:
     from portal.app import create_app
     from portal.collector.service import make_collector, make_mysql_syncer
+    from portal.gpu.reclaim import run_gpu_worker
+    from portal.gpu.settings import load_gpu_settings
+
+    gpu = gpu if gpu is not None else load_gpu_settings()
 
     stop = threading.Event()
     workers, stoppers, collector = [], [stop.set], None
@@ -118,9 +122,11 @@ def serve(settings: PortalSettings, web: WebSettings, engine) -> int:
         workers.append(supervised("mysql-sync", syncer.run, stop))
     if web.storage_auto_remove_idle_days is not None and web.storage_base_path is not None:
         workers.append(supervised("storage-auto-remove", _storage_auto_removal(web, engine, stop), stop))
+    # GPU samples: retention prune, and idle-GPU reclaim when PORTAL_GPU_RECLAIM_ENABLED
+    workers.append(supervised("gpu", lambda: run_gpu_worker(engine, settings=gpu, stop=stop), stop))
 
     app = create_app(settings, web, engine=engine, collector=collector, syncer=syncer,
-                     workers={worker.name: worker for worker in workers})
+                     workers={worker.name: worker for worker in workers}, gpu=gpu)
     server = _server(app, web)
     for worker in workers:
         worker.start()
@@ -147,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hash-token":
         return _hash_token(args.stdin)
     try:
-        settings, web = load_engine_settings(), load_web_settings()
+        from portal.gpu.settings import load_gpu_settings
+
+        settings, web, gpu = load_engine_settings(), load_web_settings(), load_gpu_settings()
     except SettingsError as exc:
         print(f"portal: {exc}", file=sys.stderr)
         return 2
@@ -181,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("configured rates applied from today", extra={"gpu_models": changed})
     if args.command == "migrate":
         return 0
-    return serve(settings, web, engine)
+    return serve(settings, web, engine, gpu)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,7 @@ class PortalSession(SQLModel, table=True):
     created_at: datetime = _utc()
     expires_at: datetime = _utc(index=True)
     checked_at: datetime = _utc()  # when the hub last confirmed user_name and admin
+
+
+# The GPU utilisation tables live with their code; importing them here puts them on the metadata.
+from portal.gpu.models import GpuHourly, GpuSample, GpuSessionUsage  # noqa: E402, F401

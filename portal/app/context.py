@@ -17,6 +17,7 @@ from portal.app.auth.tokens import TokenStore
 from portal.app.metrics import Metrics
 from portal.app.services.errors import KubeUnavailable
 from portal.app.settings import WebSettings
+from portal.gpu.settings import GpuSettings
 from portal.settings import PortalSettings
 
 
@@ -41,6 +42,7 @@ class PortalContext:
     collector: object | None = None  # the running Collector, when this process runs one
     syncer: object | None = None  # the running MysqlSyncer, likewise
     workers: dict[str, threading.Thread] = field(default_factory=dict)
+    gpu: GpuSettings = field(default_factory=GpuSettings.model_construct)  # GPU utilisation and reclaim
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -36,12 +36,13 @@ from portal.app.pages import static
 from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
-from portal.app.routes import audit, limits, login, openapi, ops, pods, rates, storage, usage
+from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
 from portal.app.services.live_pods import LivePods
 from portal.app.services.storage_view import ScanCache
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
+from portal.gpu.settings import GpuSettings, load_gpu_settings
 from portal.settings import PortalSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ PROTECTED_ROUTERS = (
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
     openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
     audit_page.router, overview_page.router,
-    static.router,
+    static.router, gpu.router,
 )
 
 
@@ -68,9 +69,10 @@ def default_kube_factory(settings: PortalSettings) -> Callable[[], object]:
 def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine | None = None,
                kube_factory: Callable[[], object] | None = None, hub_transport=None,
                clock: Callable[[], datetime] = utcnow, collector=None, syncer=None,
-               workers=None) -> FastAPI:
+               workers=None, gpu: GpuSettings | None = None) -> FastAPI:
     """The portal app. ``collector``, ``syncer`` and their threads (``workers``, by name) are the running
-    engine of this process, when it runs one: /metrics and /readyz report on them."""
+    engine of this process, when it runs one: /metrics and /readyz report on them. ``gpu``: the GPU
+    settings (default: read from ``PORTAL_GPU_*``)."""
     secret = web.session_secret.get_secret_value() if web.session_secret else None
     if secret is None:
         log.warning("PORTAL_SESSION_SECRET is not set: using a random one (sign-ins end at restart, "
@@ -82,12 +84,14 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
     hub = HubClient(web, transport=hub_transport) if web.oauth_enabled else None
     ctx = PortalContext(
         settings=settings, web=web, engine=engine, signer=signer, tokens=TokenStore(web.api_tokens), hub=hub,
-        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds), kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds),
+        kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
         live_pods_factory=LivePods,
         storage_cache_factory=lambda: ScanCache(ttl_seconds=web.storage_scan_cache_seconds,
                                                 budget=web.storage_walk_budget_entries,
                                                 walk_limit=web.storage_walk_max_entries),
         collector=collector, syncer=syncer, workers=dict(workers or {}),
+        gpu=gpu if gpu is not None else load_gpu_settings(),
     )
     metrics.registry.register(EngineMetrics(ctx))
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,

@@ -32,7 +32,8 @@ def _env(*names: str) -> AliasChoices:
 class TokenSpec(BaseModel):
     """One API token, stored as the SHA-256 of the token (hex); the token itself is never configured."""
 
-    role: Literal["admin", "hub"]  # admin: the whole API as an admin; hub: only GET /api/limits/{user}
+    # admin: the whole API as an admin; hub: only GET /api/limits/{user}; agent: only POST /api/gpu/samples
+    role: Literal["admin", "hub", "agent"]
     sha256: str
 
     @field_validator("sha256")
@@ -89,7 +90,7 @@ class WebSettings(BaseSettings):
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86400)
     cookie_secure: bool | None = None  # None: secure when the callback URL is https
 
-    # API tokens (hashed): JSON {"name": {"role": "admin"|"hub", "sha256": "..."}}, inline or in a file.
+    # API tokens (hashed): JSON {"name": {"role": "admin"|"hub"|"agent", "sha256": "..."}}, inline or in a file.
     api_tokens: dict[str, TokenSpec] = Field(default_factory=dict)
     api_tokens_file: Path | None = None
 

@@ -25,6 +25,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _AUTH_HEADER = re.compile(r"^(?:bearer|token)\s+(\S+)\s*$", re.IGNORECASE)
 _HUB_TOKEN_ALLOWED = "__portal_hub_token_allowed__"
+_AGENT_TOKEN_ALLOWED = "__portal_agent_token_allowed__"
 
 # Declared for the OpenAPI document (and so API clients know what to send); parsing is done below.
 _bearer_scheme = HTTPBearer(auto_error=False, description="A portal API token or your JupyterHub API token")
@@ -44,6 +45,12 @@ class NotAuthenticated(Exception):
 def hub_token_allowed(endpoint: F) -> F:
     """Mark the one kind of route the hub's limits token may call."""
     setattr(endpoint, _HUB_TOKEN_ALLOWED, True)
+    return endpoint
+
+
+def agent_token_allowed(endpoint: F) -> F:
+    """Mark the one kind of route the GPU agents' tokens may call (sending samples)."""
+    setattr(endpoint, _AGENT_TOKEN_ALLOWED, True)
     return endpoint
 
 
@@ -90,6 +97,8 @@ async def authenticate(
             raise NotAuthenticated("sign in first")
     if principal.role == "hub" and not getattr(request.scope.get("endpoint"), _HUB_TOKEN_ALLOWED, False):
         raise HTTPException(403, "this token may only read user limits")
+    if principal.role == "agent" and not getattr(request.scope.get("endpoint"), _AGENT_TOKEN_ALLOWED, False):
+        raise HTTPException(403, "this token may only send GPU samples")
     if principal.via == "session" and request.method not in SAFE_METHODS:
         await _check_csrf(ctx, request, principal)
     request.state.principal = principal

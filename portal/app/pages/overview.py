@@ -72,8 +72,10 @@ def _user_page(request: Request, principal, user: str) -> HTMLResponse:
                      defaults=RateDefaults.from_settings(ctx.settings), user=user)
         _, recent = sessions.overlapping(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
                                          user=user, limit=RECENT_SESSIONS, offset=0)
-        usage = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0])
-        week = gpu_usage.week_summary(connection, user=user, now=now)
+        usage = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0], now=now,
+                                        settings=ctx.gpu)
+        week = gpu_usage.week_summary(connection, user=user, now=now, settings=ctx.gpu)
+        agent = gpu_usage.agent_reports(connection)
     currency = ctx.settings.currency
     chart = charts.bar_and_line("chart-days", f"GPU-hours and cost per day, last {USER_DAYS} days",
                                 [f"{d.day:%Y-%m-%d}" for d in days], [d.gpu_hours for d in days],
@@ -82,7 +84,7 @@ def _user_page(request: Request, principal, user: str) -> HTMLResponse:
              for r in recent]
     return render(request, "me.html", principal, user=user, month=f"{year:04d}-{month:02d}",
                   usage=rows[0] if rows else None, limits=limits, charts=[chart], sessions=shown, week=week,
-                  currency=currency, agent=gpu_usage.gpu_queries is not None)
+                  currency=currency, agent=agent)
 
 
 @router.get("/me", response_class=HTMLResponse)

@@ -101,7 +101,8 @@ def build(ctx: PortalContext) -> Overview:
             sa.select(sessions.c.node_name, sa.func.sum(sessions.c.gpu_count))
             .where(sessions.c.ended_at.is_(None), sessions.c.gpu_count > 0).group_by(sessions.c.node_name)).all())
         allocation = gpus_allocated(connection, start=alloc_start, end=now, bucket_seconds=ALLOCATION_BUCKET_SECONDS)
-        agent = gpu_usage.node_view(connection, start=alloc_start, end=now, bucket_seconds=ALLOCATION_BUCKET_SECONDS)
+        agent = gpu_usage.node_view(connection, start=alloc_start, end=now, bucket_seconds=ALLOCATION_BUCKET_SECONDS,
+                                    settings=ctx.gpu)
     allocatable, problem = {}, None
     try:
         allocatable = ctx.live_pods().node_gpus()

@@ -1,0 +1,180 @@
+"""GPU ingest benchmark: 100 nodes x 8 GPUs, each node sending one batch every 10 s for a simulated hour,
+through the portal's real ASGI application (auth, validation, the ingest route) into PostgreSQL.
+
+Prints the portal's CPU (process CPU time spent handling the batches / the simulated hour, as % of one
+core), the p50 of one node's batch, and the database's growth per GPU-day: raw samples (pruned after the
+retention period, so bounded by it) and the rollups that are kept. The last lines are ``name: value unit``.
+
+    python benchmarks/gpu_ingest.py              # PostgreSQL from JHUB_TEST_PG_URL (a throwaway db is made)
+    python benchmarks/gpu_ingest.py --minutes 10 # a shorter simulated time
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.throwaway_db import run_in_throwaway_database  # noqa: E402
+from portal.db import make_engine, migrate  # noqa: E402
+from portal.models import PodSession  # noqa: E402
+
+NODES, GPUS, INTERVAL = 100, 8, 10
+START = datetime(2026, 5, 20, 0, 0, tzinfo=UTC)
+TOKEN = "bench-agent-token-" + "x" * 24
+GIB = 1024**3
+TABLES = ("gpu_samples", "gpu_hourly", "gpu_session_usage")
+SESSIONS_PER_GPU_DAY = 1  # for the kept-rollup figure: each GPU starts one new session a day
+
+
+def _app(url: str):
+    from portal.app import create_app
+    from portal.app.settings import load_web_settings
+    from portal.gpu.settings import load_gpu_settings
+    from portal.settings import load_settings
+
+    web = load_web_settings(api_tokens={"agents": {"role": "agent", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}},
+                            session_secret="s" * 40, collector_enabled=False)
+    engine = make_engine(url, pool_size=4)
+    clock = {"now": START}
+    app = create_app(load_settings(database_url=url), web, engine=engine, clock=lambda: clock["now"],
+                     gpu=load_gpu_settings())
+    return app, engine, clock
+
+
+def _seed_sessions(engine) -> dict[tuple[int, int], str]:
+    """Three GPUs in four are held: one pod per node holds GPUs 0-3, and one pod each GPUs 4 and 5."""
+    pods, rows = {}, []
+    for node in range(NODES):
+        for first, count in ((0, 4), (4, 1), (5, 1)):
+            name = f"jupyter-u{node:03d}-{first}"
+            rows.append({"pod_uid": f"uid-{node:03d}-{first}", "user_name": f"u{node:03d}", "server_name": str(first),
+                         "namespace": "jhub", "pod_name": name, "node_name": f"gpu{node:03d}", "image": "img",
+                         "gpu_model": "NVIDIA-A100-SXM4-80GB", "cpu_request": 4.0, "memory_request_bytes": 16 * GIB,
+                         "gpu_count": count, "rdma_count": 0, "started_at": START - timedelta(hours=1),
+                         "ended_at": None, "end_source": None, "end_approximate": False,
+                         "last_seen_at": START})
+            for gpu in range(first, first + count):
+                pods[(node, gpu)] = name
+    with engine.begin() as conn:
+        conn.execute(sa.insert(PodSession.__table__), rows)
+    return pods
+
+
+def _body(node: int, at: datetime, pods: dict, rng: random.Random) -> bytes:
+    stamp = at.isoformat().replace("+00:00", "Z")
+    samples = []
+    for gpu in range(GPUS):
+        pod = pods.get((node, gpu))
+        samples.append({"at": stamp, "uuid": f"GPU-{node:04d}-{gpu:02d}-0000-0000-000000000000", "parent_uuid": None,
+                        "model": "NVIDIA A100-SXM4-80GB", "util_percent": float(rng.choice((0, 0, 3, 45, 97))),
+                        "memory_used_bytes": rng.randrange(80 * GIB), "memory_total_bytes": 80 * GIB,
+                        "power_watts": round(rng.uniform(60, 400), 1), "temperature_c": float(rng.randrange(30, 80)),
+                        "holders": [{"namespace": "jhub", "pod": pod, "container": "notebook"}] if pod else []})
+    return json.dumps({"node": f"gpu{node:03d}", "batch_id": f"{node}-{stamp}", "samples": samples}).encode()
+
+
+async def _post(app, body: bytes) -> int:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/gpu/samples", "raw_path": b"/api/gpu/samples", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"portal:29781"), (b"content-type", b"application/json"),
+                         (b"authorization", f"Bearer {TOKEN}".encode()), (b"content-length", str(len(body)).encode())],
+             "client": ("10.0.0.9", 40000), "server": ("portal", 29781)}
+    inbox = [{"type": "http.request", "body": body, "more_body": False}]
+    status = []
+
+    async def receive():
+        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+def _sizes(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(sa.text("SELECT pg_total_relation_size(:t)"), {"t": t}).scalar_one() for t in TABLES}
+
+
+def run(url: str, minutes: int) -> None:
+    migrate(url)
+    app, engine, clock = _app(url)
+    pods = _seed_sessions(engine)
+    rng = random.Random(7)
+    rounds = minutes * 60 // INTERVAL
+    before = _sizes(engine)
+    cpu_seconds, latencies, errors = 0.0, [], 0
+
+    async def drive():
+        nonlocal cpu_seconds, errors
+        for step in range(rounds):
+            at = START + timedelta(seconds=step * INTERVAL)
+            clock["now"] = at + timedelta(seconds=1)
+            for node in range(NODES):
+                body = _body(node, at, pods, rng)  # the agent's work, not the portal's
+                cpu, wall = time.process_time(), time.perf_counter()
+                status = await _post(app, body)
+                latencies.append(time.perf_counter() - wall)
+                cpu_seconds += time.process_time() - cpu
+                errors += status != 200
+
+    wall_started = time.perf_counter()
+    asyncio.run(drive())
+    elapsed = time.perf_counter() - wall_started
+    grown = {t: size - before[t] for t, size in _sizes(engine).items()}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in TABLES:
+            conn.execute(sa.text(f"VACUUM FULL {table}"))
+    live = {t: size - before[t] for t, size in _sizes(engine).items()}
+    with engine.connect() as conn:
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+    engine.dispose()
+
+    simulated = rounds * INTERVAL
+    gpu_days = NODES * GPUS * simulated / 86400
+    raw_per_gpu_day = live["gpu_samples"] / gpu_days  # grows with time, pruned after the retention
+    hourly_per_gpu_day = 24 * live["gpu_hourly"] / counts["gpu_hourly"]  # one row per GPU and hour
+    session_row = live["gpu_session_usage"] / counts["gpu_session_usage"]  # one row per session, kept
+    kept_per_gpu_day = hourly_per_gpu_day + session_row * SESSIONS_PER_GPU_DAY
+    cpu_percent = 100 * cpu_seconds / simulated
+    p50 = statistics.median(latencies) * 1000
+    print(f"{NODES} nodes x {GPUS} GPUs, a batch every {INTERVAL} s for {simulated / 60:.0f} simulated min: "
+          f"{len(latencies)} batches, {counts['gpu_samples']} samples, {errors} errors, ran {elapsed:.1f} s")
+    print(f"portal CPU handling the batches: {cpu_seconds:.1f} s over {simulated} s simulated "
+          f"({cpu_percent:.2f} % of one core, {1000 * cpu_seconds / len(latencies):.2f} ms CPU per batch); per batch p50 {p50:.2f} ms, p95 "
+          f"{statistics.quantiles(latencies, n=20)[-1] * 1000:.2f} ms")
+    print(f"rows: {counts}; growth before VACUUM FULL (dead upsert versions, reclaimed by autovacuum): "
+          f"{ {t: f'{b / 1e6:.1f} MB' for t, b in grown.items()} }")
+    print(f"live growth per GPU-day: raw samples {raw_per_gpu_day / 1e6:.2f} MB, pruned after the retention "
+          f"(default 7 days: at most {7 * raw_per_gpu_day / 1e6:.1f} MB held per GPU); kept: hourly rollups "
+          f"{hourly_per_gpu_day:.0f} bytes + session rollups {session_row:.0f} bytes per session "
+          f"(x {SESSIONS_PER_GPU_DAY} session per GPU-day)")
+    assert errors == 0, f"{errors} batches failed"
+    print(f"gpu_ingest_cpu_percent: {cpu_percent:.2f} %")
+    print(f"gpu_ingest_batch_p50: {p50:.2f} ms")
+    print(f"gpu_ingest_db_bytes_per_gpu_day: {kept_per_gpu_day:.0f} bytes")  # long-run: what is kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=60, help="simulated minutes (default 60)")
+    args = parser.parse_args()
+    run_in_throwaway_database(lambda url: run(url, args.minutes))
+
+
+if __name__ == "__main__":
+    main()
