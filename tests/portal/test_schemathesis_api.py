@@ -60,6 +60,8 @@ def test_no_input_makes_the_api_fail(api_schema, who, mode):
     headers, tried, answered = api_schema.credentials[who], [], set()
     for result in api_schema.get_all_operations():
         operation = result.ok()
+        if who == "user-session" and operation.label == "POST /logout":
+            continue  # it ends the session server-side, and every later request would be a 401 (test_auth_routes)
 
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
