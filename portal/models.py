@@ -54,6 +54,7 @@ class UsageDaily(SQLModel, table=True):
     """Closed sessions' usage split by calendar day in the rollup time zone (kept by the collector)."""
 
     __tablename__ = "usage_daily"
+    __table_args__ = (sa.Index("ix_usage_daily_user_name_day", "user_name", "day"),)  # one user's days
 
     day: date = Field(primary_key=True)
     user_name: str = Field(primary_key=True, max_length=255)

@@ -16,6 +16,7 @@ from portal.app.auth.sessions import SessionStore
 from portal.app.auth.tokens import TokenStore
 from portal.app.metrics import Metrics
 from portal.app.services.errors import KubeUnavailable
+from portal.app.services.view_cache import ViewCache
 from portal.app.settings import WebSettings
 from portal.gpu.settings import GpuSettings
 from portal.settings import PortalSettings
@@ -43,6 +44,7 @@ class PortalContext:
     syncer: object | None = None  # the running MysqlSyncer, likewise
     workers: dict[str, threading.Thread] = field(default_factory=dict)
     gpu: GpuSettings = field(default_factory=GpuSettings.model_construct)  # GPU utilisation and reclaim
+    views: ViewCache = field(default_factory=lambda: ViewCache(0))  # the factory sets the configured one
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -40,6 +40,7 @@ from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rat
 from portal.app.routing import walk
 from portal.app.services.live_pods import LivePods
 from portal.app.services.storage_view import ScanCache
+from portal.app.services.view_cache import ViewCache
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
 from portal.gpu.settings import GpuSettings, load_gpu_settings
@@ -86,7 +87,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         settings=settings, web=web, engine=engine, signer=signer, tokens=TokenStore(web.api_tokens), hub=hub,
         metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds),
         kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
-        live_pods_factory=LivePods,
+        live_pods_factory=LivePods, views=ViewCache(web.view_cache_seconds),
         storage_cache_factory=lambda: ScanCache(ttl_seconds=web.storage_scan_cache_seconds,
                                                 budget=web.storage_walk_budget_entries,
                                                 walk_limit=web.storage_walk_max_entries),

@@ -94,6 +94,9 @@ class WebSettings(BaseSettings):
     api_tokens: dict[str, TokenSpec] = Field(default_factory=dict)
     api_tokens_file: Path | None = None
 
+    # Dashboard pages reuse what they computed for this long (the overview, billing reports, a user's page)
+    view_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     # Storage view: the per-user directories (shared-hostpath base, mounted into the portal pod).
     storage_base_path: Path | None = None
     storage_auto_remove_idle_days: int | None = Field(default=None, ge=1)  # None: never automatic

@@ -4,6 +4,10 @@ and the table behind each. A figure is {"data": [traces], "layout": {...}}; same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 COLORS = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9", "#84cc16", "#ec4899")
 
@@ -15,6 +19,11 @@ class Chart:
     figure: dict
     headers: list[str]
     rows: list[list] = field(default_factory=list)  # the numbers behind the chart, shown as a table
+
+    @cached_property
+    def figure_json(self) -> Markup:
+        """The figure as JSON safe inside a <script> element (Jinja's tojson, made once per chart)."""
+        return htmlsafe_json_dumps(self.figure, sort_keys=True)
 
 
 def _layout(y_title: str, *, y2_title: str | None = None, bar_mode: str | None = None) -> dict:

@@ -33,6 +33,11 @@ def home(principal: CurrentUser) -> RedirectResponse:
 @router.get("/overview", response_class=HTMLResponse)
 def overview_page(request: Request, principal: AdminUser) -> HTMLResponse:
     ctx = get_context(request)
+    view, shown = ctx.views.get(("overview",), lambda: _overview_values(ctx))
+    return render(request, "overview.html", principal, view=view, charts=shown, currency=ctx.settings.currency)
+
+
+def _overview_values(ctx) -> tuple:
     view = overview.build(ctx)
     zone = ctx.settings.zone
     currency = ctx.settings.currency
@@ -55,11 +60,16 @@ def overview_page(request: Request, principal: AdminUser) -> HTMLResponse:
         charts.lines("chart-allocation", "Cluster GPUs allocated" + (" and in use" if view.agent else "")
                      + " per node, last 7 days (hourly average)", x, allocation, y_name="GPUs"),
     ]
-    return render(request, "overview.html", principal, view=view, charts=shown, currency=currency)
+    return view, shown
 
 
 def _user_page(request: Request, principal, user: str) -> HTMLResponse:
     ctx = get_context(request)
+    values = ctx.views.get(("user-page", user), lambda: _user_values(ctx, user))
+    return render(request, "me.html", principal, **values)
+
+
+def _user_values(ctx, user: str) -> dict:
     now, zone = ctx.clock(), ctx.settings.zone
     year, month = month_of(now, zone)
     start, end = month_bounds(year, month, zone)
@@ -82,9 +92,8 @@ def _user_page(request: Request, principal, user: str) -> HTMLResponse:
                                 [d.cost for d in days], bar_name="GPU-hours", line_name=f"Cost ({currency})")
     shown = [sessions.as_json(r, now) | {"started": r["started_at"], "ended": r["ended_at"], "usage": usage.get(r["pod_uid"])}
              for r in recent]
-    return render(request, "me.html", principal, user=user, month=f"{year:04d}-{month:02d}",
-                  usage=rows[0] if rows else None, limits=limits, charts=[chart], sessions=shown, week=week,
-                  currency=currency, agent=agent)
+    return {"user": user, "month": f"{year:04d}-{month:02d}", "usage": rows[0] if rows else None, "limits": limits,
+            "charts": [chart], "sessions": shown, "week": week, "currency": currency, "agent": agent}
 
 
 @router.get("/me", response_class=HTMLResponse)

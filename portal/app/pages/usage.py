@@ -71,7 +71,7 @@ def billing_page(request: Request, principal: CurrentUser, month: Month = None, 
     now, zone = ctx.clock(), ctx.settings.zone
     period = resolve_range(month=month or None, start=start or None, end=end or None, zone=zone, now=now)
     who = whose(principal, user or None)
-    rows = report(ctx, period, who, group_by=group_by)
+    rows = list(ctx.views.get(("billing", period, who, group_by), lambda: report(ctx, period, who, group_by=group_by)))
     rows.sort(key=lambda r: (SORTS[sort](r), r.user_name), reverse=order == "desc")
     local_start = period.start.astimezone(zone)
     if month or not (start or end):
@@ -91,9 +91,12 @@ def billing_page(request: Request, principal: CurrentUser, month: Month = None, 
     last_day = period.end.astimezone(zone).date() + (timedelta(days=1) if period.end.astimezone(zone).time() != time(0)
                                                      else timedelta(0))
     last_day = min(last_day, first_day + timedelta(days=MAX_CHART_DAYS))
-    with ctx.engine.connect() as connection:
-        days = daily(connection, first=first_day, last=last_day, zone=zone, now=now,
-                     defaults=RateDefaults.from_settings(ctx.settings), user=who)
+    def days_of_range():
+        with ctx.engine.connect() as connection:
+            return daily(connection, first=first_day, last=last_day, zone=zone, now=now,
+                         defaults=RateDefaults.from_settings(ctx.settings), user=who)
+
+    days = ctx.views.get(("billing-days", first_day, last_day, who), days_of_range)
     currency = ctx.settings.currency
     chart = charts.bar_and_line("chart-days", f"GPU-hours and cost per day, {first_day} to "
                                 f"{last_day - timedelta(days=1)}", [f"{d.day:%Y-%m-%d}" for d in days],
