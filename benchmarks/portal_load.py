@@ -53,8 +53,9 @@ def serve(url: str, port: int) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     token = secrets.token_urlsafe(16)
+    digest = hashlib.sha256(token.encode()).hexdigest()
     web = load_web_settings(session_secret=SECRET, log_level="warning",
-                            api_tokens={"bench": {"role": "admin", "sha256": hashlib.sha256(token.encode()).hexdigest()}})
+                            api_tokens={"bench": {"role": "admin", "sha256": digest}})
     settings = load_settings(database_url=url, timezone=ZONE.key)
 
     def no_cluster():

@@ -1,5 +1,6 @@
 """Security headers on every response: no framing, no sniffing, no caching of user data, and a
-Content-Security-Policy that allows only this site's own scripts (plotly.js and the chart script), stylesheet and forms."""
+Content-Security-Policy that allows only this site's own scripts (plotly.js and the chart script), its
+stylesheets and forms."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def watch_console(visit: Visit) -> list[str]:
     visit.page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
     visit.page.on("pageerror", lambda e: problems.append(str(e)))
     visit.page.add_init_script("""document.addEventListener('securitypolicyviolation', (e) => console.error(
-        'CSP ' + e.violatedDirective + ' ' + e.sample + ' at ' + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber));""")
+        'CSP ' + e.violatedDirective + ' ' + e.sample + ' at ' + e.sourceFile + ':' + e.lineNumber));""")
     return problems
 
 

@@ -48,7 +48,8 @@ def test_the_overview_shows_gpus_utilised_per_node_and_idle_gpu_sessions(chromiu
     assert admin.text("#idle-count").startswith("1")
     allocation = drawn(admin, "chart-allocation")
     assert allocation["traces"] == 4  # allocated and in use, for each node
-    header = admin.page.evaluate("[...document.querySelectorAll('#chart-allocation-table thead th')].map(t => t.textContent)")
+    header = admin.page.evaluate(
+        "[...document.querySelectorAll('#chart-allocation-table thead th')].map(t => t.textContent)")
     assert header == ["", "gpu01 allocated", "gpu02 allocated", "gpu01 in use", "gpu02 in use"]
     assert cells(admin, "chart-allocation-table")[-1][1:] == ["2.00", "4.00", "2.00", "0.00"]
     assert problems == []

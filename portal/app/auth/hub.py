@@ -114,10 +114,10 @@ class HubClient:
         """The hub's model of a user (name and admin flag), read with the portal's own service token
         (its role grants read:users:name); None when the hub has no such user."""
         secret = self.settings.oauth_client_secret
+        headers = {"Authorization": f"token {secret.get_secret_value() if secret else ''}"}
         try:
             async with self._client() as client:
-                reply = await client.get(f"{self.settings.hub_api_url}/users/{quote(name, safe='')}",
-                                         headers={"Authorization": f"token {secret.get_secret_value() if secret else ''}"})
+                reply = await client.get(f"{self.settings.hub_api_url}/users/{quote(name, safe='')}", headers=headers)
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"JupyterHub did not answer ({type(exc).__name__})") from None
         if reply.status_code == 404:

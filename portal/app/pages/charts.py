@@ -41,7 +41,8 @@ def bar_and_line(chart_id: str, title: str, labels: list[str], bars: list[float]
                  bar_name: str, line_name: str) -> Chart:
     """Bars on the left axis and a line on the right one (e.g. GPU-hours and cost per month)."""
     figure = {"data": [
-        {"type": "bar", "name": bar_name, "x": labels, "y": [round(v, 2) for v in bars], "marker": {"color": COLORS[0]}},
+        {"type": "bar", "name": bar_name, "x": labels, "y": [round(v, 2) for v in bars],
+         "marker": {"color": COLORS[0]}},
         {"type": "scatter", "mode": "lines+markers", "name": line_name, "x": labels,
          "y": [round(v, 2) for v in line], "yaxis": "y2", "line": {"color": COLORS[1]}},
     ], "layout": _layout(bar_name, y2_title=line_name)}

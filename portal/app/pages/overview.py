@@ -54,7 +54,8 @@ def _overview_values(ctx) -> tuple:
                     [r.user_name for r in view.by_user], [r.total_cost for r in view.by_user],
                     value_name=f"Cost ({currency})", extra={"GPU-hours": [r.gpu_hours for r in view.by_user]},
                     horizontal=True),
-        charts.bars("chart-models", f"Per GPU model in {view.month}", [r.user_name or "(no GPU)" for r in view.by_model],
+        charts.bars("chart-models", f"Per GPU model in {view.month}",
+                    [r.user_name or "(no GPU)" for r in view.by_model],
                     [r.gpu_hours for r in view.by_model], value_name="GPU-hours",
                     extra={f"Cost ({currency})": [r.total_cost for r in view.by_model]}),
         charts.lines("chart-allocation", "Cluster GPUs allocated" + (" and in use" if view.agent else "")
@@ -90,8 +91,8 @@ def _user_values(ctx, user: str) -> dict:
     chart = charts.bar_and_line("chart-days", f"GPU-hours and cost per day, last {USER_DAYS} days",
                                 [f"{d.day:%Y-%m-%d}" for d in days], [d.gpu_hours for d in days],
                                 [d.cost for d in days], bar_name="GPU-hours", line_name=f"Cost ({currency})")
-    shown = [sessions.as_json(r, now) | {"started": r["started_at"], "ended": r["ended_at"], "usage": usage.get(r["pod_uid"])}
-             for r in recent]
+    shown = [sessions.as_json(r, now) | {"started": r["started_at"], "ended": r["ended_at"],
+                                         "usage": usage.get(r["pod_uid"])} for r in recent]
     return {"user": user, "month": f"{year:04d}-{month:02d}", "usage": rows[0] if rows else None, "limits": limits,
             "charts": [chart], "sessions": shown, "week": week, "currency": currency, "agent": agent}
 
