@@ -192,5 +192,8 @@ def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
     if portal_oauth:
         service, role = portal_oauth
         c.JupyterHub.services = list(_get(c.JupyterHub, "services", [])) + [service]
-        c.JupyterHub.load_roles = _with_role(_get(c.JupyterHub, "load_roles", []), role)
+        roles = _with_role(_get(c.JupyterHub, "load_roles", []), role)
+        # the portal re-reads its signed-in users' names and admin flags (ended sessions, demoted admins)
+        c.JupyterHub.load_roles = _with_role(roles, {"name": "portal-service", "services": [service["name"]],
+                                                     "scopes": ["read:users:name"]})
     return cleaned

@@ -54,6 +54,7 @@ class UsageDaily(SQLModel, table=True):
     """Closed sessions' usage split by calendar day in the rollup time zone (kept by the collector)."""
 
     __tablename__ = "usage_daily"
+    __table_args__ = (sa.Index("ix_usage_daily_user_name_day", "user_name", "day"),)  # one user's days
 
     day: date = Field(primary_key=True)
     user_name: str = Field(primary_key=True, max_length=255)
@@ -74,6 +75,7 @@ class User(SQLModel, table=True):
     memory_gib_limit: float | None = None
     gpu_limit: int | None = None
     gpu_hours_monthly: float | None = None
+    budget_monthly: float | None = None  # money per calendar month, in the portal's currency
     updated_at: datetime | None = _utc(nullable=True)
     updated_by: str | None = Field(default=None, max_length=255)
 
@@ -128,6 +130,20 @@ class PortalMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=1024)
+
+
+class PortalSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random id; only its SHA-256 is kept here, so a copy of this
+    table signs nobody in. Signing out deletes the row; the user and admin flag are re-read from the hub."""
+
+    __tablename__ = "portal_sessions"
+
+    id_sha256: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(max_length=255, index=True)
+    admin: bool = False  # as the hub last said
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+    checked_at: datetime = _utc()  # when the hub last confirmed user_name and admin
 
 
 # The GPU utilisation tables live with their code; importing them here puts them on the metadata.

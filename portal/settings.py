@@ -57,6 +57,7 @@ class PortalSettings(BaseSettings):
     default_memory_gib_limit: float | None = Field(default=None, ge=0)
     default_gpu_limit: int | None = Field(default=None, ge=0)
     default_gpu_hours_monthly: float | None = Field(default=None, ge=0)
+    default_budget_monthly: float | None = Field(default=None, ge=0)  # money, in the portal's currency
 
     # Optional export to an external MySQL/MariaDB `pod_report` table.
     mysql_url: SecretStr | None = None

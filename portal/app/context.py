@@ -12,8 +12,11 @@ from fastapi import Request
 
 from portal.app.auth.cookies import CookieSigner
 from portal.app.auth.hub import HubClient
+from portal.app.auth.sessions import SessionStore
 from portal.app.auth.tokens import TokenStore
 from portal.app.metrics import Metrics
+from portal.app.services.errors import KubeUnavailable
+from portal.app.services.view_cache import ViewCache
 from portal.app.settings import WebSettings
 from portal.gpu.settings import GpuSettings
 from portal.settings import PortalSettings
@@ -21,10 +24,6 @@ from portal.settings import PortalSettings
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class KubeUnavailable(Exception):
-    """The Kubernetes API cannot be used (not configured, unreachable, or it refused the portal)."""
 
 
 @dataclass
@@ -36,31 +35,32 @@ class PortalContext:
     tokens: TokenStore
     hub: HubClient | None
     metrics: Metrics
+    sessions: SessionStore
     kube_factory: Callable[[], object] | None = None  # returns a kubernetes ApiClient
+    live_pods_factory: Callable[..., object] | None = None  # (ApiClient, settings) -> LivePods (the factory's)
+    storage_cache_factory: Callable[[], object] | None = None  # -> ScanCache (set by the factory)
     clock: Callable[[], datetime] = utcnow
     collector: object | None = None  # the running Collector, when this process runs one
     syncer: object | None = None  # the running MysqlSyncer, likewise
     workers: dict[str, threading.Thread] = field(default_factory=dict)
     gpu: GpuSettings = field(default_factory=GpuSettings.model_construct)  # GPU utilisation and reclaim
+    views: ViewCache = field(default_factory=lambda: ViewCache(0))  # the factory sets the configured one
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def live_pods(self):
         """The live pod view, made on first use, so that the portal starts without a cluster."""
-        from portal.app.services.live_pods import LivePods
-
         with self._lock:
             if self._live_pods is None:
-                if self.kube_factory is None:
+                if self.kube_factory is None or self.live_pods_factory is None:
                     raise KubeUnavailable("no Kubernetes access is configured")
                 try:
                     api_client = self.kube_factory()
                 except Exception as exc:  # a missing kubeconfig, no service account...
                     raise KubeUnavailable(f"cannot configure the Kubernetes client: {exc}") from None
-                self._live_pods = LivePods(api_client, self.settings)
+                self._live_pods = self.live_pods_factory(api_client, self.settings)
             return self._live_pods
-
 
     def worker_alive(self, name: str) -> bool:
         worker = self.workers.get(name)
@@ -68,13 +68,9 @@ class PortalContext:
 
     def storage_cache(self):
         """Measurements of storage directories shared by listing requests (see ScanCache)."""
-        from portal.app.services.storage_view import ScanCache
-
         with self._lock:
-            if self._storage_cache is None:
-                self._storage_cache = ScanCache(ttl_seconds=self.web.storage_scan_cache_seconds,
-                                                budget=self.web.storage_walk_budget_entries,
-                                                walk_limit=self.web.storage_walk_max_entries)
+            if self._storage_cache is None and self.storage_cache_factory is not None:
+                self._storage_cache = self.storage_cache_factory()
             return self._storage_cache
 
 

@@ -1,8 +1,16 @@
 """Errors as a person can act on them: JSON for the API, a small page for browsers; never a traceback.
 
 * NotAuthenticated: 401 for API clients, a redirect to /login for a browser opening a page.
+* Domain errors of the services (portal.app.services.errors): their status, mapped here once.
 * A database that does not answer: 503. Kubernetes unavailable: 503.
 * Anything unexpected: 500 with a generic message (details only in the log).
+
+Every 422 body is FastAPI's own shape, the ``HTTPValidationError`` of the OpenAPI document:
+``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` (without the submitted input: it may be a
+secret). Other errors are ``{"detail": "message"}``.
+
+A page (a path outside /api and the probes) answers with the HTML error page; so does an unknown path
+when the client asks for HTML (``Accept: text/html``, as browsers do); API clients get JSON.
 """
 
 from __future__ import annotations
@@ -11,27 +19,43 @@ import logging
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal.app.auth.guard import NotAuthenticated
-from portal.app.context import KubeUnavailable
+from portal.app.services.errors import DomainError, KubeUnavailable
 
 log = logging.getLogger(__name__)
+API_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
 
 
 def wants_html(request: Request) -> bool:
-    """Pages live outside /api; their errors are pages too."""
+    """Pages live outside /api; their errors are pages too. A path no route answers is a page only for a
+    client that asks for HTML."""
     path = request.url.path
-    return not (path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics"))
+    if path.startswith(API_PREFIXES) or path == "/api":
+        return False
+    if request.scope.get("route") is not None:
+        return True
+    return "text/html" in request.headers.get("accept", "")
 
 
-def error_response(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+def validation_body(errors: list[dict]) -> dict:
+    return {"detail": [{"loc": list(e.get("loc") or ()), "msg": str(e.get("msg", "")),
+                        "type": str(e.get("type", "value_error"))} for e in errors]}
+
+
+def error_response(request: Request, status: int, message: str, headers: dict | None = None,
+                   loc: tuple = ()) -> Response:
     if wants_html(request):
         templates = request.app.state.templates
         return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
                                           status_code=status, headers=headers)
+    if status == 422:
+        return JSONResponse(validation_body([{"loc": loc, "msg": message, "type": "value_error"}]),
+                            status_code=422, headers=headers)
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
@@ -52,15 +76,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 401, f"authentication required: {exc.reason}",
                               headers={"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException, and the router's 404/405
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return error_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return error_response(request, exc.status, exc.reason, loc=exc.loc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         if wants_html(request):
             return error_response(request, 422, _validation_message(exc))
-        return JSONResponse({"detail": _validation_message(exc), "errors": _plain_errors(exc)}, status_code=422)
+        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
 
     @app.exception_handler(KubeUnavailable)
     async def _kube(request: Request, exc: KubeUnavailable) -> Response:
@@ -82,9 +110,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "internal error (details are in the portal log)")
-
-
-def _plain_errors(exc: RequestValidationError) -> list[dict]:
-    """Validation errors without the submitted input (it may be a secret)."""
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()]

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI
 from portal.app.auth.cookies import CookieSigner
 from portal.app.auth.guard import authenticate
 from portal.app.auth.hub import HubClient
+from portal.app.auth.sessions import SessionStore
 from portal.app.auth.tokens import TokenStore
 from portal.app.context import PortalContext, utcnow
 from portal.app.errors import install_error_handlers
@@ -28,6 +29,7 @@ from portal.app.logs import AccessLogMiddleware
 from portal.app.metrics import EngineMetrics, Metrics, MetricsMiddleware
 from portal.app.pages import audit as audit_page
 from portal.app.pages import limits as limits_page
+from portal.app.pages import overview as overview_page
 from portal.app.pages import pods as pods_page
 from portal.app.pages import rates as rates_page
 from portal.app.pages import static
@@ -36,6 +38,9 @@ from portal.app.pages import usage as usage_pages
 from portal.app.pages.common import make_templates
 from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
+from portal.app.services.live_pods import LivePods
+from portal.app.services.storage_view import ScanCache
+from portal.app.services.view_cache import ViewCache
 from portal.app.settings import WebSettings
 from portal.db import engine_from_settings
 from portal.gpu.settings import GpuSettings, load_gpu_settings
@@ -48,7 +53,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_c
 PROTECTED_ROUTERS = (
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
     openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
-    audit_page.router,
+    audit_page.router, overview_page.router,
     static.router, gpu.router,
 )
 
@@ -75,11 +80,17 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
                     "and replicas do not share them)")
         secret = secrets.token_urlsafe(48)
     metrics = Metrics()
+    engine = engine or engine_from_settings(settings)
+    signer = CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies)
+    hub = HubClient(web, transport=hub_transport) if web.oauth_enabled else None
     ctx = PortalContext(
-        settings=settings, web=web, engine=engine or engine_from_settings(settings),
-        signer=CookieSigner(secret, max_age=web.session_max_age_seconds, secure=web.secure_cookies),
-        tokens=TokenStore(web.api_tokens), hub=HubClient(web, transport=hub_transport) if web.oauth_enabled else None,
-        metrics=metrics, kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        settings=settings, web=web, engine=engine, signer=signer, tokens=TokenStore(web.api_tokens), hub=hub,
+        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds),
+        kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
+        live_pods_factory=LivePods, views=ViewCache(web.view_cache_seconds),
+        storage_cache_factory=lambda: ScanCache(ttl_seconds=web.storage_scan_cache_seconds,
+                                                budget=web.storage_walk_budget_entries,
+                                                walk_limit=web.storage_walk_max_entries),
         collector=collector, syncer=syncer, workers=dict(workers or {}),
         gpu=gpu if gpu is not None else load_gpu_settings(),
     )

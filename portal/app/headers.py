@@ -1,12 +1,13 @@
 """Security headers on every response: no framing, no sniffing, no caching of user data, and a
-Content-Security-Policy that allows only this site's stylesheet and forms."""
+Content-Security-Policy that allows only this site's own scripts (plotly.js and the chart script), its
+stylesheets and forms."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 

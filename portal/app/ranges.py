@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException
-
+from portal.app.services.errors import Invalid
 from portal.billing.periods import month_bounds, month_of
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -27,8 +26,8 @@ class Range:
     label: str  # e.g. "2026-05" or "2026-05-01 .. 2026-05-15"
 
 
-def _bad(message: str) -> HTTPException:
-    return HTTPException(422, message)
+def _bad(message: str) -> Invalid:
+    return Invalid(message, loc=("query",))
 
 
 def parse_month(value: str, zone: ZoneInfo) -> Range:

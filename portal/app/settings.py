@@ -80,6 +80,9 @@ class WebSettings(BaseSettings):
                                                                       "JUPYTERHUB_SERVICE_NAME"))
     accept_hub_tokens: bool = True  # a user's own JupyterHub API token works as a bearer token here
     hub_request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # How long the hub's word is trusted: a hub token's owner (a revoked token works at most this long),
+    # and a browser session's user and admin flag (a demoted admin is an admin at most this long).
+    hub_check_seconds: float = Field(default=60.0, ge=0, le=60)
 
     # Browser sessions: a signed cookie; the secret must be shared by all replicas.
     session_secret: SecretStr | None = None
@@ -91,9 +94,13 @@ class WebSettings(BaseSettings):
     api_tokens: dict[str, TokenSpec] = Field(default_factory=dict)
     api_tokens_file: Path | None = None
 
+    # Dashboard pages reuse what they computed for this long (the overview, billing reports, a user's page)
+    view_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     # Storage view: the per-user directories (shared-hostpath base, mounted into the portal pod).
     storage_base_path: Path | None = None
     storage_auto_remove_idle_days: int | None = Field(default=None, ge=1)  # None: never automatic
+    storage_min_idle_days: int = Field(default=30, ge=1, le=36500)  # no removal, by hand or not, sooner
     storage_walk_max_entries: int = Field(default=200_000, ge=1)  # per directory; beyond it, last use unknown
     storage_walk_budget_entries: int = Field(default=1_000_000, ge=1)  # per listing request, all directories
     storage_scan_cache_seconds: float = Field(default=300.0, ge=0)  # how long a listing reuses a measurement
@@ -159,6 +166,10 @@ class WebSettings(BaseSettings):
         if missing and not self.api_tokens:
             raise ValueError("nobody can sign in: configure JupyterHub OAuth (PORTAL_HUB_API_URL, "
                              "PORTAL_OAUTH_CLIENT_SECRET, PORTAL_OAUTH_CALLBACK_URL) or PORTAL_API_TOKENS")
+        auto = self.storage_auto_remove_idle_days
+        if auto is not None and auto < self.storage_min_idle_days:
+            raise ValueError(f"PORTAL_STORAGE_AUTO_REMOVE_IDLE_DAYS ({auto}) is below PORTAL_STORAGE_MIN_IDLE_DAYS "
+                             f"({self.storage_min_idle_days})")
         if self.session_secret is not None and len(self.session_secret.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"PORTAL_SESSION_SECRET must be at least {MIN_SECRET_LENGTH} characters")
         return self

@@ -1,8 +1,15 @@
 """Per-user limits and what is left of the monthly GPU-hour budget (for the hub's pre-spawn hook).
 
 Contract (served as GET /api/limits/{username}); null means unlimited:
-  {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
-   "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+  {"user": "alice", "default": false,
+   "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": 500.0},
+   "used": {"gpuHoursThisMonth": 112.5, "costThisMonth": 450.0},
+   "remaining": {"gpuHours": 0.0, "budget": 50.0},
+   "over": {"gpuHours": 12.5, "cost": 50.0}}
+``default``: the configured defaults apply (the user has no limits of their own). ``budgetMonthly`` is a
+budget in money (the portal's currency). ``over``: how far the month's use is past a budget: GPU-hours past
+the GPU-hour budget, and in money the larger of the cost past the money budget and those GPU-hours at the
+user's average GPU-hour price this month.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from portal.billing.periods import month_of
-from portal.billing.report import monthly_report
-from portal.models import PodSession, User
+from portal.billing.rates import RateDefaults
+from portal.billing.report import UsageRow, monthly_report
+from portal.models import User
 from portal.settings import PortalSettings
 
 _U = User.__table__
@@ -24,37 +32,60 @@ def user_limits(connection: sa.Connection, *, user_name: str, settings: PortalSe
     """The user's limits (their row, or the configured defaults when they have none) and budget use."""
     row = connection.execute(sa.select(_U).where(_U.c.name == user_name)).first()
     year, month = month_of(now, settings.zone)
-    usage = monthly_report(connection, year=year, month=month, zone=settings.zone, now=now, user=user_name)
-    return _contract(user_name, row, settings, usage[0].gpu_hours if usage else 0.0)
+    usage = monthly_report(connection, year=year, month=month, zone=settings.zone, now=now, user=user_name,
+                           defaults=RateDefaults.from_settings(settings))
+    return _contract(user_name, row, settings, usage[0] if usage else None)
 
 
 def all_user_limits(connection: sa.Connection, *, settings: PortalSettings, now: datetime) -> list[dict]:
     """user_limits of every known user (limits of their own, or sessions), sorted by name: the same few
     statements however many users (their rows, their names, and one monthly report for all of them)."""
     rows = {row.name: row for row in connection.execute(sa.select(_U))}
-    names = sa.union(sa.select(_U.c.name), sa.select(PodSession.__table__.c.user_name))
-    known = sorted(name for (name,) in connection.execute(names))
+    known = sorted(set(rows) | session_user_names(connection))
     year, month = month_of(now, settings.zone)
-    used = {r.user_name: r.gpu_hours
-            for r in monthly_report(connection, year=year, month=month, zone=settings.zone, now=now)}
-    return [_contract(name, rows.get(name), settings, used.get(name, 0.0)) for name in known]
+    used = {r.user_name: r for r in monthly_report(connection, year=year, month=month, zone=settings.zone, now=now,
+                                                   defaults=RateDefaults.from_settings(settings))}
+    return [_contract(name, rows.get(name), settings, used.get(name)) for name in known]
 
 
-def _contract(user_name: str, row, settings: PortalSettings, gpu_hours: float) -> dict:
+def session_user_names(connection: sa.Connection) -> set[str]:
+    """Every user name the sessions hold, by walking the (user_name, started_at) index from name to name
+    (a loose index scan: one probe per user, not a pass over a million sessions)."""
+    walk = sa.text("""
+        WITH RECURSIVE names(name) AS (
+            SELECT min(user_name) FROM pod_sessions
+            UNION ALL
+            SELECT (SELECT min(user_name) FROM pod_sessions WHERE user_name > names.name)
+            FROM names WHERE names.name IS NOT NULL)
+        SELECT name FROM names WHERE name IS NOT NULL""")
+    return {name for (name,) in connection.execute(walk)}
+
+
+def _contract(user_name: str, row, settings: PortalSettings, usage: UsageRow | None) -> dict:
     if row is None:
-        cpu, memory, gpus, budget = (settings.default_cpu_limit, settings.default_memory_gib_limit,
-                                     settings.default_gpu_limit, settings.default_gpu_hours_monthly)
+        cpu, memory, gpus, budget, money = (settings.default_cpu_limit, settings.default_memory_gib_limit,
+                                            settings.default_gpu_limit, settings.default_gpu_hours_monthly,
+                                            settings.default_budget_monthly)
     else:
-        cpu, memory, gpus, budget = row.cpu_limit, row.memory_gib_limit, row.gpu_limit, row.gpu_hours_monthly
-    used = round(gpu_hours, 4)
+        cpu, memory, gpus, budget, money = (row.cpu_limit, row.memory_gib_limit, row.gpu_limit,
+                                            row.gpu_hours_monthly, row.budget_monthly)
+    used = round(usage.gpu_hours, 4) if usage else 0.0
+    cost = round(usage.total_cost, 2) if usage else 0.0
+    hours_over = 0.0 if budget is None else round(max(used - float(budget), 0.0), 4)
+    hour_price = usage.gpu_cost / usage.gpu_hours if usage and usage.gpu_hours > 0 else 0.0
+    cost_over = max(hours_over * hour_price, 0.0 if money is None else cost - float(money), 0.0)
     return {
         "user": user_name,
+        "default": row is None,
         "limits": {
             "cpu": None if cpu is None else float(cpu),
             "memoryGiB": None if memory is None else float(memory),
             "gpus": None if gpus is None else int(gpus),
             "gpuHoursMonthly": None if budget is None else float(budget),
+            "budgetMonthly": None if money is None else float(money),
         },
-        "used": {"gpuHoursThisMonth": used},
-        "remaining": {"gpuHours": None if budget is None else round(max(float(budget) - used, 0.0), 4)},
+        "used": {"gpuHoursThisMonth": used, "costThisMonth": cost},
+        "remaining": {"gpuHours": None if budget is None else round(max(float(budget) - used, 0.0), 4),
+                      "budget": None if money is None else round(max(float(money) - cost, 0.0), 2)},
+        "over": {"gpuHours": hours_over, "cost": round(cost_over, 2)},
     }

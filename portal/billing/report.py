@@ -26,9 +26,13 @@ _S = PodSession.__table__
 _D = UsageDaily.__table__
 
 
+GROUPS = ("user", "gpu_model", "namespace")  # what a report may be grouped by
+_GROUP_COLUMN = {"user": "user_name", "gpu_model": "gpu_model", "namespace": "namespace"}
+
+
 @dataclass(frozen=True)
 class UsageRow:
-    user_name: str
+    user_name: str  # the group's key: a user name, or a GPU model or namespace when grouped by those
     runtime_hours: float
     gpu_hours: float
     cpu_core_hours: float
@@ -36,6 +40,10 @@ class UsageRow:
     gpu_cost: float
     cpu_cost: float
     memory_cost: float
+
+    @property
+    def key(self) -> str:
+        return self.user_name
 
     @property
     def total_cost(self) -> float:
@@ -75,7 +83,7 @@ def _prices(periods: list[PricePeriod], dialect: str) -> sa.Subquery:
 
 
 def _sessions_part(lo: datetime, hi: datetime, periods: sa.Subquery, *, open_sessions: bool,
-                   user: str | None) -> sa.Select:
+                   user: str | None, group: str = "user_name") -> sa.Select:
     """Per (user, model, price period) usage of sessions inside [lo, hi): closed ones, or open ones billed
     to hi."""
     p = periods.c
@@ -87,7 +95,7 @@ def _sessions_part(lo: datetime, hi: datetime, periods: sa.Subquery, *, open_ses
         where.append(_S.c.user_name == user)
     return (
         sa.select(
-            _S.c.user_name, _S.c.gpu_model, p.period,
+            _S.c[group].label("group_key"), _S.c.gpu_model, p.period,
             sa.func.sum(seconds).label("runtime"),
             sa.func.sum(seconds * _S.c.gpu_count).label("gpu"),
             sa.func.sum(seconds * _S.c.cpu_request).label("cpu"),
@@ -95,11 +103,12 @@ def _sessions_part(lo: datetime, hi: datetime, periods: sa.Subquery, *, open_ses
         )
         .select_from(_S.join(periods, sa.true()))
         .where(*where)
-        .group_by(_S.c.user_name, _S.c.gpu_model, p.period)
+        .group_by(_S.c[group], _S.c.gpu_model, p.period)
     )
 
 
-def _rollup_part(first_day, last_day, timeline: list[PricePeriod], *, user: str | None) -> sa.Select:
+def _rollup_part(first_day, last_day, timeline: list[PricePeriod], *, user: str | None,
+                 group: str = "user_name") -> sa.Select:
     """Per (user, model, price period) usage of the whole days [first_day, last_day). A day lies in one
     period (prices change at day starts); the period is a CASE on the day rather than a join, so that the
     query stays one index range scan."""
@@ -111,38 +120,42 @@ def _rollup_part(first_day, last_day, timeline: list[PricePeriod], *, user: str 
         where.append(_D.c.user_name == user)
     return (
         sa.select(
-            _D.c.user_name, _D.c.gpu_model, period,
+            _D.c[group].label("group_key"), _D.c.gpu_model, period,
             sa.func.sum(_D.c.runtime_seconds).label("runtime"),
             sa.func.sum(_D.c.gpu_seconds).label("gpu"),
             sa.func.sum(_D.c.cpu_core_seconds).label("cpu"),
             sa.func.sum(_D.c.memory_gib_seconds).label("mem"),
         )
         .where(*where)
-        .group_by(_D.c.user_name, _D.c.gpu_model, period)
+        .group_by(_D.c[group], _D.c.gpu_model, period)
     )
 
 
 def _parts(start: datetime, end: datetime, now: datetime, zone: ZoneInfo, use_rollups: bool,
-           timeline: list[PricePeriod], periods: sa.Subquery, user: str | None) -> list[sa.Select]:
+           timeline: list[PricePeriod], periods: sa.Subquery, user: str | None, group: str) -> list[sa.Select]:
     parts = []
     if now > start:
-        parts.append(_sessions_part(start, min(end, now), periods, open_sessions=True, user=user))
+        parts.append(_sessions_part(start, min(end, now), periods, open_sessions=True, user=user, group=group))
     days = whole_days(start, end, zone) if use_rollups else None
     if days is None:
-        return parts + [_sessions_part(start, end, periods, open_sessions=False, user=user)]
+        return parts + [_sessions_part(start, end, periods, open_sessions=False, user=user, group=group)]
     first, last = days
-    parts.append(_rollup_part(first, last, timeline, user=user))
+    parts.append(_rollup_part(first, last, timeline, user=user, group=group))
     for lo, hi in ((start, day_start(first, zone)), (day_start(last, zone), end)):
         if hi > lo:
-            parts.append(_sessions_part(lo, hi, periods, open_sessions=False, user=user))
+            parts.append(_sessions_part(lo, hi, periods, open_sessions=False, user=user, group=group))
     return parts
 
 
 def usage_report(
     connection: sa.Connection, *, start: datetime, end: datetime, zone: ZoneInfo, now: datetime,
-    defaults: RateDefaults | None = None, user: str | None = None,
+    defaults: RateDefaults | None = None, user: str | None = None, group_by: str = "user",
 ) -> list[UsageRow]:
-    """Usage and cost per user of everything that ran inside [start, end), sorted by user."""
+    """Usage and cost per user (or per GPU model or namespace: ``group_by``) of everything that ran inside
+    [start, end), sorted by that key. The daily rollups hold no namespace: by namespace reads sessions."""
+    if group_by not in GROUPS:
+        raise ValueError(f"group_by must be one of {GROUPS}")
+    group = _GROUP_COLUMN[group_by]
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("report bounds must be timezone-aware")
     if end <= start:
@@ -150,8 +163,8 @@ def usage_report(
     timeline = price_timeline(connection, start=start, end=end, zone=zone, defaults=defaults or RateDefaults())
     dialect = connection.dialect.name
     periods, prices = _periods(timeline, dialect), _prices(timeline, dialect)
-    use_rollups = rollup_zone(connection) == zone.key
-    parts = _parts(start, end, now, zone, use_rollups, timeline, periods, user)
+    use_rollups = rollup_zone(connection) == zone.key and group in _D.c
+    parts = _parts(start, end, now, zone, use_rollups, timeline, periods, user, group)
     usage = sa.union_all(*parts).subquery("usage") if len(parts) > 1 else parts[0].subquery("usage")
     model_price = prices.alias("model_price")
     base_price = prices.alias("base_price")
@@ -162,7 +175,7 @@ def usage_report(
     hours = {k: usage.c[k] / 3600.0 for k in ("runtime", "gpu", "cpu", "mem")}
     query = (
         sa.select(
-            usage.c.user_name,
+            usage.c.group_key,
             sa.func.sum(hours["runtime"]), sa.func.sum(hours["gpu"]),
             sa.func.sum(hours["cpu"]), sa.func.sum(hours["mem"]),
             sa.func.sum(hours["gpu"] * price("gpu_hour")),
@@ -176,16 +189,17 @@ def usage_report(
             .join(base_price, sa.and_(base_price.c.period == usage.c.period,
                                       base_price.c.gpu_model == DEFAULT_MODEL))
         )
-        .group_by(usage.c.user_name)
-        .order_by(usage.c.user_name)
+        .group_by(usage.c.group_key)
+        .order_by(usage.c.group_key)
     )
     return [UsageRow(row[0], *(float(v or 0.0) for v in row[1:])) for row in connection.execute(query)]
 
 
 def monthly_report(
     connection: sa.Connection, *, year: int, month: int, zone: ZoneInfo, now: datetime,
-    defaults: RateDefaults | None = None, user: str | None = None,
+    defaults: RateDefaults | None = None, user: str | None = None, group_by: str = "user",
 ) -> list[UsageRow]:
     """usage_report over one calendar month in ``zone``."""
     start, end = month_bounds(year, month, zone)
-    return usage_report(connection, start=start, end=end, zone=zone, now=now, defaults=defaults, user=user)
+    return usage_report(connection, start=start, end=end, zone=zone, now=now, defaults=defaults, user=user,
+                        group_by=group_by)

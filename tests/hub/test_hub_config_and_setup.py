@@ -176,7 +176,10 @@ def test_portal_is_registered_as_a_service_next_to_the_charts_own():
                     "users": ["x"]}, "a user role configured before keeps what it had"
     plain = Config()
     jhub_setup.configure(plain, jhub_cfg(portal=PORTAL), env=PORTAL_ENV)
-    assert plain.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "access:services!service=portal"]}]
+    assert plain.JupyterHub.load_roles == [
+        {"name": "user", "scopes": ["self", "access:services!service=portal"]},
+        # the portal re-reads its users' names and admin flags: nothing more
+        {"name": "portal-service", "services": ["portal"], "scopes": ["read:users:name"]}]
 
 
 def test_portal_service_without_its_token_changes_nothing():

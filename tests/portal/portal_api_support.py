@@ -182,7 +182,7 @@ class Portal:
         client = TestClient(self.app, follow_redirects=False)
         self.clients.append(client)
         if user is not None:
-            client.cookies.set(SESSION_COOKIE, self.ctx.signer.session_value(name=user, admin=admin))
+            client.cookies.set(SESSION_COOKIE, self.ctx.sessions.create(name=user, admin=admin))
         if token is not None:
             client.headers["Authorization"] = f"Bearer {token}"
         return client
@@ -190,8 +190,7 @@ class Portal:
     def csrf(self, client) -> str:
         from portal.app.auth.cookies import SESSION_COOKIE
 
-        session = self.ctx.signer.read_session(client.cookies.get(SESSION_COOKIE))
-        return self.ctx.signer.csrf_token(session.session_id)
+        return self.ctx.signer.csrf_token(self.ctx.signer.read_session(client.cookies.get(SESSION_COOKIE)))
 
     def add_session(self, user: str, *, start: datetime, end: datetime | None = None, gpus: int = 1,
                     gpu_model: str = "NVIDIA-A100-SXM4-80GB", cpu: float = 4.0, memory_gib: float = 16.0,
@@ -267,8 +266,11 @@ c.JupyterHub.services = [{{
 c.JupyterHub.load_roles = [
     # what the jhub hub config must grant: users may sign in to the portal service
     {{"name": "user", "scopes": ["self", "access:services!service=portal"]}},
+    # and the portal re-reads its signed-in users' names and admin flags (sessions end, admins demote)
+    {{"name": "portal-service", "services": ["portal"], "scopes": ["read:users:name"]}},
     {{"name": "tester", "services": ["tester"],
      "scopes": ["admin:users", "tokens", "access:services", "read:users:name"]}},
+    {{"name": "admin", "services": ["tester"]}},  # only an admin may make (and demote) admins
 ]
 '''
 
@@ -326,3 +328,11 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def problem(reply) -> str:
+    """The message(s) of an error reply: a 422's list of errors (FastAPI's shape), else the detail."""
+    detail = reply.json()["detail"]
+    if isinstance(detail, list):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail)
+    return detail

@@ -9,7 +9,7 @@ from portal_api_support import ADMIN_TOKEN, HUB_TOKEN
 
 pytest_plugins = ["conftest_api"]
 
-ALICE = {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0}
+ALICE = {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": None}
 
 
 def test_the_hub_gets_exactly_the_contract(portal):
@@ -21,22 +21,38 @@ def test_the_hub_gets_exactly_the_contract(portal):
     portal.add_session("bob", start=portal.now - timedelta(hours=5))  # someone else's use is not counted
     reply = portal.client(token=HUB_TOKEN).get("/api/limits/alice")
     assert reply.status_code == 200
-    assert reply.json() == {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2,
-                                                        "gpuHoursMonthly": 100.0},
-                            "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+    assert reply.json() == {"user": "alice", "default": False,
+                            "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0,
+                                       "budgetMonthly": None},
+                            "used": {"gpuHoursThisMonth": 12.5, "costThisMonth": 50.0},
+                            "remaining": {"gpuHours": 87.5, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0}}
 
 
 def test_a_user_without_limits_of_their_own_is_unlimited_by_default(portal):
     reply = portal.client(token=HUB_TOKEN).get("/api/limits/newcomer")
-    assert reply.json() == {"user": "newcomer", "limits": {"cpu": None, "memoryGiB": None, "gpus": None,
-                                                           "gpuHoursMonthly": None},
-                            "used": {"gpuHoursThisMonth": 0.0}, "remaining": {"gpuHours": None}}
+    assert reply.json() == {"user": "newcomer", "default": True,
+                            "limits": {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None,
+                                       "budgetMonthly": None},
+                            "used": {"gpuHoursThisMonth": 0.0, "costThisMonth": 0.0},
+                            "remaining": {"gpuHours": None, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0}}
+
+
+def test_users_past_a_budget_show_the_overrun_in_hours_and_money(portal):
+    admin = portal.client(token=ADMIN_TOKEN)
+    admin.put("/api/limits/alice", json={**ALICE, "gpuHoursMonthly": 10.0})
+    admin.put("/api/limits/bob", json={**ALICE, "gpuHoursMonthly": None, "budgetMonthly": 30.0})
+    portal.add_session("alice", start=portal.now - timedelta(hours=30), end=portal.now - timedelta(hours=5))
+    portal.add_session("bob", start=portal.now - timedelta(hours=10), end=portal.now, gpus=2)
+    alice, bob = (admin.get(f"/api/limits/{u}").json() for u in ("alice", "bob"))
+    assert alice["remaining"]["gpuHours"] == 0.0 and alice["over"] == {"gpuHours": 15.0, "cost": 60.0}  # 4 per hour
+    assert bob["used"]["costThisMonth"] == 80.0 and bob["remaining"]["budget"] == 0.0
+    assert bob["over"] == {"gpuHours": 0.0, "cost": 50.0}
 
 
 def test_last_months_use_does_not_count(portal):
     portal.client(token=ADMIN_TOKEN).put("/api/limits/alice", json=ALICE)
     portal.add_session("alice", start=portal.now - timedelta(days=40), end=portal.now - timedelta(days=39))
-    assert portal.client(token=HUB_TOKEN).get("/api/limits/alice").json()["remaining"] == {"gpuHours": 100.0}
+    assert portal.client(token=HUB_TOKEN).get("/api/limits/alice").json()["remaining"]["gpuHours"] == 100.0
 
 
 def test_users_see_their_own_limits_only(portal):
@@ -55,7 +71,8 @@ def test_admin_edits_are_audited_and_can_be_undone(portal):
     assert second.json()["limits"]["gpus"] is None
     assert admin.get("/api/limits").json()["users"][0]["user"] == "alice"
     reset = admin.delete("/api/limits/alice", headers=csrf)
-    assert reset.json()["limits"] == {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None}
+    assert reset.json()["limits"] == {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None,
+                                      "budgetMonthly": None}
     assert admin.delete("/api/limits/alice", headers=csrf).status_code == 404
     log = portal.audit()
     assert [(e["actor"], e["action"], e["target"]) for e in log] == [
@@ -120,6 +137,8 @@ def test_the_list_of_every_users_limits_costs_the_same_few_statements_for_any_nu
     few, _ = listing_statements(3)
     many, users = listing_statements(30)
     assert many == few <= 6  # not one query (or two) per user
-    assert len(users) == 30 and users[0] == {"user": "user00", "limits": ALICE, "used": {"gpuHoursThisMonth": 4.0},
-                                             "remaining": {"gpuHours": 96.0}}
-    assert users[1]["limits"]["gpus"] is None and users[1]["used"] == {"gpuHoursThisMonth": 4.0}
+    assert len(users) == 30 and users[0] == {"user": "user00", "default": False, "limits": ALICE,
+                                             "used": {"gpuHoursThisMonth": 4.0, "costThisMonth": 16.0},
+                                             "remaining": {"gpuHours": 96.0, "budget": None},
+                                             "over": {"gpuHours": 0.0, "cost": 0.0}}
+    assert users[1]["limits"]["gpus"] is None and users[1]["used"]["gpuHoursThisMonth"] == 4.0

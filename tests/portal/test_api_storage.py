@@ -107,13 +107,13 @@ def test_a_directory_used_more_recently_than_asked_is_kept(storage):
 
 
 def test_a_running_users_directory_is_kept(storage):
-    reply = remove(storage, "bob", idle_days=1, confirm="bob")
+    reply = remove(storage, "bob", idle_days=30, confirm="bob")
     assert reply.status_code == 409 and (storage.storage / "bob").is_dir()
 
 
 @pytest.mark.parametrize("name", ["..", ".", "%2e%2e", "..%2f..%2fetc", "escape", "README", "nobody"])
 def test_nothing_outside_the_base_or_not_a_directory_is_removed(storage, name):
-    reply = remove(storage, name, idle_days=1, confirm=name)
+    reply = remove(storage, name, idle_days=30, confirm=name)
     assert reply.status_code in (400, 404, 409, 422), (name, reply.status_code)
     assert (storage.outside / "precious.txt").exists() and (storage.storage / "README").exists()
     assert (storage.storage / "escape").is_symlink()
@@ -131,7 +131,7 @@ def test_the_removal_itself_refuses_links_and_names_with_slashes(storage):
 
 def test_users_cannot_remove_storage(storage):
     alice = storage.client("alice")
-    reply = alice.post("/api/storage/alice/remove", json={"idle_days": 1, "confirm": "alice"},
+    reply = alice.post("/api/storage/alice/remove", json={"idle_days": 30, "confirm": "alice"},
                        headers={"X-CSRF-Token": storage.csrf(alice)})
     assert reply.status_code == 403 and (storage.storage / "alice").is_dir()
 

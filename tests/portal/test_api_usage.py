@@ -8,7 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from portal_api_support import ADMIN_TOKEN
+from portal_api_support import ADMIN_TOKEN, problem
 
 pytest_plugins = ["conftest_api"]
 
@@ -71,8 +71,9 @@ def test_billing_csv_downloads(usage):
     reply = usage.client("root", admin=True).get("/api/billing.csv?month=2026-05")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/csv")
-    assert reply.headers["content-disposition"] == 'attachment; filename="billing-20260501-20260601.csv"'
-    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    assert reply.headers["content-disposition"] == 'attachment; filename="billing-20260501-20260531.csv"'
+    assert reply.content.startswith(b"\xef\xbb\xbfuser,")  # UTF-8 BOM: Excel reads the names as UTF-8
+    rows = list(csv.DictReader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert [(r["user"], r["gpu_hours"], r["total_cost"]) for r in rows] == [
         ("alice", "5.0000", "20.00"), ("bob", "4.0000", "16.00")]
 
@@ -96,7 +97,7 @@ def test_bad_query_parameters_are_4xx_with_a_reason(usage, query, complaint):
     for path in ("/api/sessions", "/api/billing", "/api/billing.csv"):
         reply = admin.get(f"{path}?{query}")
         assert reply.status_code == 422, (path, query, reply.text)
-        assert complaint in reply.json()["detail"], reply.json()
+        assert complaint in problem(reply), reply.json()
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=5000", "offset=-1", "limit=ten"])

@@ -3,11 +3,15 @@ registered as its OAuth service; users' own hub tokens as bearer tokens."""
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx
 import pytest
+from portal_api_support import LiveServer, free_port, make_portal
 
 pytest_plugins = ["conftest_api"]
 
@@ -101,3 +105,40 @@ def test_identity_headers_from_the_client_are_ignored(hub, hub_portal, header):
     with httpx.Client(base_url=hub_portal.url, timeout=20) as api:
         assert api.get("/api/me", headers={header: "admin"}).status_code == 401
         assert api.get("/api/me?user=admin&username=admin").status_code == 401
+
+
+def _tester(hub) -> httpx.Client:
+    return httpx.Client(base_url=hub.api_url, headers={"Authorization": f"token {hub.tester}"}, timeout=20)
+
+
+def test_a_demoted_hub_admin_loses_portal_admin_within_the_check_bound(hub, hub_portal):
+    with _tester(hub) as api:
+        assert api.post("/users/gina", json={"admin": True}).status_code == 201
+        with httpx.Client(timeout=20) as browser:
+            assert browse(browser, f"{hub_portal.url}/login?next=/api/me", hub, "gina").json()["admin"] is True
+            assert browser.get(f"{hub_portal.url}/api/audit").status_code == 200
+            assert api.patch("/users/gina", json={"admin": False}).status_code == 200
+            hub_portal.now += timedelta(seconds=hub_portal.ctx.web.hub_check_seconds)  # the bound passes
+            assert browser.get(f"{hub_portal.url}/api/me").json() == {"name": "gina", "admin": False, "via": "session"}
+            assert browser.get(f"{hub_portal.url}/api/audit").status_code == 403
+            assert api.delete("/users/gina").status_code == 204  # a user the hub no longer has is signed out
+            hub_portal.now += timedelta(seconds=hub_portal.ctx.web.hub_check_seconds)
+            assert browser.get(f"{hub_portal.url}/api/me").status_code == 401
+    assert hub_portal.ctx.web.hub_check_seconds == 60  # the documented default bound
+
+
+def test_a_revoked_hub_token_stops_working_within_the_cache_bound(hub, pg_url, cluster, tmp_path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith(("PORTAL_", "JUPYTERHUB_"))]:
+        monkeypatch.delenv(name)
+    settings = {**hub.portal_settings(), "hub_check_seconds": 1}
+    made = make_portal(pg_url, cluster, tmp_path, **settings)
+    with _tester(hub) as tester, LiveServer(made.app, "127.0.0.1", free_port()) as live:
+        tester.post("/users/hank")
+        issued = tester.post("/users/hank/tokens", json={"note": "revoked soon"}).json()
+        headers = {"Authorization": f"Bearer {issued['token']}"}
+        with httpx.Client(base_url=live.url, timeout=20) as api:
+            assert api.get("/api/me", headers=headers).status_code == 200
+            assert tester.delete(f"/users/hank/tokens/{issued['id']}").status_code == 204
+            time.sleep(1.1)  # PORTAL_HUB_CHECK_SECONDS
+            assert api.get("/api/me", headers=headers).status_code == 401
+    made.engine.dispose()

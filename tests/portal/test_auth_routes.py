@@ -85,14 +85,33 @@ def test_a_forged_session_cookie_is_refused(portal, cookie):
 def test_a_cookie_signed_with_another_secret_is_refused(portal):
     other = CookieSigner("another-secret-" + "x" * 40, max_age=3600, secure=False)
     client = portal.client()
-    client.cookies.set(SESSION_COOKIE, other.session_value(name="admin", admin=True))
+    real = portal.ctx.signer.read_session(portal.ctx.sessions.create(name="admin", admin=True))
+    client.cookies.set(SESSION_COOKIE, other.session_value(real))
     assert client.get("/api/me").status_code == 401
+
+
+def test_a_well_signed_cookie_of_no_session_is_refused(portal):
+    """The signature alone signs nobody in: the session must exist server-side."""
+    client = portal.client()
+    client.cookies.set(SESSION_COOKIE, portal.ctx.signer.session_value(portal.ctx.signer.new_session_id()))
+    assert client.get("/api/me").status_code == 401
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(portal):
+    client = portal.client("alice")
+    copy = client.cookies.get(SESSION_COOKIE)
+    assert client.get("/api/me").status_code == 200
+    assert client.post("/logout", headers={"X-CSRF-Token": portal.csrf(client)}).status_code == 200
+    replay = portal.client()
+    replay.cookies.set(SESSION_COOKIE, copy)
+    assert replay.get("/api/me").status_code == 401
+    assert replay.get("/pods").headers["location"].startswith("/login")
 
 
 def test_an_expired_session_is_refused(portal, monkeypatch):
     past = time.time() - portal.ctx.web.session_max_age_seconds - 60
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(past))
-    stale = portal.ctx.signer.session_value(name="alice", admin=False)
+    stale = portal.ctx.sessions.create(name="alice", admin=False)
     monkeypatch.undo()
     client = portal.client()
     client.cookies.set(SESSION_COOKIE, stale)

@@ -154,17 +154,20 @@ def test_limits_contract_with_defaults_rows_and_budget(db):
     settings = load_settings(default_cpu_limit=16, default_memory_gib_limit=64, default_gpu_limit=2,
                              default_gpu_hours_monthly=100)
     with engine.begin() as conn:
-        assert user_limits(conn, user_name="alice", settings=settings, now=NOW) == {
-            "user": "alice",
-            "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
-            "used": {"gpuHoursThisMonth": 4.5},
-            "remaining": {"gpuHours": 95.5},
+        alice = user_limits(conn, user_name="alice", settings=settings, now=NOW)
+        assert alice == {
+            "user": "alice", "default": True,
+            "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": None},
+            "used": {"gpuHoursThisMonth": 4.5, "costThisMonth": alice["used"]["costThisMonth"]},
+            "remaining": {"gpuHours": 95.5, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0},
         }
         conn.execute(sa.insert(User.__table__).values(name="carol", gpu_limit=1, gpu_hours_monthly=1.5,
                                                       cpu_limit=None, memory_gib_limit=None))
         carol = user_limits(conn, user_name="carol", settings=settings, now=NOW)
-    assert carol["limits"] == {"cpu": None, "memoryGiB": None, "gpus": 1, "gpuHoursMonthly": 1.5}
-    assert carol["used"] == {"gpuHoursThisMonth": 2.0} and carol["remaining"] == {"gpuHours": 0.0}
+    assert carol["limits"] == {"cpu": None, "memoryGiB": None, "gpus": 1, "gpuHoursMonthly": 1.5,
+                               "budgetMonthly": None}
+    assert carol["used"]["gpuHoursThisMonth"] == 2.0 and carol["remaining"] == {"gpuHours": 0.0, "budget": None}
+    assert carol["default"] is False and carol["over"]["gpuHours"] == 0.5
 
 
 # -- rates over time ---------------------------------------------------------------------------------------

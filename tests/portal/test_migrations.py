@@ -14,7 +14,7 @@ from portal.db import alembic_config, make_engine, migrate
 
 EXPECTED_TABLES = {
     "alembic_version", "audit_log", "gpu_hourly", "gpu_samples", "gpu_session_usage", "mysql_outbox", "pod_sessions",
-    "portal_meta", "rates", "usage_daily", "users",
+    "portal_meta", "portal_sessions", "rates", "usage_daily", "users",
 }
 
 

@@ -54,3 +54,14 @@ def test_the_trial_database_lives_in_a_volume_the_runtime_user_owns():
 def test_the_image_does_not_carry_local_databases_or_caches():
     ignored = (PORTAL / ".dockerignore").read_text().split()
     assert {"**/__pycache__", "*.db", ".venv"} <= set(ignored)
+
+
+def test_the_image_ships_plotly_js_from_the_pinned_wheel():
+    pins = (PORTAL / "requirements-api.txt").read_text().splitlines()
+    assert any(re.fullmatch(r"plotly==\d+\.\d+\.\d+", line) for line in pins)
+    run = next(arg for kind, arg in instructions() if kind == "RUN" and "requirements-api.txt" in arg)
+    assert "plotly.min.js" in run  # the build checks the file is there
+    from portal.app.pages.static import FILES, PLOTLY_JS
+
+    assert FILES[PLOTLY_JS].read_bytes().startswith(b"/**\n* plotly.js v")  # served from the installed wheel
+    assert not list(PORTAL.rglob("plotly*.js"))  # never vendored into the repository

@@ -23,7 +23,7 @@ def test_not_ready_while_the_database_is_down_and_the_api_says_503(migrated_pg_u
                                                                     tcp_proxy_factory):
     proxy = tcp_proxy_factory(migrated_pg_url)
     made = make_portal(proxy.url_for(migrated_pg_url), cluster, tmp_path)
-    client, admin = made.client(), made.client(token=ADMIN_TOKEN)
+    client, admin, alice = made.client(), made.client(token=ADMIN_TOKEN), made.client("alice")
     assert client.get("/readyz").status_code == 200
     proxy.cut()
     try:
@@ -31,7 +31,7 @@ def test_not_ready_while_the_database_is_down_and_the_api_says_503(migrated_pg_u
         assert reply.status_code == 503 and reply.json()["status"] == "unavailable"
         reply = admin.get("/api/billing")
         assert reply.status_code == 503 and "database is not available" in reply.json()["detail"]
-        assert made.client("alice").get("/billing").status_code == 503  # a page, not a traceback
+        assert alice.get("/billing").status_code == 503  # a page, not a traceback
     finally:
         proxy.restore()
     assert client.get("/readyz").status_code == 200  # and back once it is

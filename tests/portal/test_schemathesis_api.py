@@ -40,8 +40,8 @@ def api_schema(pg_url, cluster, tmp_path, monkeypatch):
         (portal.storage / name).mkdir()
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", portal.app, headers=AUTH)
     assert len(list(schema.get_all_operations())) >= 13  # the whole API, not an empty document
-    session = portal.ctx.signer.session_value(name="alice", admin=False)
-    csrf = portal.ctx.signer.csrf_token(portal.ctx.signer.read_session(session).session_id)
+    session = portal.ctx.sessions.create(name="alice", admin=False)
+    csrf = portal.ctx.signer.csrf_token(portal.ctx.signer.read_session(session))
     schema.credentials = {"admin-token": AUTH,
                           "user-session": {"Cookie": f"{SESSION_COOKIE}={session}", "X-CSRF-Token": csrf}}
     yield schema
@@ -60,6 +60,8 @@ def test_no_input_makes_the_api_fail(api_schema, who, mode):
     headers, tried, answered = api_schema.credentials[who], [], set()
     for result in api_schema.get_all_operations():
         operation = result.ok()
+        if who == "user-session" and operation.label == "POST /logout":
+            continue  # it ends the session server-side, and every later request would be a 401 (test_auth_routes)
 
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))

@@ -1,7 +1,8 @@
 """Signed cookies: the browser session, the OAuth state of a sign-in in progress, and CSRF tokens.
 
-A session cookie holds only the user name, the admin flag and a random session id, signed (HMAC) with
-the session secret and valid for ``max_age`` seconds. The hub's access token is never stored.
+A session cookie holds only a random session id, signed (HMAC) with the session secret and valid for
+``max_age`` seconds; who it belongs to is kept server-side (portal.app.auth.sessions), so signing out
+ends it. The hub's access token is never stored.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import Response
@@ -18,13 +18,6 @@ SESSION_COOKIE = "portal_session"
 STATE_COOKIE = "portal_oauth_state"
 FLASH_COOKIE = "portal_flash"
 STATE_MAX_AGE = 600  # a sign-in must finish within ten minutes
-
-
-@dataclass(frozen=True)
-class SessionData:
-    name: str
-    admin: bool
-    session_id: str
 
 
 class CookieSigner:
@@ -36,20 +29,27 @@ class CookieSigner:
         self.max_age, self.secure = max_age, secure
 
     # -- sessions --------------------------------------------------------------------------------
-    def session_value(self, *, name: str, admin: bool) -> str:
-        return self._sessions.dumps({"n": name, "a": bool(admin), "s": secrets.token_urlsafe(16)})
+    @staticmethod
+    def new_session_id() -> str:
+        return secrets.token_urlsafe(32)
 
-    def read_session(self, value: str | None) -> SessionData | None:
+    def session_value(self, session_id: str) -> str:
+        return self._sessions.dumps({"s": session_id})
+
+    def read_session(self, value: str | None) -> str | None:
+        """The session id of a validly signed, unexpired cookie (whether it is still signed in is the
+        session store's to say)."""
         if not value:
             return None
         try:
             data = self._sessions.loads(value, max_age=self.max_age)
-            return SessionData(name=str(data["n"]), admin=bool(data["a"]), session_id=str(data["s"]))
+            session_id = data["s"]
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
+        return session_id if isinstance(session_id, str) and session_id else None
 
-    def set_session(self, response: Response, *, name: str, admin: bool) -> None:
-        response.set_cookie(SESSION_COOKIE, self.session_value(name=name, admin=admin), max_age=self.max_age,
+    def set_session(self, response: Response, value: str) -> None:
+        response.set_cookie(SESSION_COOKIE, value, max_age=self.max_age,
                             httponly=True, secure=self.secure, samesite="lax", path="/")
 
     def clear_session(self, response: Response) -> None:

@@ -17,7 +17,7 @@ from fastapi.security import APIKeyCookie, HTTPBearer
 
 from portal.app.auth.cookies import SESSION_COOKIE
 from portal.app.auth.hub import HubUnavailable
-from portal.app.auth.principal import Principal
+from portal.app.auth.principal import Principal  # noqa: F401 (the type routes receive)
 from portal.app.context import PortalContext, get_context
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -92,11 +92,9 @@ async def authenticate(
     if header is not None:
         principal = await _from_bearer(ctx, header)
     else:
-        session = ctx.signer.read_session(request.cookies.get(SESSION_COOKIE))
-        if session is None:
+        principal = await ctx.sessions.principal(request.cookies.get(SESSION_COOKIE))
+        if principal is None:
             raise NotAuthenticated("sign in first")
-        principal = Principal(name=session.name, admin=session.admin, via="session",
-                              role="admin" if session.admin else "user", session_id=session.session_id)
     if principal.role == "hub" and not getattr(request.scope.get("endpoint"), _HUB_TOKEN_ALLOWED, False):
         raise HTTPException(403, "this token may only read user limits")
     if principal.role == "agent" and not getattr(request.scope.get("endpoint"), _AGENT_TOKEN_ALLOWED, False):

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import secrets
 import time
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -19,7 +19,6 @@ from portal.app.auth.principal import Principal
 from portal.app.auth.tokens import digest
 from portal.app.settings import WebSettings
 
-CACHE_SECONDS = 60.0
 CACHE_SIZE = 1024
 
 
@@ -39,6 +38,7 @@ class HubClient:
         self.settings = settings
         self._transport = transport
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.cache_seconds = settings.hub_check_seconds  # a revoked token works at most this long
         self.access_scopes = {"access:services", f"access:services!service={settings.service_name}"}
 
     def authorize_url(self, *, state: str, code_challenge: str) -> str:
@@ -107,5 +107,23 @@ class HubClient:
             self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-        self._cache[key] = (now + CACHE_SECONDS, principal)
+        self._cache[key] = (now + self.cache_seconds, principal)
         return principal
+
+    async def user_by_name(self, name: str) -> dict | None:
+        """The hub's model of a user (name and admin flag), read with the portal's own service token
+        (its role grants read:users:name); None when the hub has no such user."""
+        secret = self.settings.oauth_client_secret
+        headers = {"Authorization": f"token {secret.get_secret_value() if secret else ''}"}
+        try:
+            async with self._client() as client:
+                reply = await client.get(f"{self.settings.hub_api_url}/users/{quote(name, safe='')}", headers=headers)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"JupyterHub did not answer ({type(exc).__name__})") from None
+        if reply.status_code == 404:
+            return None
+        if reply.status_code != 200:
+            raise HubUnavailable(f"JupyterHub answered a user lookup with HTTP {reply.status_code} (does the "
+                                 "portal service have the read:users:name scope?)")
+        model = reply.json()
+        return model if isinstance(model, dict) and model.get("name") == name else None

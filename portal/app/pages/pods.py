@@ -7,18 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from portal.app.context import KubeUnavailable, get_context
+from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
-from portal.app.routes.pods import Namespace, PodName
+from portal.app.params import Namespace, PodName
+from portal.app.services.errors import KubeUnavailable
 from portal.app.services.pod_actions import delete_user_pod
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/", response_class=RedirectResponse)
-def home(principal: CurrentUser) -> RedirectResponse:
-    return RedirectResponse("/pods", status_code=303)
 
 
 @router.get("/pods", response_class=HTMLResponse)

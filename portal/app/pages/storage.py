@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages.common import back_to, render
-from portal.app.routes.storage import DirName, entries, remove, sessions_recorded_since
+from portal.app.params import DirName
+from portal.app.services.errors import DomainError
+from portal.app.services.storage_access import entries, remove, sessions_recorded_since
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_IDLE_DAYS = 90
@@ -23,8 +25,8 @@ def storage_page(request: Request, principal: CurrentUser,
     now = ctx.clock()
     try:
         found, problem = entries(ctx, principal), None
-    except HTTPException as exc:
-        found, problem = [], str(exc.detail)
+    except DomainError as exc:
+        found, problem = [], exc.reason
     return render(request, "storage.html", principal, entries=found, now=now, idle_days=idle_days,
                   problem=problem, base=ctx.web.storage_base_path, since=sessions_recorded_since(ctx))
 

@@ -13,7 +13,9 @@ import secrets
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from portal.app.auth.cookies import STATE_COOKIE
+from starlette.concurrency import run_in_threadpool
+
+from portal.app.auth.cookies import SESSION_COOKIE, STATE_COOKIE
 from portal.app.auth.hub import HubUnavailable, pkce_pair
 from portal.app.context import get_context
 from portal.app.deps import CurrentUser
@@ -71,7 +73,8 @@ async def oauth_callback(request: Request, code: str | None = None, state: str |
         ctx.metrics.sign_ins.labels("refused").inc()
         raise HTTPException(403, "JupyterHub did not vouch for you as a user of this portal")
     response = RedirectResponse(safe_next(str(saved["next"])), status_code=303)
-    ctx.signer.set_session(response, name=principal.name, admin=principal.admin)
+    cookie = await run_in_threadpool(ctx.sessions.create, name=principal.name, admin=principal.admin)
+    ctx.signer.set_session(response, cookie)
     ctx.signer.clear_state(response)
     ctx.metrics.sign_ins.labels("ok").inc()
     log.info("signed in", extra={"user": principal.name, "admin": principal.admin})
@@ -80,8 +83,11 @@ async def oauth_callback(request: Request, code: str | None = None, state: str |
 
 @router.post("/logout", summary="Sign out of the portal", response_class=HTMLResponse)
 def logout(request: Request, principal: CurrentUser) -> HTMLResponse:
+    """Ends the session here (its server-side row is deleted, so a copy of the cookie is worthless too)."""
+    ctx = get_context(request)
+    ctx.sessions.revoke(request.cookies.get(SESSION_COOKIE))
     response = request.app.state.templates.TemplateResponse(request, "signed_out.html", {})
-    get_context(request).signer.clear_session(response)
+    ctx.signer.clear_session(response)
     return response
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from portal.app.deps import AdminUser, Context, CurrentUser
+from portal.app.params import Namespace, PodName
 from portal.app.services.pod_actions import delete_user_pod
 
 router = APIRouter(tags=["pods"])
 
-Namespace = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
-PodName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
 class DeletePod(BaseModel):

@@ -13,7 +13,7 @@ from portal.sqltypes import upsert
 
 _U = User.__table__
 FIELDS = {"cpu": "cpu_limit", "memoryGiB": "memory_gib_limit", "gpus": "gpu_limit",
-          "gpuHoursMonthly": "gpu_hours_monthly"}
+          "gpuHoursMonthly": "gpu_hours_monthly", "budgetMonthly": "budget_monthly"}
 
 
 def _current(connection: sa.Connection, user: str) -> dict | None:

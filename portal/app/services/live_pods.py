@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import urllib3
 from kubernetes import client
 
-from portal.app.context import KubeUnavailable
+from portal.app.services.errors import DomainError, KubeUnavailable
 from portal.collector.kube import PodSource, WatchScope
 from portal.collector.pods import PodSpecHints, observe_pod, parse_time
 from portal.settings import PortalSettings
@@ -56,10 +57,9 @@ class LivePod:
         return data
 
 
-class DeleteRefused(Exception):
+class DeleteRefused(DomainError):
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+        super().__init__(reason, status=status)
 
 
 def selector_matches(selector: str | None, labels: dict) -> bool:
@@ -85,6 +85,7 @@ class LivePods:
                                   settings.rdma_resource_prefix, settings.gpu_model_label)
         self.source = PodSource(api_client, self.scope, gpu_model_label=settings.gpu_model_label)
         self.core = client.CoreV1Api(api_client)
+        self._nodes: tuple[float, dict[str, int]] | None = None
 
     def _to_live(self, raw: dict, gpu_models: dict[str, str]) -> LivePod | None:
         seen = observe_pod(raw, hints=self.hints, node_gpu_models=gpu_models)
@@ -110,6 +111,25 @@ class LivePods:
         if user is not None:
             pods = [p for p in pods if p.user == user]
         return sorted(pods, key=lambda p: (p.namespace, p.name))
+
+    def node_gpus(self, *, max_age: float = 30.0) -> dict[str, int]:
+        """Allocatable GPUs per node (nodes without GPUs included, as 0), read at most every ``max_age`` s."""
+        now = time.monotonic()
+        if self._nodes is not None and now - self._nodes[0] < max_age:
+            return self._nodes[1]
+        try:
+            body = json.loads(self.core.list_node(_preload_content=False, _request_timeout=TIMEOUT).data)
+        except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _unavailable(exc) from None
+        gpus = {}
+        for node in body.get("items") or []:
+            allocatable = (node.get("status") or {}).get("allocatable") or {}
+            try:
+                gpus[node["metadata"]["name"]] = int(allocatable.get(self.settings.gpu_resource, 0))
+            except (KeyError, TypeError, ValueError):
+                continue
+        self._nodes = (now, dict(sorted(gpus.items())))
+        return self._nodes[1]
 
     def _managed_namespace(self, namespace: str) -> bool:
         scope = self.scope

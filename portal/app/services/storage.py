@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from portal.app.services.errors import DomainError
+
 CEPH_RBYTES = "ceph.dir.rbytes"  # CephFS keeps each directory's recursive size ...
 CEPH_RCTIME = "ceph.dir.rctime"  # ... and its newest change: no walk needed
 
 
-class StorageError(Exception):
+class StorageError(DomainError):
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+        super().__init__(reason, status=status)
 
 
 @dataclass(frozen=True)
