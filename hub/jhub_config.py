@@ -296,6 +296,12 @@ SCHEMA = obj({
             "oauthRedirectUri": url(),
             "tokenEnv": string("JHUB_PORTAL_SERVICE_TOKEN", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
         }),
+        # The user's notices (idle GPUs, reclaim) as a banner on the hub's pages (jhub_notices.py).
+        "notices": obj({
+            "enabled": boolean(True),
+            "refreshSeconds": number(60, minimum=1),
+            "timeoutSeconds": number(2, minimum=0.1),
+        }),
     }, check=lambda v, p, e: e.append(f"{p}.url: required when portal.enabled is true")
         if v["enabled"] and not v["url"] else None),
     "mpi": MPI,
