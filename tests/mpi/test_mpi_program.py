@@ -97,7 +97,8 @@ def test_without_the_portal_the_hub_binds_no_pod_stopper():
     run = run_program(config(mpi={"enabled": True}, portal={"enabled": False}))
     assert run.error is None, run.error
     assert "portalPodStopper" not in hub_values(run)["custom"]["jhub"]["mpi"]
-    roles = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    roles = {r.inputs["metadata"]["name"]: r
+             for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
     assert [r["resourceNames"] for r in roles["jhub-jhub-hub-mpi"].inputs["rules"] if "bind" in r["verbs"]] == [
         ["jhub-jhub-mpi-user"]]
 
