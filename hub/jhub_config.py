@@ -241,6 +241,15 @@ MPI = obj({
     "apiServer": url(default="https://kubernetes.default.svc"),
     "caFile": string("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", pattern=re.compile(r"^/")),
     "mountPath": string("/etc/jhub/kube", pattern=re.compile(r"^/")),
+    # The portal's pod-stopper ClusterRole, bound to its ServiceAccount in each user's namespace (all three, or
+    # none: without the portal).
+    "portalPodStopper": obj({
+        "clusterRole": string("", pattern=re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")),
+        "serviceAccount": string("", pattern=_K8S_NAME),
+        "namespace": string("", pattern=_K8S_NAME),
+    }, check=lambda v, p, e: e.append(f"{p}: set clusterRole, serviceAccount and namespace together, or none of "
+                                      f"them (missing: {', '.join(k for k in sorted(v) if not v[k])})")
+        if any(v.values()) and not all(v.values()) else None),
 }, check=lambda v, p, e: e.append(f"{p}.userClusterRole: required when mpi.enabled is true (the ClusterRole "
                                   "the program registers for users' namespaces)")
     if v["enabled"] and not v["userClusterRole"] else None)
@@ -295,6 +304,12 @@ SCHEMA = obj({
             "oauthClientId": string("service-portal", pattern=re.compile(r"^service-[a-z0-9._-]+$")),
             "oauthRedirectUri": url(),
             "tokenEnv": string("JHUB_PORTAL_SERVICE_TOKEN", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
+        }),
+        # The user's notices (idle GPUs, reclaim) as a banner on the hub's pages (jhub_notices.py).
+        "notices": obj({
+            "enabled": boolean(True),
+            "refreshSeconds": number(60, minimum=1),
+            "timeoutSeconds": number(2, minimum=0.1),
         }),
     }, check=lambda v, p, e: e.append(f"{p}.url: required when portal.enabled is true")
         if v["enabled"] and not v["url"] else None),

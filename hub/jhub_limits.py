@@ -1,4 +1,5 @@
-"""Per-user limits from the usage portal: fetch them, and judge a server request against them.
+"""Per-user limits from the usage portal: fetch them, and judge a server request against them. `portal_get`
+is the hub's one client of the portal's API (limits here, notices in jhub_notices.py).
 
 GET {url}/api/limits/{username} with `Authorization: Bearer <token>` answers
     {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
@@ -24,17 +25,19 @@ class PortalUnavailable(Exception):
     """The portal gave no usable answer (down, slow, error status, bad JSON, missing token)."""
 
 
-async def fetch_limits(username: str, portal: dict) -> dict:
-    """The portal's answer for `username`; raises PortalUnavailable with a reason that holds no secret."""
+async def portal_get(path: str, portal: dict, *, timeout: float | None = None):
+    """GET {portal.url}{path} with the hub's portal token: (url, the decoded JSON answer). Raises PortalUnavailable
+    with a reason that holds no secret. `timeout` (seconds) defaults to portal.timeoutSeconds."""
     token = os.environ.get(portal["tokenEnv"], "")
     if not token:
         raise PortalUnavailable(f"environment variable {portal['tokenEnv']} (the portal token) is empty")
-    url = f"{portal['url'].rstrip('/')}/api/limits/{quote(username, safe='')}"
+    url = f"{portal['url'].rstrip('/')}{path}"
+    timeout = portal["timeoutSeconds"] if timeout is None else timeout
     request = HTTPRequest(
         url,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        connect_timeout=portal["timeoutSeconds"],
-        request_timeout=portal["timeoutSeconds"],
+        connect_timeout=timeout,
+        request_timeout=timeout,
         follow_redirects=False,
         validate_cert=portal["verifyTls"],
         ca_certs=portal["caFile"] or None,
@@ -47,11 +50,16 @@ async def fetch_limits(username: str, portal: dict) -> dict:
         reason = "timed out" if response.code == 599 and "imeout" in str(response.error) else f"HTTP {response.code}"
         raise PortalUnavailable(f"{url}: {reason}")
     try:
-        answer = json.loads(response.body)
-        if not isinstance(answer.get("limits"), dict):
-            raise ValueError("no 'limits' object")
-    except (ValueError, AttributeError) as exc:
+        return url, json.loads(response.body)
+    except ValueError as exc:
         raise PortalUnavailable(f"{url}: unreadable answer ({exc})") from None
+
+
+async def fetch_limits(username: str, portal: dict) -> dict:
+    """The portal's answer for `username`; raises PortalUnavailable with a reason that holds no secret."""
+    url, answer = await portal_get(f"/api/limits/{quote(username, safe='')}", portal)
+    if not (isinstance(answer, dict) and isinstance(answer.get("limits"), dict)):
+        raise PortalUnavailable(f"{url}: unreadable answer (no 'limits' object)")
     return answer
 
 

@@ -7,6 +7,8 @@ each create-or-keep (HTTP 409 means it is there already):
   portal collector's `user_namespace_label` selector) and annotated with the user's name;
 * the ServiceAccount `serviceAccount` there, and a RoleBinding there to the ClusterRole `userClusterRole`
   (MPIJobs, pods, pods/log): a RoleBinding grants a ClusterRole's rules in its own namespace only;
+* with the portal (`portalPodStopper`), a RoleBinding there of the portal's pod-stopper ClusterRole to the
+  portal's ServiceAccount, so the portal's admin "delete pod" reaches the user's MPI pods;
 * the ResourceQuota `quotaName` from the user's portal limits (what the spawn check fetched), else from
   `quotaDefaults`; replaced at each start, so a changed limit applies at the next start;
 * a token for that ServiceAccount (TokenRequest API, `tokenSeconds` long, a fresh one at each start) in a
@@ -62,6 +64,20 @@ def role_binding_manifest(cfg: dict, namespace: str, username: str) -> dict:
         "metadata": _meta(cfg["serviceAccount"], namespace, username),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cfg["userClusterRole"]},
         "subjects": [{"kind": "ServiceAccount", "name": cfg["serviceAccount"], "namespace": namespace}],
+    }
+
+
+def pod_stopper_binding_manifest(cfg: dict, namespace: str, username: str) -> dict | None:
+    """The portal's pod-stopper RoleBinding in the user's namespace (named after the ClusterRole); None
+    without the portal."""
+    stopper = cfg["portalPodStopper"]
+    if not stopper["clusterRole"]:
+        return None
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": _meta(stopper["clusterRole"], namespace, username),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": stopper["clusterRole"]},
+        "subjects": [{"kind": "ServiceAccount", "name": stopper["serviceAccount"], "namespace": stopper["namespace"]}],
     }
 
 
@@ -159,6 +175,9 @@ async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None
     await _create(core.create_namespace, ns_body)
     await _create(core.create_namespaced_service_account, ns, service_account_manifest(cfg, ns, username))
     await _create(rbac.create_namespaced_role_binding, ns, role_binding_manifest(cfg, ns, username))
+    stopper = pod_stopper_binding_manifest(cfg, ns, username)
+    if stopper is not None:
+        await _create(rbac.create_namespaced_role_binding, ns, stopper)
     quota = resource_quota_manifest(cfg, ns, username, quota_hard(limits, cfg["quotaDefaults"], gpu_resource))
     try:
         await core.create_namespaced_resource_quota(ns, quota)

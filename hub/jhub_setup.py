@@ -17,6 +17,7 @@ from jhub_config import ConfigError, validate
 from jhub_capacity import RequestCache
 from jhub_kube import ClusterSource
 from jhub_mpi import make_modify_pod_hook as mpi_modify_pod_hook
+from jhub_notices import NoticeCache
 from jhub_profiles import make_profile_list
 from jhub_spawn_check import make_hooks
 
@@ -184,6 +185,8 @@ def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
     c.JupyterHub.allow_named_servers = named["enabled"]
     c.JupyterHub.named_server_limit_per_user = named["limit"]
     template_vars = {**dict(_get(c.JupyterHub, "template_vars", {})), **branding.pop("template_vars")}
+    if cleaned["portal"]["enabled"] and cleaned["portal"]["notices"]["enabled"]:
+        template_vars["jhub_notices"] = NoticeCache(cleaned["portal"]).template_var  # the banner in page.html
     c.JupyterHub.template_vars = template_vars
     c.JupyterHub.template_paths = branding.pop("template_paths") + list(_get(c.JupyterHub, "template_paths", []))
     for name, value in branding.items():

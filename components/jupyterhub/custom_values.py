@@ -76,24 +76,26 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
                     "loginAnnouncement": b.login_announcement, "signInText": b.sign_in_text})
 
 
-def mpi_values(mpi: MpiSettings, hub_namespace: str) -> dict:
-    """Per-user MPI namespaces (hub/jhub_mpi.py); the ClusterRole is the one components/mpi registers."""
+def mpi_values(mpi: MpiSettings, hub_namespace: str, portal_enabled: bool = False) -> dict:
+    """Per-user MPI namespaces (hub/jhub_mpi.py); the ClusterRoles are the ones components/mpi and
+    components/portal register (the portal's pod-stopper is bound in each user's namespace when it runs)."""
     from ..mpi.admission import NAMESPACE_LABEL
-    from ..mpi.rbac import QUOTA_NAME, USER_SERVICE_ACCOUNT, user_role_name
+    from ..mpi.rbac import QUOTA_NAME, USER_SERVICE_ACCOUNT, portal_pod_stopper, user_role_name
 
     q = mpi.quota_defaults
+    stopper = portal_pod_stopper(hub_namespace, portal_enabled)
     return {"enabled": True, "namespacePrefix": mpi.namespace_prefix, "namespaceLabel": NAMESPACE_LABEL,
             "serviceAccount": USER_SERVICE_ACCOUNT,
             "userClusterRole": user_role_name(hub_namespace), "quotaName": QUOTA_NAME,
             "quotaDefaults": {"cpu": q.cpu, "memoryGiB": q.memory_gib, "gpus": q.gpus, "pods": q.pods},
-            "tokenSeconds": mpi.token_hours * 3600}
+            "tokenSeconds": mpi.token_hours * 3600, **({"portalPodStopper": stopper} if stopper else {})}
 
 
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
                 branding_files: tuple[HubFile, ...], ca_file: str | None = None,
                 portal_public_url: str | None = None, portal_service_token_env: str | None = None,
                 mpi: MpiSettings | None = None, rdma_resource: str = "") -> dict:
-    extra = {"mpi": mpi_values(mpi, hub.namespace)} if mpi is not None and mpi.enabled else {}
+    extra = {"mpi": mpi_values(mpi, hub.namespace, portal.enabled)} if mpi is not None and mpi.enabled else {}
     return {
         **extra,
         "auth": auth,

@@ -49,7 +49,8 @@ class MpiOperator(pulumi.ComponentResource):
         self.operator = k8s.yaml.v2.ConfigFile("mpi-operator", file=source, opts=child)
         hub_ns = settings.hub.namespace
         user_role = k8s.rbac.v1.ClusterRole("mpi-user-role", **_body(rbac.user_role(hub_ns)), opts=child)
-        hub_role = k8s.rbac.v1.ClusterRole("mpi-hub-role", **_body(rbac.hub_role(hub_ns)), opts=child)
+        hub_role = k8s.rbac.v1.ClusterRole("mpi-hub-role", **_body(rbac.hub_role(hub_ns, args.settings.portal.enabled)),
+                                           opts=child)
         k8s.rbac.v1.ClusterRoleBinding(
             "mpi-hub-binding", **_body(rbac.hub_binding(hub_ns)),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[user_role, hub_role]))

@@ -6,8 +6,10 @@ Two ClusterRoles, named after the hub's namespace so two hubs on one cluster nev
   user's namespace*, so it grants MPIJobs, pods and pods/log there and nowhere else.
 * `jhub-<ns>-hub-mpi`: what the hub needs to set a user up, and no more: create namespaces, ServiceAccounts,
   RoleBindings and ResourceQuotas; request tokens only for the users' ServiceAccount name; update only the
-  quota it names; and `bind` only the user role above (RBAC's escalation check lets the hub create a
-  RoleBinding to a role it does not hold itself only with `bind` on exactly that role).
+  quota it names; and `bind` only the user role above and, with the portal, the portal's pod-stopper
+  ClusterRole (RBAC's escalation check lets the hub create a RoleBinding to a role it does not hold itself
+  only with `bind` on exactly that role). The hub binds the pod-stopper to the portal's ServiceAccount in
+  each user's namespace, so the portal's admin "delete pod" works there too (`portal_pod_stopper`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,21 @@ def user_role(hub_namespace: str) -> dict:
     }
 
 
-def hub_role(hub_namespace: str) -> dict:
+def portal_pod_stopper(hub_namespace: str, portal_enabled: bool) -> dict | None:
+    """The portal's pod-stopper ClusterRole and the ServiceAccount to bind it to in each user's namespace
+    (custom.jhub.mpi.portalPodStopper); None without the portal. The portal runs in the hub's namespace."""
+    if not portal_enabled:
+        return None
+    from ..portal import images as portal_images
+    from ..portal.manifests import cluster_role_name
+
+    return {"clusterRole": cluster_role_name(hub_namespace, "pod-stopper"), "namespace": hub_namespace,
+            "serviceAccount": portal_images.PORTAL}
+
+
+def hub_role(hub_namespace: str, portal_enabled: bool = False) -> dict:
+    stopper = portal_pod_stopper(hub_namespace, portal_enabled)
+    bindable = [user_role_name(hub_namespace)] + ([stopper["clusterRole"]] if stopper else [])
     return {
         "apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(hub_role_name(hub_namespace)),
         "rules": [
@@ -55,7 +71,7 @@ def hub_role(hub_namespace: str) -> dict:
              "resourceNames": [USER_SERVICE_ACCOUNT]},
             {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "get"]},
             {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
-             "resourceNames": [user_role_name(hub_namespace)]},
+             "resourceNames": bindable},
             {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["create"]},
             {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "patch", "update"],
              "resourceNames": [QUOTA_NAME]},
@@ -72,5 +88,5 @@ def hub_binding(hub_namespace: str) -> dict:
     }
 
 
-def manifests(hub_namespace: str) -> list[dict]:
-    return [user_role(hub_namespace), hub_role(hub_namespace), hub_binding(hub_namespace)]
+def manifests(hub_namespace: str, portal_enabled: bool = False) -> list[dict]:
+    return [user_role(hub_namespace), hub_role(hub_namespace, portal_enabled), hub_binding(hub_namespace)]

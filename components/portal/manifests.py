@@ -198,7 +198,7 @@ def cluster_reader_role(namespace: str, user_namespaces: bool) -> dict:
 
 def pod_stopper_role(namespace: str) -> dict:
     """Deleting user pods, granted per namespace: the hub's (RoleBinding here) and each user namespace, where
-    whoever creates that namespace binds this ClusterRole with a RoleBinding (never cluster-wide)."""
+    the hub binds this ClusterRole with a RoleBinding when it creates it (hub/jhub_mpi.py; never cluster-wide)."""
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": _meta(cluster_role_name(namespace, "pod-stopper"), None, "portal"),
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "get"]}]}

@@ -19,8 +19,8 @@ def _local(at: datetime, zone: ZoneInfo) -> str:
 
 def idle_message(session: IdleGpuSession, *, zone: ZoneInfo) -> str:
     server = f"Your server {session.server_name!r}" if session.server_name else "Your server"
-    gpus = "1 GPU" if session.gpu_count == 1 else f"{session.gpu_count} GPUs"
-    text = f"{server} holds {gpus} that have been idle since {_local(session.idle_since, zone)}."
+    gpus, verb = ("1 GPU", "has") if session.gpu_count == 1 else (f"{session.gpu_count} GPUs", "have")
+    text = f"{server} holds {gpus} that {verb} been idle since {_local(session.idle_since, zone)}."
     if session.stop_at is not None:
         text += (f" It will be stopped at {_local(session.stop_at, zone)} to free them, unless they compute "
                  "before then. Save your work.")

@@ -10,8 +10,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from jhub_mpi import (kubeconfig_secret_manifest, namespace_manifest, quota_hard, resource_quota_manifest,
-                      role_binding_manifest, service_account_manifest, user_namespace)
+from jhub_config import ConfigError, validate
+from jhub_mpi import (kubeconfig_secret_manifest, namespace_manifest, pod_stopper_binding_manifest, quota_hard,
+                      resource_quota_manifest, role_binding_manifest, service_account_manifest, user_namespace)
 from jhub_profiles import CPU_SLUG
 from jhub_spawn_check import SpawnRefused
 from hubtest_cluster import UserObjects, standard_cluster
@@ -20,8 +21,10 @@ from hubtest_configs import configured, jhub_cfg, new_spawner, spawn_until_pod
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from components.mpi import rbac  # noqa: E402  (the ClusterRoles the program registers)
+from components.portal import manifests as portal_manifests  # noqa: E402
 
 TOKEN = "portal-secret-token-123"
+STOPPER = rbac.portal_pod_stopper("jhub", True)  # custom.jhub.mpi.portalPodStopper as the program sets it
 CA = b"-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
 
 
@@ -104,6 +107,33 @@ async def test_second_start_keeps_the_objects_renews_the_token_and_takes_the_new
 
 
 @pytest.mark.asyncio
+async def test_with_the_portal_the_users_namespace_lets_the_portal_stop_pods_there(kube_api, ca_file):
+    store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file, portalPodStopper=STOPPER)))
+    for _ in range(2):  # the second start keeps the binding (409: it is there)
+        await spawn_until_pod(new_spawner(c, "erin"), {"profile": CPU_SLUG})
+    stopper_role = portal_manifests.pod_stopper_role("jhub")  # the ClusterRole components/portal registers
+    binding = store.objects[("jhub-u-erin", "rolebindings", stopper_role["metadata"]["name"])]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "jhub-jhub-portal-pod-stopper"}
+    portal_account = portal_manifests.service_account("jhub")["metadata"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": portal_account["name"],
+                                    "namespace": portal_account["namespace"]}]
+    assert binding["metadata"]["annotations"]["hub.jupyter.org/username"] == "erin"
+    assert sorted(k[2] for k in store.of("rolebindings")) == ["jhub-jhub-portal-pod-stopper", "jhub-user"]
+
+
+def test_the_pod_stopper_is_all_three_names_or_none():
+    assert validate(jhub_cfg())["mpi"]["portalPodStopper"] == {"clusterRole": "", "serviceAccount": "",
+                                                               "namespace": ""}
+    assert pod_stopper_binding_manifest(validate(jhub_cfg())["mpi"], "jhub-u-x", "x") is None
+    with pytest.raises(ConfigError, match=r"custom.jhub.mpi.portalPodStopper: set clusterRole, serviceAccount "
+                                          r"and namespace together, or none of them \(missing: namespace\)"):
+        validate(jhub_cfg(mpi={"portalPodStopper": {"clusterRole": "x", "serviceAccount": "portal"}}))
+    with pytest.raises(ConfigError, match=r"custom.jhub.mpi.portalPodStopper.serviceAccount: 'Portal!' is not valid"):
+        validate(jhub_cfg(mpi={"portalPodStopper": {**STOPPER, "serviceAccount": "Portal!"}}))
+
+
+@pytest.mark.asyncio
 async def test_a_refused_spawn_creates_nothing(kube_api, ca_file):
     store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file)))
     with pytest.raises(SpawnRefused):
@@ -116,18 +146,20 @@ def _allowed(rules, verb, group, resource, name):
                and (not r.get("resourceNames") or name in r["resourceNames"]) for r in rules)
 
 
+@pytest.mark.parametrize("with_portal", [False, True])
 @pytest.mark.asyncio
-async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file):
+async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file, with_portal):
     """The hub's own rights (components/mpi/rbac.hub_role, plus the chart's Role on Secrets in its namespace)
-    cover each request it sends; nothing more is needed."""
-    store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file)))
+    cover each request it sends, `bind` on each ClusterRole it binds included; nothing more is needed."""
+    extra = {"portalPodStopper": STOPPER} if with_portal else {}
+    store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file, **extra)))
     for _ in range(2):
         await spawn_until_pod(new_spawner(c, "dave"), {"profile": CPU_SLUG})
-    rules = rbac.hub_role("jhub")["rules"]
+    rules = rbac.hub_role("jhub", portal_enabled=with_portal)["rules"]
     chart_role = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
                    "verbs": ["get", "watch", "list", "create", "delete"]}]
     verbs = {"POST": "create", "PUT": "update", "DELETE": "delete", "GET": "get"}
-    checked = 0
+    checked, bound = 0, set()
     for request in kube_api.requests:
         path = request["path"]
         if path in ("/api/v1/nodes", "/api/v1/pods"):
@@ -146,21 +178,27 @@ async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_ap
         allowed = _allowed(rules, verb, group, resource, name) or (
             namespace == "jhub" and _allowed(chart_role, verb, group, resource, name))
         assert allowed, f"{request['method']} {path} is not allowed to the hub"
+        if resource == "rolebindings" and verb == "create":  # RBAC's escalation check: bind on the role
+            role = json.loads(request["body"])["roleRef"]["name"]
+            assert _allowed(rules, "bind", "rbac.authorization.k8s.io", "clusterroles", role), role
+            bound.add(role)
         checked += 1
     assert checked >= 10
+    assert bound == {"jhub-jhub-mpi-user"} | ({"jhub-jhub-portal-pod-stopper"} if with_portal else set())
 
 
 def _manifests():
     cfg = {"namespacePrefix": "jhub-u-", "namespaceLabel": "jhub.io/user-namespace", "serviceAccount": "jhub-user",
-           "userClusterRole": "jhub-jhub-mpi-user", "quotaName": "jhub-user-quota"}
+           "userClusterRole": "jhub-jhub-mpi-user", "quotaName": "jhub-user-quota", "portalPodStopper": STOPPER}
     ns = user_namespace("jhub-u-", "Élodie.O'Brien")
     hard = quota_hard({"cpu": 2.5, "memoryGiB": 7.5, "gpus": 2}, {"pods": 5}, "nvidia.com/gpu")
     return [namespace_manifest(cfg, "Élodie.O'Brien"), service_account_manifest(cfg, ns, "Élodie.O'Brien"),
             role_binding_manifest(cfg, ns, "Élodie.O'Brien"), resource_quota_manifest(cfg, ns, "Élodie.O'Brien", hard),
-            kubeconfig_secret_manifest(cfg, "jhub", "Élodie.O'Brien", "apiVersion: v1\n")]
+            kubeconfig_secret_manifest(cfg, "jhub", "Élodie.O'Brien", "apiVersion: v1\n"),
+            pod_stopper_binding_manifest(cfg, ns, "Élodie.O'Brien")]
 
 
-@pytest.mark.parametrize("manifest", _manifests(), ids=lambda m: m["kind"])
+@pytest.mark.parametrize("manifest", _manifests(), ids=lambda m: f"{m['kind']}-{m['metadata']['name']}")
 def test_manifests_the_hub_sends_are_valid(manifest):
     kubernetes_validate.validate(manifest, "1.32", strict=True)
 

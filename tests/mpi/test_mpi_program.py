@@ -57,7 +57,11 @@ def test_online_applies_the_upstream_manifest_and_registers_the_rbac():
     assert operator.inputs["file"] == MANIFEST_URL
     roles = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
     assert roles["jhub-jhub-mpi-user"].inputs["rules"] == rbac.user_role("jhub")["rules"]
-    assert roles["jhub-jhub-hub-mpi"].inputs["rules"] == rbac.hub_role("jhub")["rules"]
+    assert roles["jhub-jhub-hub-mpi"].inputs["rules"] == rbac.hub_role("jhub", portal_enabled=True)["rules"]
+    # the portal (on by default) registers the pod-stopper the hub may bind in users' namespaces
+    assert [r["resourceNames"] for r in roles["jhub-jhub-hub-mpi"].inputs["rules"] if "bind" in r["verbs"]] == [
+        ["jhub-jhub-mpi-user", "jhub-jhub-portal-pod-stopper"]]
+    assert "jhub-jhub-portal-pod-stopper" in roles
     binding = run.named("mpi-hub-binding")
     assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": "jhub"}]
 
@@ -70,14 +74,33 @@ def test_hub_gets_its_mpi_config_and_it_validates():
     assert mpi == {"enabled": True, "namespacePrefix": "lab-", "namespaceLabel": "jhub.io/user-namespace",
                    "serviceAccount": "jhub-user",
                    "userClusterRole": "jhub-jhub-mpi-user", "quotaName": "jhub-user-quota",
-                   "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1}, "tokenSeconds": 43200}
+                   "quotaDefaults": {"cpu": 8, "memoryGiB": 32.5, "gpus": 1}, "tokenSeconds": 43200,
+                   # the portal's ClusterRole and ServiceAccount, as the portal component registers them
+                   "portalPodStopper": {"clusterRole": "jhub-jhub-portal-pod-stopper", "namespace": "jhub",
+                                        "serviceAccount": "jhub-portal"}}
+    stopper_role = run.named("portal-pod-stopper").inputs["metadata"]["name"]
+    [account] = [r for r in run.of_type("kubernetes:core/v1:ServiceAccount") if r.name == "portal-service-account"]
+    assert (stopper_role, account.inputs["metadata"]["name"], account.inputs["metadata"]["namespace"]) == (
+        mpi["portalPodStopper"]["clusterRole"], mpi["portalPodStopper"]["serviceAccount"],
+        mpi["portalPodStopper"]["namespace"])
     sys.path.insert(0, str(ROOT / "hub"))
     from jhub_config import validate
 
     cleaned = validate(values["custom"]["jhub"])["mpi"]
     assert cleaned["tokenSeconds"] == 43200 and cleaned["quotaDefaults"]["pods"] is None  # null: no pod quota
+    assert cleaned["portalPodStopper"] == mpi["portalPodStopper"]
     # kubectl in the notebook reaches MicroK8s's API server (Calico sees the node port after DNAT)
     assert values["singleuser"]["networkPolicy"]["egress"] == [{"ports": [{"port": 16443, "protocol": "TCP"}]}]
+
+
+def test_without_the_portal_the_hub_binds_no_pod_stopper():
+    run = run_program(config(mpi={"enabled": True}, portal={"enabled": False}))
+    assert run.error is None, run.error
+    assert "portalPodStopper" not in hub_values(run)["custom"]["jhub"]["mpi"]
+    roles = {r.inputs["metadata"]["name"]: r
+             for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    assert [r["resourceNames"] for r in roles["jhub-jhub-hub-mpi"].inputs["rules"] if "bind" in r["verbs"]] == [
+        ["jhub-jhub-mpi-user"]]
 
 
 def test_without_mpi_the_hub_values_carry_no_mpi():
@@ -134,7 +157,8 @@ def test_manifest_lock_entry_and_the_image_it_names():
     assert locked == {full_image(images[0])}
 
 
-@pytest.mark.parametrize("manifest", rbac.manifests("jhub"), ids=lambda m: m["metadata"]["name"])
+@pytest.mark.parametrize("manifest", rbac.manifests("jhub") + rbac.manifests("jhub", portal_enabled=True)[1:2],
+                         ids=lambda m: m["metadata"]["name"])
 def test_rbac_manifests_are_valid(manifest):
     kubernetes_validate.validate(manifest, "1.32", strict=True)
 
@@ -144,6 +168,12 @@ def test_hub_may_bind_only_the_user_role_and_mint_tokens_only_for_the_user_accou
     assert [r for r in rules if "bind" in r["verbs"]] == [
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
          "resourceNames": ["jhub-jhub-mpi-user"]}]
+    # with the portal: also exactly its pod-stopper, and nothing else changes
+    with_portal = rbac.hub_role("jhub", portal_enabled=True)["rules"]
+    assert [r for r in with_portal if "bind" in r["verbs"]] == [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
+         "resourceNames": ["jhub-jhub-mpi-user", "jhub-jhub-portal-pod-stopper"]}]
+    assert [r for r in with_portal if "bind" not in r["verbs"]] == [r for r in rules if "bind" not in r["verbs"]]
     token = [r for r in rules if r["resources"] == ["serviceaccounts/token"]]
     assert token == [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
                       "resourceNames": ["jhub-user"]}]

@@ -1,5 +1,5 @@
 """Every route of the app refuses a request without credentials (walking the app's routes), the hub's
-token reads limits and nothing else, admin routes refuse users, and browser sessions need CSRF tokens."""
+token reads limits and notices and nothing else, admin routes refuse users, and browser sessions need CSRF tokens."""
 
 from __future__ import annotations
 
@@ -131,14 +131,17 @@ def test_a_bad_token_is_not_rescued_by_a_good_cookie(portal):
     assert client.get("/api/me", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
 
 
-def test_the_hub_token_reads_limits_and_nothing_else(portal):
+def test_the_hub_token_reads_limits_and_notices_and_nothing_else(portal):
     hub = portal.client(token=HUB_TOKEN)
-    assert hub.get("/api/limits/alice").status_code == 200
+    allowed = {("GET", "/api/limits/alice"), ("GET", "/api/users/alice/notices")}
+    for method, path in allowed:
+        assert hub.get(path).status_code == 200, path
     for method, path, _ in every_request(portal.app):
-        if path in PUBLIC_PATHS or (method, path) == ("GET", "/api/limits/alice"):
+        if path in PUBLIC_PATHS or (method, path) in allowed:
             continue
         reply = hub.request(method, path, json={} if method != "GET" else None)
         assert reply.status_code == 403, (method, path, reply.status_code)
+        assert "may only read user limits and notices" in reply.text, (method, path)
 
 
 def test_admin_routes_refuse_ordinary_users(portal):

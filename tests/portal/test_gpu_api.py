@@ -91,3 +91,23 @@ def test_notices_are_the_users_own_and_the_hub_page_may_read_them(gpu_portal):
     assert "access-control-allow-origin" not in other.headers
     assert gpu_portal.client("alice").get("/api/me/notices").json() == {"notices": []}
     assert gpu_portal.client().get("/api/me/notices").status_code == 401
+
+
+def test_the_hubs_token_reads_any_users_notices_and_users_only_their_own(gpu_portal):
+    with gpu_portal.engine.begin() as conn:
+        add_session(conn, uid="uid-bob", user="bob")
+    agent = gpu_portal.client(token=AGENT_TOKEN)
+    samples = [sample("GPU-b", at, util=0.0, holders=[holder("jupyter-bob")])
+               for at in every(T0 + timedelta(minutes=55), T0 + timedelta(hours=3), 60)]
+    assert agent.post("/api/gpu/samples", json=_body(samples)).json()["accepted"] == len(samples)
+    own = gpu_portal.client("bob").get("/api/me/notices").json()
+    assert [n["idle_since"] for n in own["notices"]] == ["2026-05-20T00:55:00Z"]
+    for client in (gpu_portal.client(token=HUB_TOKEN), gpu_portal.client(token=ADMIN_TOKEN),
+                   gpu_portal.client("bob"), gpu_portal.client("root", admin=True)):
+        assert client.get("/api/users/bob/notices").json() == own  # the same answer as the user's own route
+    assert gpu_portal.client(token=HUB_TOKEN).get("/api/users/alice/notices").json() == {"notices": []}
+    refused = gpu_portal.client("alice").get("/api/users/bob/notices")
+    assert refused.status_code == 403 and "only see your own notices" in refused.text
+    assert gpu_portal.client().get("/api/users/bob/notices").status_code == 401
+    assert gpu_portal.client(token=AGENT_TOKEN).get("/api/users/bob/notices").status_code == 403
+    assert gpu_portal.client(token=HUB_TOKEN).get("/api/users/a%01b/notices").status_code == 422

@@ -43,7 +43,7 @@ class NotAuthenticated(Exception):
 
 
 def hub_token_allowed(endpoint: F) -> F:
-    """Mark the one kind of route the hub's limits token may call."""
+    """Mark the routes the hub's token may call: reading a user's limits and notices."""
     setattr(endpoint, _HUB_TOKEN_ALLOWED, True)
     return endpoint
 
@@ -96,7 +96,7 @@ async def authenticate(
         if principal is None:
             raise NotAuthenticated("sign in first")
     if principal.role == "hub" and not getattr(request.scope.get("endpoint"), _HUB_TOKEN_ALLOWED, False):
-        raise HTTPException(403, "this token may only read user limits")
+        raise HTTPException(403, "this token may only read user limits and notices")
     if principal.role == "agent" and not getattr(request.scope.get("endpoint"), _AGENT_TOKEN_ALLOWED, False):
         raise HTTPException(403, "this token may only send GPU samples")
     if principal.via == "session" and request.method not in SAFE_METHODS:

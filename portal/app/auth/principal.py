@@ -13,7 +13,7 @@ class Principal:
     name: str  # the JupyterHub user name, or "token:<name>" for a configured API token
     admin: bool
     via: Via
-    role: Literal["user", "admin", "hub", "agent"] = "user"  # "hub": the hub's limits token; "agent": GPU samples
+    role: Literal["user", "admin", "hub", "agent"] = "user"  # "hub": the hub's (limits, notices); "agent": GPU samples
     session_id: str | None = None  # browser sessions only; the CSRF token is derived from it
 
     @property

@@ -9,6 +9,8 @@
     {"notices": [{"kind": "idle-gpu", "server_name": "", "pod_name": "jupyter-alice", "gpu_count": 2,
                   "idle_since": "2026-05-20T02:00:00Z", "stop_at": "2026-05-20T05:00:00Z" | null,
                   "message": "Your server holds 2 GPUs that have been idle since 10:00 ..."}]}
+  GET  /api/users/{username}/notices   the same answer for one user, for the hub's token (role "hub", which
+                          shows them on the hub's own pages, asking server-side), admins, and the user
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 
-from portal.app.auth.guard import agent_token_allowed, authenticate
+from portal.app.auth.guard import agent_token_allowed, authenticate, hub_token_allowed
 from portal.app.auth.principal import Principal
+from portal.app.context import PortalContext
 from portal.app.deps import Context, CurrentUser
+from portal.app.params import UserName
 from portal.gpu.ingest import BatchRefused, ingest_batch
 from portal.gpu.notices import user_notices
 from portal.gpu.schema import BatchIn, BatchResult
@@ -112,6 +116,19 @@ def get_notices(ctx: Context, principal: CurrentUser, request: Request, response
         response.headers["Vary"] = "Origin"
     if not principal.is_user:
         return {"notices": []}
+    return notices_of(ctx, principal.name)
+
+
+@router.get("/api/users/{username}/notices", summary="A user's notices (the hub's token, admins, or the user)",
+            response_model=Notices)
+@hub_token_allowed
+def get_user_notices(ctx: Context, username: UserName, principal: CurrentUser) -> dict:
+    if not (principal.role == "hub" or principal.may_see(username)):
+        raise HTTPException(403, "you may only see your own notices")
+    return notices_of(ctx, username)
+
+
+def notices_of(ctx: PortalContext, user_name: str) -> dict:
     with ctx.engine.connect() as connection:
-        return {"notices": user_notices(connection, user_name=principal.name, now=ctx.clock(), settings=ctx.gpu,
+        return {"notices": user_notices(connection, user_name=user_name, now=ctx.clock(), settings=ctx.gpu,
                                         zone=ctx.settings.zone)}
