@@ -60,9 +60,26 @@ def test_each_viewer_gets_a_page_rendered_for_them_with_their_own_csrf_token(por
             assert _csrf(overview.text) == {portal.csrf(client)}
         assert bob.get("/overview").status_code == 403  # the guard still runs before the cache
         assert bob.get("/users/alice").status_code == 403
-    assert len(portal.ctx.pages._entries) == 5  # /me of alice, bob, carol; /overview of carol, dave
+    assert len(portal.ctx.pages._entries) == 4  # /me of alice, bob, carol; /overview shared by the admins
     admin_page = portal.client(token=ADMIN_TOKEN).get("/billing")  # a token: no session, no sign-out form
     assert admin_page.status_code == 200 and _csrf(admin_page.text) == set() and "csrf-marker" not in admin_page.text
+
+
+def test_admins_share_the_overview_and_billing_but_each_sees_their_own_name_escaped(portal):
+    _clocks(portal)
+    odd = "o'neil&<co>"
+    carol, other = portal.client("carol", admin=True), portal.client(odd, admin=True)
+    alice = portal.client("alice")
+    for path in ("/overview", "/billing?group_by=gpu_model", "/users/alice"):
+        first, second = carol.get(path), other.get(path)
+        assert first.status_code == second.status_code == 200
+        assert _who(first.text) == "carol" and _who(second.text) == "o&#39;neil&amp;&lt;co&gt;"
+        assert "name-marker" not in first.text + second.text and "csrf-marker" not in first.text + second.text
+        assert _csrf(second.text) == {portal.csrf(other)}
+    assert len(portal.ctx.pages._entries) == 3  # one per page, shared by both admins
+    page = alice.get("/billing?group_by=gpu_model")  # a user gets a page of their own, not the admins'
+    assert _who(page.text) == "alice" and len(portal.ctx.pages._entries) == 4
+    assert alice.get("/users/alice").status_code == 200 and len(portal.ctx.pages._entries) == 5
 
 
 def test_the_cache_serves_what_it_rendered_until_the_bound_then_renders_again(portal):

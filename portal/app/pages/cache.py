@@ -5,6 +5,10 @@ A page is cached per viewer: the key holds the principal's name, admin flag, kin
 role, the path and the validated query parameters, so a user is only ever served a page rendered for
 that same identity (a demoted admin gets a new key). The one per-session part of a page, the CSRF token,
 is rendered as a random marker and replaced with the requesting session's own token on every answer.
+Pages whose content does not depend on which admin asks (the overview, billing, a named user's page:
+``admins_share=True``) are rendered once for all signed-in admins: the admin's name is rendered as a marker
+too and replaced (HTML-escaped) with the requesting admin's name. Admins may see every page anyway; a
+non-admin, a token or a demoted admin never shares such an entry (the admin flag and kind are in the key).
 Not cached: pages with a flash message, anything but a plain 200, and every page while
 ``PORTAL_VIEW_CACHE_SECONDS`` is 0. An entry never outlives the cached data it was rendered from, and a
 successful change (POST/PUT/PATCH/DELETE by a signed-in user or token, status below 400) clears both caches
@@ -13,6 +17,7 @@ of this process (``InvalidateOnChangeMiddleware``): an admin's edit shows on the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import secrets
@@ -21,6 +26,7 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 from fastapi.responses import HTMLResponse
+from markupsafe import escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.app.auth.cookies import FLASH_COOKIE
@@ -31,6 +37,8 @@ F = TypeVar("F", bound=Callable)
 PAGE_CACHE_ENTRIES = 512  # at ~100 KB a page, at most ~50 MB
 CSRF_MARKER = "csrf-marker-" + secrets.token_hex(16)  # unguessable: no user data can contain it
 _MARKER_BYTES = CSRF_MARKER.encode()
+NAME_MARKER = "name-marker-" + secrets.token_hex(16)
+_NAME_BYTES = NAME_MARKER.encode()
 _rendering_for_cache: ContextVar[bool] = ContextVar("rendering_for_cache", default=False)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -49,10 +57,16 @@ class _Page:
         self.body = body
 
 
-def cached_page(endpoint: F) -> F:
+def cached_page(endpoint: F | None = None, *, admins_share: bool = False):
     """Serve a (sync) page endpoint's 200 answers from the page cache; the endpoint takes ``request`` and
-    ``principal`` by those names."""
+    ``principal`` by those names. ``admins_share``: what the endpoint shows an admin does not depend on the
+    admin's name (it must not read ``principal.name`` for admins), so signed-in admins share one entry."""
+    if endpoint is None:
+        return lambda function: _cached(function, admins_share)
+    return _cached(endpoint, admins_share)
 
+
+def _cached(endpoint: F, admins_share: bool) -> F:
     @functools.wraps(endpoint)
     def wrapper(*args, **kwargs):
         request, principal = kwargs["request"], kwargs["principal"]
@@ -60,8 +74,11 @@ def cached_page(endpoint: F) -> F:
         if ctx.pages.ttl <= 0 or FLASH_COOKIE in request.cookies:
             return endpoint(*args, **kwargs)
         params = tuple(sorted((name, value) for name, value in kwargs.items() if name not in ("request", "principal")))
-        key = (endpoint.__module__, endpoint.__qualname__, request.url.path, principal.name, principal.admin,
-               principal.via, principal.role, params)
+        shared = admins_share and principal.admin and principal.via == "session" and principal.role == "admin"
+        key = (endpoint.__module__, endpoint.__qualname__, request.url.path, None if shared else principal.name,
+               principal.admin, principal.via, principal.role, params)
+        if shared:  # rendered for "some admin": the name is a marker, replaced below
+            kwargs = kwargs | {"principal": dataclasses.replace(principal, name=NAME_MARKER)}
         used = {"expires": math.inf}
 
         def make() -> _Page | HTMLResponse:
@@ -80,18 +97,22 @@ def cached_page(endpoint: F) -> F:
         if not isinstance(page, _Page):  # not cacheable: answered as rendered (with the marker replaced)
             response = page
             body = getattr(response, "body", b"")
-            if principal.session_id and _MARKER_BYTES in body:
-                response.body = _with_csrf(ctx, body, principal.session_id)
+            if (principal.session_id and _MARKER_BYTES in body) or (shared and _NAME_BYTES in body):
+                response.body = _personal(ctx, body, principal, shared)
                 response.headers["content-length"] = str(len(response.body))
             return response
-        body = _with_csrf(ctx, page.body, principal.session_id) if principal.session_id else page.body
-        return HTMLResponse(body)
+        return HTMLResponse(_personal(ctx, page.body, principal, shared))
 
     return wrapper  # type: ignore[return-value]
 
 
-def _with_csrf(ctx: PortalContext, body: bytes, session_id: str) -> bytes:
-    return body.replace(_MARKER_BYTES, ctx.signer.csrf_token(session_id).encode())
+def _personal(ctx: PortalContext, body: bytes, principal, shared: bool) -> bytes:
+    """The page for this viewer: their session's CSRF token, and (shared pages) their name."""
+    if principal.session_id:
+        body = body.replace(_MARKER_BYTES, ctx.signer.csrf_token(principal.session_id).encode())
+    if shared:
+        body = body.replace(_NAME_BYTES, str(escape(principal.name)).encode())
+    return body
 
 
 class InvalidateOnChangeMiddleware:

@@ -32,7 +32,7 @@ def home(principal: CurrentUser) -> RedirectResponse:
 
 
 @router.get("/overview", response_class=HTMLResponse)
-@cached_page
+@cached_page(admins_share=True)
 def overview_page(request: Request, principal: AdminUser) -> HTMLResponse:
     ctx = get_context(request)
     view, shown = ctx.views.get(("overview",), lambda: _overview_values(ctx))
@@ -106,7 +106,7 @@ def my_page(request: Request, principal: CurrentUser) -> HTMLResponse:
 
 
 @router.get("/users/{username}", response_class=HTMLResponse)
-@cached_page
+@cached_page(admins_share=True)
 def user_page(request: Request, username: UserName, principal: CurrentUser) -> HTMLResponse:
     return _user_page(request, principal, whose(principal, username))
 

@@ -65,7 +65,7 @@ def _month_after(year: int, month: int, step: int) -> str:
 
 
 @router.get("/billing", response_class=HTMLResponse)
-@cached_page
+@cached_page(admins_share=True)
 def billing_page(request: Request, principal: CurrentUser, month: Month = None, start: Start = None,
                  end: End = None, user: UserFilter = None, group_by: GroupBy = "user", sort: Sort = "key",
                  order: Order = "asc") -> HTMLResponse:
