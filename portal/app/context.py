@@ -77,3 +77,8 @@ class PortalContext:
 
 def get_context(request: Request) -> PortalContext:
     return request.app.state.portal
+
+
+async def context_dependency(request: Request) -> PortalContext:
+    """``get_context`` as a dependency: async, so FastAPI does not send it to the thread pool."""
+    return request.app.state.portal

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.app.auth.cookies import FLASH_COOKIE
@@ -66,17 +67,35 @@ def cached_page(endpoint: F | None = None, *, admins_share: bool = False):
     return _cached(endpoint, admins_share)
 
 
+def _key(endpoint, request, principal, kwargs, shared: bool) -> tuple:
+    params = tuple(sorted((name, value) for name, value in kwargs.items() if name not in ("request", "principal")))
+    return (endpoint.__module__, endpoint.__qualname__, request.url.path, None if shared else principal.name,
+            principal.admin, principal.via, principal.role, params)
+
+
 def _cached(endpoint: F, admins_share: bool) -> F:
+    def share(principal) -> bool:
+        return admins_share and principal.admin and principal.via == "session" and principal.role == "admin"
+
     @functools.wraps(endpoint)
-    def wrapper(*args, **kwargs):
+    async def wrapper(*args, **kwargs):
+        """A cached page is answered here, on the event loop; anything else renders in the thread pool."""
+        request, principal = kwargs["request"], kwargs["principal"]
+        ctx = get_context(request)
+        if ctx.pages.ttl > 0 and FLASH_COOKIE not in request.cookies:
+            shared = share(principal)
+            page = ctx.pages.peek(_key(endpoint, request, principal, kwargs, shared))
+            if isinstance(page, _Page):
+                return HTMLResponse(_personal(ctx, page.body, principal, shared))
+        return await run_in_threadpool(rendered, *args, **kwargs)
+
+    def rendered(*args, **kwargs):
         request, principal = kwargs["request"], kwargs["principal"]
         ctx = get_context(request)
         if ctx.pages.ttl <= 0 or FLASH_COOKIE in request.cookies:
             return endpoint(*args, **kwargs)
-        params = tuple(sorted((name, value) for name, value in kwargs.items() if name not in ("request", "principal")))
-        shared = admins_share and principal.admin and principal.via == "session" and principal.role == "admin"
-        key = (endpoint.__module__, endpoint.__qualname__, request.url.path, None if shared else principal.name,
-               principal.admin, principal.via, principal.role, params)
+        shared = share(principal)
+        key = _key(endpoint, request, principal, kwargs, shared)
         if shared:  # rendered for "some admin": the name is a marker, replaced below
             kwargs = kwargs | {"principal": dataclasses.replace(principal, name=NAME_MARKER)}
         used = {"expires": math.inf}

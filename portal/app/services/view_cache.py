@@ -66,6 +66,13 @@ class ViewCache:
             self._generation += 1
             self._entries = {}
 
+    def peek(self, key: Hashable) -> object | None:
+        """The live value of ``key`` or None, without waiting for any lock (for the event loop)."""
+        if self.ttl <= 0:
+            return None
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > self.clock() else None
+
     def get(self, key: Hashable, make: Callable[[], T], *, expires: Callable[[], float] | None = None,
             keep: Callable[[T], bool] | None = None) -> T:
         """The cached value of ``key``, or ``make()``'s (one computation at a time per key). ``expires``: when
