@@ -83,8 +83,8 @@ def _user_values(ctx, user: str) -> dict:
     with ctx.engine.connect() as connection:
         days = daily(connection, first=first, last=today + timedelta(days=1), zone=zone, now=now,
                      defaults=RateDefaults.from_settings(ctx.settings), user=user)
-        _, recent = sessions.overlapping(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
-                                         user=user, limit=RECENT_SESSIONS, offset=0)
+        recent = sessions.latest(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
+                                 user=user, limit=RECENT_SESSIONS)
         usage = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0], now=now,
                                         settings=ctx.gpu)
         week = gpu_usage.week_summary(connection, user=user, now=now, settings=ctx.gpu)
