@@ -108,7 +108,8 @@ def _cached(endpoint: F, admins_share: bool) -> F:
                 finally:
                     _rendering_for_cache.reset(flag)
             used["expires"] = tracker.expires
-            if response.status_code != 200 or "set-cookie" in response.headers or not isinstance(response, HTMLResponse):
+            if (not isinstance(response, HTMLResponse) or response.status_code != 200
+                    or "set-cookie" in response.headers):
                 return response
             return _Page(bytes(response.body))
 
