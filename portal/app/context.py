@@ -45,6 +45,7 @@ class PortalContext:
     workers: dict[str, threading.Thread] = field(default_factory=dict)
     gpu: GpuSettings = field(default_factory=GpuSettings.model_construct)  # GPU utilisation and reclaim
     views: ViewCache = field(default_factory=lambda: ViewCache(0))  # the factory sets the configured one
+    pages: ViewCache = field(default_factory=lambda: ViewCache(0))  # rendered pages (portal.app.pages.cache)
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -75,4 +76,9 @@ class PortalContext:
 
 
 def get_context(request: Request) -> PortalContext:
+    return request.app.state.portal
+
+
+async def context_dependency(request: Request) -> PortalContext:
+    """``get_context`` as a dependency: async, so FastAPI does not send it to the thread pool."""
     return request.app.state.portal

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from portal.app.auth.guard import AdminUser, CurrentUser
-from portal.app.context import PortalContext, get_context
+from portal.app.context import PortalContext, context_dependency
 
-Context = Annotated[PortalContext, Depends(get_context)]
+Context = Annotated[PortalContext, Depends(context_dependency)]
 
 __all__ = ["AdminUser", "Context", "CurrentUser"]

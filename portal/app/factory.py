@@ -35,6 +35,7 @@ from portal.app.pages import rates as rates_page
 from portal.app.pages import static
 from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
+from portal.app.pages.cache import PAGE_CACHE_ENTRIES, InvalidateOnChangeMiddleware
 from portal.app.pages.common import make_templates
 from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
@@ -85,9 +86,11 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
     hub = HubClient(web, transport=hub_transport) if web.oauth_enabled else None
     ctx = PortalContext(
         settings=settings, web=web, engine=engine, signer=signer, tokens=TokenStore(web.api_tokens), hub=hub,
-        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds),
+        metrics=metrics, sessions=SessionStore(engine, signer, hub, clock=clock, check_seconds=web.hub_check_seconds,
+                                                   cache_seconds=web.session_cache_seconds),
         kube_factory=kube_factory or default_kube_factory(settings), clock=clock,
         live_pods_factory=LivePods, views=ViewCache(web.view_cache_seconds),
+        pages=ViewCache(web.view_cache_seconds, max_entries=PAGE_CACHE_ENTRIES),
         storage_cache_factory=lambda: ScanCache(ttl_seconds=web.storage_scan_cache_seconds,
                                                 budget=web.storage_walk_budget_entries,
                                                 walk_limit=web.storage_walk_max_entries),
@@ -108,6 +111,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
     if public != PUBLIC_PATHS:  # a new public route must be added (and justified) deliberately
         raise RuntimeError(f"public routes changed: {sorted(public ^ PUBLIC_PATHS)}; update PUBLIC_PATHS and its test")
     _check_every_route_is_guarded(app)
+    app.add_middleware(InvalidateOnChangeMiddleware, ctx=ctx)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLogMiddleware)

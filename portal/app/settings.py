@@ -83,6 +83,10 @@ class WebSettings(BaseSettings):
     # How long the hub's word is trusted: a hub token's owner (a revoked token works at most this long),
     # and a browser session's user and admin flag (a demoted admin is an admin at most this long).
     hub_check_seconds: float = Field(default=60.0, ge=0, le=60)
+    # A browser session read from the database is reused in this process for this long (0: read it on every
+    # request). Signing out and the hub's answers take effect at once in this process; only a session row
+    # deleted outside it (another replica, by hand) is still honoured for at most this long.
+    session_cache_seconds: float = Field(default=5.0, ge=0, le=30)
 
     # Browser sessions: a signed cookie; the secret must be shared by all replicas.
     session_secret: SecretStr | None = None

@@ -117,10 +117,12 @@ def test_a_demoted_hub_admin_loses_portal_admin_within_the_check_bound(hub, hub_
         with httpx.Client(timeout=20) as browser:
             assert browse(browser, f"{hub_portal.url}/login?next=/api/me", hub, "gina").json()["admin"] is True
             assert browser.get(f"{hub_portal.url}/api/audit").status_code == 200
+            assert browser.get(f"{hub_portal.url}/overview").status_code == 200  # now in the page cache
             assert api.patch("/users/gina", json={"admin": False}).status_code == 200
             hub_portal.now += timedelta(seconds=hub_portal.ctx.web.hub_check_seconds)  # the bound passes
             assert browser.get(f"{hub_portal.url}/api/me").json() == {"name": "gina", "admin": False, "via": "session"}
             assert browser.get(f"{hub_portal.url}/api/audit").status_code == 403
+            assert browser.get(f"{hub_portal.url}/overview").status_code == 403  # not the cached admin page
             assert api.delete("/users/gina").status_code == 204  # a user the hub no longer has is signed out
             hub_portal.now += timedelta(seconds=hub_portal.ctx.web.hub_check_seconds)
             assert browser.get(f"{hub_portal.url}/api/me").status_code == 401

@@ -18,7 +18,7 @@ from fastapi.security import APIKeyCookie, HTTPBearer
 from portal.app.auth.cookies import SESSION_COOKIE
 from portal.app.auth.hub import HubUnavailable
 from portal.app.auth.principal import Principal  # noqa: F401 (the type routes receive)
-from portal.app.context import PortalContext, get_context
+from portal.app.context import PortalContext, context_dependency
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -83,7 +83,7 @@ async def _check_csrf(ctx: PortalContext, request: Request, principal: Principal
 
 async def authenticate(
     request: Request,
-    ctx: Annotated[PortalContext, Depends(get_context)],
+    ctx: Annotated[PortalContext, Depends(context_dependency)],
     _bearer: Annotated[object, Security(_bearer_scheme)] = None,
     _cookie: Annotated[object, Security(_cookie_scheme)] = None,
 ) -> Principal:
@@ -105,7 +105,7 @@ async def authenticate(
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:  # async: no thread hop
     if not principal.admin:
         raise HTTPException(403, "only JupyterHub admins may do this")
     return principal

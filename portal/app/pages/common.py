@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from portal.app.auth.cookies import FLASH_COOKIE
 from portal.app.auth.principal import Principal
 from portal.app.context import get_context
+from portal.app.pages.cache import csrf_for_render
 from portal.app.ranges import duration, local
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -23,6 +24,7 @@ def gib(value: int | None) -> str:
 
 def make_templates(zone) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.auto_reload = False  # the templates ship with the code: no stat() of each file per render
     templates.env.filters["local"] = lambda moment: local(moment, zone)
     templates.env.filters["duration"] = duration
     templates.env.filters["gib"] = gib
@@ -32,7 +34,7 @@ def make_templates(zone) -> Jinja2Templates:
 
 def render(request: Request, template: str, principal: Principal, status_code: int = 200, **values) -> HTMLResponse:
     ctx = get_context(request)
-    csrf = ctx.signer.csrf_token(principal.session_id) if principal.session_id else ""
+    csrf = csrf_for_render(ctx, principal.session_id)
     flash = ctx.signer.read_flash(request.cookies.get(FLASH_COOKIE))
     response = request.app.state.templates.TemplateResponse(
         request, template, {"me": principal, "csrf": csrf, "flash": flash, **values}, status_code=status_code)

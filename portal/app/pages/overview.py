@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from portal.app.context import get_context
 from portal.app.deps import AdminUser, CurrentUser
 from portal.app.pages import charts
+from portal.app.pages.cache import cached_page
 from portal.app.pages.common import render
 from portal.app.params import UserName
 from portal.app.ranges import Range
@@ -31,6 +32,7 @@ def home(principal: CurrentUser) -> RedirectResponse:
 
 
 @router.get("/overview", response_class=HTMLResponse)
+@cached_page(admins_share=True)
 def overview_page(request: Request, principal: AdminUser) -> HTMLResponse:
     ctx = get_context(request)
     view, shown = ctx.views.get(("overview",), lambda: _overview_values(ctx))
@@ -81,8 +83,8 @@ def _user_values(ctx, user: str) -> dict:
     with ctx.engine.connect() as connection:
         days = daily(connection, first=first, last=today + timedelta(days=1), zone=zone, now=now,
                      defaults=RateDefaults.from_settings(ctx.settings), user=user)
-        _, recent = sessions.overlapping(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
-                                         user=user, limit=RECENT_SESSIONS, offset=0)
+        recent = sessions.latest(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
+                                 user=user, limit=RECENT_SESSIONS)
         usage = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0], now=now,
                                         settings=ctx.gpu)
         week = gpu_usage.week_summary(connection, user=user, now=now, settings=ctx.gpu)
@@ -98,11 +100,13 @@ def _user_values(ctx, user: str) -> dict:
 
 
 @router.get("/me", response_class=HTMLResponse)
+@cached_page
 def my_page(request: Request, principal: CurrentUser) -> HTMLResponse:
     return _user_page(request, principal, whose(principal, None) or principal.name)
 
 
 @router.get("/users/{username}", response_class=HTMLResponse)
+@cached_page(admins_share=True)
 def user_page(request: Request, username: UserName, principal: CurrentUser) -> HTMLResponse:
     return _user_page(request, principal, whose(principal, username))
 

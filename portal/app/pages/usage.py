@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from portal.app.context import get_context
 from portal.app.deps import CurrentUser
 from portal.app.pages import charts
+from portal.app.pages.cache import cached_page
 from portal.app.pages.common import render
 from portal.app.params import End, GroupBy, Month, Start
 from portal.app.params import UserFormFilter as UserFilter
@@ -64,6 +65,7 @@ def _month_after(year: int, month: int, step: int) -> str:
 
 
 @router.get("/billing", response_class=HTMLResponse)
+@cached_page(admins_share=True)
 def billing_page(request: Request, principal: CurrentUser, month: Month = None, start: Start = None,
                  end: End = None, user: UserFilter = None, group_by: GroupBy = "user", sort: Sort = "key",
                  order: Order = "asc") -> HTMLResponse:

@@ -17,10 +17,24 @@ def overlapping(connection: sa.Connection, *, start: datetime, end: datetime, us
                 limit: int, offset: int) -> tuple[int, list[dict]]:
     """(total, page) of sessions that ran at some time inside [start, end). An open session's last_seen_at
     is the collector's heartbeat when that is later (open rows are not rewritten on each heartbeat)."""
+    where = _where(start=start, end=end, user=user)
+    total = connection.execute(sa.select(sa.func.count()).select_from(_S).where(*where)).scalar_one()
+    return int(total), _page(connection, where, limit=limit, offset=offset)
+
+
+def latest(connection: sa.Connection, *, start: datetime, end: datetime, user: str | None, limit: int) -> list[dict]:
+    """The ``limit`` latest sessions of ``overlapping``, without counting them all."""
+    return _page(connection, _where(start=start, end=end, user=user), limit=limit, offset=0)
+
+
+def _where(*, start: datetime, end: datetime, user: str | None) -> list:
     where = [_S.c.started_at < end, sa.or_(_S.c.ended_at.is_(None), _S.c.ended_at > start)]
     if user is not None:
         where.append(_S.c.user_name == user)
-    total = connection.execute(sa.select(sa.func.count()).select_from(_S).where(*where)).scalar_one()
+    return where
+
+
+def _page(connection: sa.Connection, where: list, *, limit: int, offset: int) -> list[dict]:
     rows = connection.execute(
         sa.select(_S).where(*where).order_by(_S.c.started_at.desc(), _S.c.pod_uid).limit(limit).offset(offset))
     page = [dict(row._mapping) for row in rows]
@@ -28,7 +42,7 @@ def overlapping(connection: sa.Connection, *, start: datetime, end: datetime, us
     for row in page:
         if row["ended_at"] is None and heartbeat is not None and heartbeat > row["last_seen_at"]:
             row["last_seen_at"] = heartbeat
-    return int(total), page
+    return page
 
 
 def as_json(row: dict, now: datetime) -> dict:
