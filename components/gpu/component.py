@@ -19,6 +19,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
+from ..bundle.charts import chart_source
 from ..settings import Settings
 from ..settings.gpu_checks import pool_nodes
 from . import chart, manifests
@@ -37,18 +38,6 @@ class GpuOperatorArgs:
     facts: dict[str, pulumi.Output]  # node name -> its facts (hosts/facts.sh)
     nodes_ready: dict[str, pulumi.Resource]  # node name -> the step after which its Node exists
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-
-
-def chart_source(settings: Settings, lock: Lock) -> dict:
-    """Release chart arguments: the archive named in charts.lock (air-gapped) or NVIDIA's repository."""
-    if settings.offline.air_gapped:
-        entry = next((c for c in lock.charts if c.name == chart.CHART_NAME and c.version == chart.CHART_VERSION),
-                     None)
-        if entry is None:
-            raise pulumi.RunError(f"charts/charts.lock has no entry for {chart.CHART_NAME} {chart.CHART_VERSION}")
-        return {"chart": f"{settings.offline.charts_dir}/{entry.path}"}
-    return {"chart": chart.CHART_NAME, "version": chart.CHART_VERSION,
-            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.CHART_REPO)}
 
 
 def gpu_nodes_of(facts: dict[str, dict]) -> str:
@@ -87,7 +76,8 @@ class GpuOperator(pulumi.ComponentResource):
             # The chart's pre-upgrade hook updates the CRDs; the new ClusterPolicy must not be checked against
             # the old CRD's schema before that (the chart's values.yaml asks for this flag with upgradeCRD).
             disable_openapi_validation=True,
-            **chart_source(args.settings, args.lock),
+            **chart_source(args.settings, args.lock, name=chart.CHART_NAME, version=chart.CHART_VERSION,
+                           repo=chart.CHART_REPO),
             opts=self._opts([namespace, *labels, *args.depends_on]),
         )
         # Rerun the test whenever what the GPUs get changes: values, labels, the test itself, the nodes.

@@ -15,6 +15,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
+from ..bundle.charts import chart_source
 from ..settings import Settings
 from ..settings.base import reveal
 from . import manifests
@@ -37,17 +38,6 @@ class JupyterHubArgs:
     lock: Lock
     hub_url: pulumi.Input[str]  # where people open the hub
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-
-
-def chart_source(settings: Settings, lock: Lock) -> dict:
-    """Release chart arguments: the archive named in charts.lock (air-gapped) or the repository (online)."""
-    if settings.offline.air_gapped:
-        entry = next((c for c in lock.charts if c.name == CHART_NAME and c.version == CHART_VERSION), None)
-        if entry is None:
-            raise pulumi.RunError(f"charts/charts.lock has no entry for {CHART_NAME} {CHART_VERSION}")
-        return {"chart": f"{settings.offline.charts_dir}/{entry.path}"}
-    return {"chart": CHART_NAME, "version": CHART_VERSION,
-            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO)}
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -134,7 +124,7 @@ class JupyterHub(pulumi.ComponentResource):
             cleanup_on_fail=True,
             max_history=10,
             timeout=RELEASE_TIMEOUT_S,
-            **chart_source(settings, args.lock),
+            **chart_source(settings, args.lock, name=CHART_NAME, version=CHART_VERSION, repo=CHART_REPO),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=after + args.depends_on),
         )
         self.register_outputs({"url": self.url, "namespace": self.namespace})

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..bundle.locks import Lock
+from ..bundle.charts import chart_source
 from ..settings import Settings
 from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, CRD_API, RELEASE_NAME
 from .policy import policy_from_facts
@@ -32,16 +33,6 @@ class NetworkOperatorArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-def chart_source(settings: Settings, lock: Lock) -> dict:
-    if settings.offline.air_gapped:
-        entry = next((c for c in lock.charts if c.name == CHART_NAME and c.version == CHART_VERSION), None)
-        if entry is None:
-            raise pulumi.RunError(f"charts/charts.lock has no entry for {CHART_NAME} {CHART_VERSION}")
-        return {"chart": f"{settings.offline.charts_dir}/{entry.path}"}
-    return {"chart": CHART_NAME, "version": CHART_VERSION,
-            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO)}
-
-
 class NetworkOperator(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     policy: k8s.apiextensions.CustomResource
@@ -49,7 +40,7 @@ class NetworkOperator(pulumi.ComponentResource):
     def __init__(self, args: NetworkOperatorArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:network:NetworkOperator", "network-operator", None, opts)
         settings, ib = args.settings, args.settings.infiniband
-        source = chart_source(settings, args.lock)
+        source = chart_source(settings, args.lock, name=CHART_NAME, version=CHART_VERSION, repo=CHART_REPO)
         namespace = k8s.core.v1.Namespace(
             "network-operator-namespace",
             metadata={"name": ib.namespace, "labels": {"app.kubernetes.io/managed-by": "jhub",
