@@ -28,6 +28,14 @@ if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
+# The dev stack deploys the portal, whose image `pulumi up` builds here (no public registry holds it): it
+# needs docker, podman or buildah; buildah (Ubuntu's universe) is installed when none is there.
+if ! command -v docker >/dev/null 2>&1 && ! command -v podman >/dev/null 2>&1 &&
+  ! command -v buildah >/dev/null 2>&1; then
+  say "no image builder (docker, podman, buildah) for the portal image; installing buildah"
+  S=; [ "$(id -u)" = 0 ] || S="sudo -n"
+  $S apt-get update -qq && $S apt-get install -y -qq buildah >/dev/null
+fi
 
 # 3. Local state and a passphrase for the stack's secrets, kept outside the repository.
 mkdir -p .pulumi
