@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -21,6 +22,16 @@ _DNS_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the environment variable."""
+
+
+def http_url(value: str | None) -> str | None:
+    """An http(s) URL without its trailing slash, or None; the validator of every URL setting."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
 
 
 class PortalSettings(BaseSettings):

@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from portal.settings import PortalSettings, SettingsError, load_settings
+from portal.settings import PortalSettings, SettingsError, http_url, load_settings
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -112,12 +112,7 @@ class WebSettings(BaseSettings):
     @field_validator("hub_api_url", "hub_public_url", "oauth_callback_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return http_url(value)
 
     @field_validator("oauth_callback_url")
     @classmethod

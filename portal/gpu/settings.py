@@ -18,12 +18,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from portal.settings import SettingsError
+from portal.settings import SettingsError, http_url
 
 
 class GpuSettings(BaseSettings):
@@ -46,12 +45,7 @@ class GpuSettings(BaseSettings):
     @field_validator("reclaim_hub_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return http_url(value)
 
     @model_validator(mode="after")
     def _reclaim_is_complete(self) -> GpuSettings:

@@ -163,3 +163,13 @@ class FakeKubeApi:
                 return
         handler.wfile.write(b"0\r\n\r\n")
         handler.wfile.flush()
+
+
+def write_kubeconfig(api: FakeKubeApi, path) -> None:
+    """A kubeconfig that points the real kubernetes client at `api`; kept as `api.kubeconfig`."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n")
+    api.kubeconfig = path
+

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from portal_api_support import free_port
-from portal_test_kube import FakeKubeApi
+from portal_test_kube import FakeKubeApi, write_kubeconfig
 from portal_test_pods import user_pod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +71,7 @@ def test_hash_token_prints_what_portal_api_tokens_needs():
 def kube(tmp_path):
     api = FakeKubeApi()
     api.lists = [([user_pod("alice", uid="uid-main-alice", started="2026-05-20T02:00:00Z")], "10")]
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n")
-    api.kubeconfig = config
+    write_kubeconfig(api, tmp_path / "kubeconfig")
     yield api
     api.close()
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.portal.portal_test_kube import FakeKubeApi
+from tests.portal.portal_test_kube import FakeKubeApi, write_kubeconfig
 from tests.portal_deploy.deploy_support import hub_values, manifest_of, run_dev, unwrap
 from tests.support.program import ROOT
 
@@ -50,12 +50,7 @@ def resolved_env(container: dict, secrets: dict[str, dict]) -> dict[str, str]:
 def kube(tmp_path):
     api = FakeKubeApi()
     api.lists = [([], "1")]
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n")
-    api.kubeconfig = config
+    write_kubeconfig(api, tmp_path / "kubeconfig")
     yield api
     api.close()
 
