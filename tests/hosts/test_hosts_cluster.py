@@ -57,13 +57,13 @@ def test_admit_registers_the_token_once_without_a_command_and_resolves_the_worke
     token, expiry = line.split("|")
     assert token == TOKEN and start + 172800 <= int(expiry) <= int(time.time()) + 172800
     assert oct(host.p(TOKENS).stat().st_mode & 0o777) == "0o600"
-    assert "join token registered in credentials/cluster-tokens.txt until " in res.stderr
+    assert "join token of gpu02 registered in credentials/cluster-tokens.txt until " in res.stderr
 
-    # the next worker uses the same token: nothing to register, only its hosts line
+    # a second admit with the same token registers nothing
     before = host.snapshot()
     again = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
     assert again.calls == [] and host.snapshot() == before
-    assert "join token already registered for more than a day, skipping" in again.stderr
+    assert "join token of gpu02 already registered for more than a day, skipping" in again.stderr
     third = host.run("admit", "add", env=admit_env(JHUB_NODE_NAME="gpu03", JHUB_NODE_ADDRESS="10.0.0.3"),
                      stdin=TOKEN + "\n")
     assert third.calls == []
@@ -143,7 +143,7 @@ def test_admit_refuses_a_bad_token_without_echoing_it(host):
     assert "stdin line 1 must be the cluster join token" in res.stderr and secret not in res.stderr
     assert res.calls == []
     res = host.run("admit", "rm", env=admit_env(), fails=True)
-    assert "usage: admit.sh add|remove" in res.stderr
+    assert "usage: admit.sh add|revoke|remove" in res.stderr
 
 
 # -- join ---------------------------------------------------------------------------------------
