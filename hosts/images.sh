@@ -28,7 +28,7 @@ if [ -z "${JHUB_LIB_LOADED:-}" ]; then
 fi
 
 PIN_LABEL="io.cri-containerd.pinned=pinned"
-FILES=() SUMS=() REFS=() DIGESTS=()
+FILES=() SUMS=() REFS=() DIGESTS=() AT_NAMES=()
 
 validate() {
   local line n=0 file sum refs digest ref parts
@@ -49,8 +49,8 @@ validate() {
     for ref in "${parts[@]}"; do
       [[ "$ref" =~ ^[a-z0-9][A-Za-z0-9._/:@-]*$ ]] || die "JHUB_IMAGES line $n: '$ref' is not an image reference"
     done
-    [ "${digest:--}" = - ] || refs="$refs$(digest_names "$refs" "$digest")"
     FILES+=("$file") SUMS+=("$sum") REFS+=("$refs") DIGESTS+=("${digest:--}")
+    if [ "${digest:--}" = - ]; then AT_NAMES+=(""); else AT_NAMES+=("$(digest_names "$refs" "$digest")"); fi
   done <<<"${JHUB_IMAGES:-}"
   [ "${#FILES[@]}" -gt 0 ] || die "JHUB_IMAGES is empty; list the tarballs to import"
 }
@@ -105,13 +105,13 @@ repository_of() {
   [[ "$last" != *:* ]] || name="${name%:*}"
   printf '%s' "$name"
 }
-# digest_names REFS DIGEST: ",<repository>@DIGEST" for each repository of REFS that is not named so yet
+# digest_names REFS DIGEST: "<repository>@DIGEST,..." for each repository of REFS not named so by REFS
 digest_names() {
   local ref parts out="" name
   IFS=, read -ra parts <<<"$1"
   for ref in "${parts[@]}"; do
     name="$(repository_of "$ref")@$2"
-    [[ ",$1$out," == *",$name,"* ]] || out="$out,$name"
+    [[ ",$1,$out," == *",$name,"* ]] || out="$out${out:+,}$name"
   done
   printf '%s' "$out"
 }
@@ -176,7 +176,6 @@ check_imported() {
   local i="$1" ref refs have
   IFS=, read -ra refs <<<"${REFS[$i]}"
   for ref in "${refs[@]}"; do
-    [ "${DIGESTS[$i]}" = - ] || [[ "$ref" != *@* ]] || continue # tagged below
     has_ref "$ref" ||
       die "${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"
     have="$(digest_of "$ref")"
@@ -188,17 +187,16 @@ check_imported() {
 
 # ensure_digest_names I: <repository>@<digest> names the lock's manifest too
 ensure_digest_names() {
-  local i="$1" ref refs source=""
-  [ "${DIGESTS[$i]}" != - ] || return 0
+  local i="$1" ref refs names
+  [ -n "${AT_NAMES[$i]}" ] || return 0
   IFS=, read -ra refs <<<"${REFS[$i]}"
-  for ref in "${refs[@]}"; do [[ "$ref" == *@* ]] || { source="$ref" && break; }; done
-  for ref in "${refs[@]}"; do
-    [[ "$ref" == *@* ]] || continue
+  IFS=, read -ra names <<<"${AT_NAMES[$i]}"
+  for ref in "${names[@]}"; do
     if [ "$(digest_of "$ref")" = "${DIGESTS[$i]}" ]; then
       log "$ref: already tagged, skipping"
       continue
     fi
-    mk8s ctr --namespace k8s.io images tag --force "$source" "$ref" >/dev/null
+    mk8s ctr --namespace k8s.io images tag --force "${refs[0]}" "$ref" >/dev/null
     log "$ref: tagged (the name a pod that asks for the image by digest finds)"
     TAGGED=1
   done
@@ -206,7 +204,7 @@ ensure_digest_names() {
 
 ensure_pinned() {
   local i="$1" ref refs
-  IFS=, read -ra refs <<<"${REFS[$i]}"
+  IFS=, read -ra refs <<<"${REFS[$i]}${AT_NAMES[$i]:+,${AT_NAMES[$i]}}"
   for ref in "${refs[@]}"; do
     has_ref "$ref" ||
       die "${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"

@@ -223,6 +223,19 @@ def test_a_name_already_at_the_locked_digest_is_not_imported_even_without_a_reco
     assert not res.has("microk8s ctr --namespace k8s.io images import")
 
 
+def test_a_lost_digest_name_is_tagged_again_without_an_import(host):
+    env, hub_digest, _ = digest_scene(host)
+    host.run("images", env=env)
+    state = host.state("microk8s")
+    del state["images"][HUB_AT + hub_digest]
+    host.set_state("microk8s", images=state["images"])
+    res = host.run("images", env=env)
+    assert not res.has("microk8s ctr --namespace k8s.io images import")
+    assert [c for c in res.lines() if " images tag " in c or " images label " in c] == [
+        f"microk8s ctr --namespace k8s.io images tag --force {HUB} {HUB_AT}{hub_digest}"], "the tag copies the pin"
+    assert host.state("microk8s")["images"][HUB_AT + hub_digest]["io.cri-containerd.pinned"] == "pinned"
+
+
 def test_a_ref_at_another_digest_is_imported_and_its_digest_name_tagged(host):
     """An upgrade: the lock names a new manifest for the same tag."""
     env, hub_digest, _ = digest_scene(host)
