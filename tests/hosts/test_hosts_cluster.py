@@ -120,6 +120,15 @@ def test_admit_puts_the_token_in_no_process_arguments(host, tmp_path):
     assert any('"mv"' in line for line in execs)  # the trace did see the programs it started
     assert not [line for line in execs if TOKEN in line]
     assert token_lines(host)[0].startswith(TOKEN + "|")
+    # revoke (token on stdin) and remove (by the recorded sha256) neither
+    for action, stdin in (("revoke", TOKEN + "\n"), ("add", TOKEN + "\n"), ("remove", "")):
+        proc = subprocess.run(["strace", "-f", "-s", "4096", "-v", "-e", "trace=execve", "-o", str(trace),
+                               "bash", str(HOSTS / "admit.sh"), action], input=stdin, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        execs = [line for line in trace.read_text().splitlines() if "execve(" in line]
+        assert any('"sha256sum"' in line for line in execs) and not [line for line in execs if TOKEN in line]
+    assert TOKEN not in host.read(TOKENS)
 
 
 def test_admit_remove_takes_the_node_out(host):
