@@ -4,14 +4,20 @@
 #
 # Env:
 #   JHUB_IMAGE_DIR  required; directory on this host that holds the tarballs
-#   JHUB_IMAGES     required; newline-separated "file sha256 ref[,ref...]" lines (file relative to
-#                   JHUB_IMAGE_DIR; refs as containerd names them, e.g. docker.io/library/nginx:1.27.0)
+#   JHUB_IMAGES     required; newline-separated "file sha256 ref[,ref...] [digest]" lines (file relative
+#                   to JHUB_IMAGE_DIR; refs as containerd names them, e.g. docker.io/library/nginx:1.27.0;
+#                   digest: the image's manifest digest from the lock, sha256:<64 hex>, or "-" when the lock
+#                   has none, e.g. an image built at deploy time)
 #   JHUB_IMPORT_TIMEOUT  optional, seconds per tarball (default 1800)
 #   JHUB_PROGRESS_INTERVAL  optional, seconds (default 60) between "still running" lines of an import
 # stdin: not read. stdout: nothing.
-# Every file's sha256 is checked before anything is imported. A tarball is imported only when its
-# sha256 differs from the last import recorded on this node (/var/lib/jhub/images/<file>.sha256) or one
-# of its refs is missing from containerd; then every ref is labelled io.cri-containerd.pinned=pinned.
+# Every file's sha256 is checked before anything is imported. A tarball with a digest is imported only
+# when `ctr images ls` does not show every one of its refs at that digest; after the import each ref must
+# be at the lock's digest (else a clear error, nothing pinned), and `<repository>@<digest>` is tagged too,
+# the name the kubelet looks up for an image a pod names by digest. A tarball without a digest is imported
+# only when its sha256 differs from the last import recorded on this node
+# (/var/lib/jhub/images/<file>.sha256) or one of its refs is missing from containerd. Every name is then
+# labelled io.cri-containerd.pinned=pinned.
 # The import names this host's platform (linux/amd64 or linux/arm64, from `uname -m`): a tarball whose
 # index names platforms it holds no blobs for (a `docker save` under the containerd image store)
 # imports only this one.
@@ -22,26 +28,29 @@ if [ -z "${JHUB_LIB_LOADED:-}" ]; then
 fi
 
 PIN_LABEL="io.cri-containerd.pinned=pinned"
-FILES=() SUMS=() REFS=()
+FILES=() SUMS=() REFS=() DIGESTS=() AT_NAMES=()
 
 validate() {
-  local line n=0 file sum refs ref parts
+  local line n=0 file sum refs digest ref parts
   require_env JHUB_IMAGE_DIR "the directory on this host that holds the image tarballs"
   is_abs_path "$JHUB_IMAGE_DIR" || die "JHUB_IMAGE_DIR must be an absolute path, got '$JHUB_IMAGE_DIR'"
   require_uint JHUB_IMPORT_TIMEOUT 1800
   while IFS= read -r line; do
     n=$((n + 1))
     [ -n "${line// /}" ] || continue
-    read -r file sum refs _ <<<"$line"
+    read -r file sum refs digest _ <<<"$line"
     [[ "$file" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] ||
       die "JHUB_IMAGES line $n: '$file' must be a plain file name inside JHUB_IMAGE_DIR"
     [[ "${sum:-}" =~ ^[0-9a-f]{64}$ ]] || die "JHUB_IMAGES line $n: '${sum:-}' is not a sha256 (64 hex digits)"
-    [ -n "${refs:-}" ] || die "JHUB_IMAGES line $n must be 'file sha256 ref[,ref...]', got '$line'"
+    [ -n "${refs:-}" ] || die "JHUB_IMAGES line $n must be 'file sha256 ref[,ref...] [digest]', got '$line'"
+    [ "${digest:--}" = - ] || [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] ||
+      die "JHUB_IMAGES line $n: '$digest' is not a manifest digest (sha256: and 64 hex digits, or -)"
     IFS=, read -ra parts <<<"$refs"
     for ref in "${parts[@]}"; do
       [[ "$ref" =~ ^[a-z0-9][A-Za-z0-9._/:@-]*$ ]] || die "JHUB_IMAGES line $n: '$ref' is not an image reference"
     done
-    FILES+=("$file") SUMS+=("$sum") REFS+=("$refs")
+    FILES+=("$file") SUMS+=("$sum") REFS+=("$refs") DIGESTS+=("${digest:--}")
+    if [ "${digest:--}" = - ]; then AT_NAMES+=(""); else AT_NAMES+=("$(digest_names "$refs" "$digest")"); fi
   done <<<"${JHUB_IMAGES:-}"
   [ "${#FILES[@]}" -gt 0 ] || die "JHUB_IMAGES is empty; list the tarballs to import"
 }
@@ -89,37 +98,113 @@ verify_all() {
   fi
 }
 
-# IMAGES: "ref labels" lines from containerd (labels "-" when none)
+# repository_of REF: REF without its tag or digest (a registry's port stays)
+repository_of() {
+  local name="${1%%@*}" last
+  last="${name##*/}"
+  [[ "$last" != *:* ]] || name="${name%:*}"
+  printf '%s' "$name"
+}
+# digest_names REFS DIGEST: "<repository>@DIGEST,..." for each repository of REFS not named so by REFS
+digest_names() {
+  local ref parts out="" name
+  IFS=, read -ra parts <<<"$1"
+  for ref in "${parts[@]}"; do
+    name="$(repository_of "$ref")@$2"
+    [[ ",$1,$out," == *",$name,"* ]] || out="$out${out:+,}$name"
+  done
+  printf '%s' "$out"
+}
+
+# IMAGES: "ref digest labels" lines from containerd (labels "-" when none)
 list_images() {
-  IMAGES="$(mk8s ctr --namespace k8s.io images ls 2>/dev/null | awk 'NR > 1 { print $1, $NF }')" ||
+  IMAGES="$(mk8s ctr --namespace k8s.io images ls 2>/dev/null | awk 'NR > 1 && NF >= 3 { print $1, $3, $NF }')" ||
     die "cannot list containerd images on $(uname -n) (is microk8s running?)"
 }
 has_ref() { awk -v r="$1" '$1 == r { found = 1 } END { exit !found }' <<<"$IMAGES"; }
-is_pinned() { awk -v r="$1" -v l="$PIN_LABEL" '$1 == r && index("," $2 ",", "," l ",") { found = 1 } END { exit !found }' <<<"$IMAGES"; }
+# digest_of REF: the manifest digest containerd has REF at (empty when it has no REF)
+digest_of() { awk -v r="$1" '$1 == r { print $2; exit }' <<<"$IMAGES"; }
+is_pinned() { awk -v r="$1" -v l="$PIN_LABEL" '$1 == r && index("," $3 ",", "," l ",") { found = 1 } END { exit !found }' <<<"$IMAGES"; }
 
-ensure_imported() {
-  local i="$1" file="${FILES[$1]}" ref refs missing="" recorded=""
-  [ ! -f "$(record_file "$file")" ] || recorded="$(cat "$(record_file "$file")")"
+# up_to_date I: a tarball with a digest is there when containerd shows every ref at that digest; one
+# without, when its sha256 is the last one imported here and every ref is there. Sets STALE (a reason).
+up_to_date() {
+  local i="$1" file="${FILES[$1]}" ref refs recorded="" have
+  STALE=""
   IFS=, read -ra refs <<<"${REFS[$i]}"
-  for ref in "${refs[@]}"; do has_ref "$ref" || missing="$ref"; done
-  if [ "$recorded" = "${SUMS[$i]}" ] && [ -z "$missing" ]; then
-    log "$file: already imported (sha256 ${SUMS[$i]:0:12}), skipping"
+  if [ "${DIGESTS[$i]}" != - ]; then
+    for ref in "${refs[@]}"; do
+      have="$(digest_of "$ref")"
+      if [ -z "$have" ]; then
+        # a first import says nothing more
+        [ ! -f "$(record_file "$file")" ] || STALE="$ref is gone from containerd"
+      elif [ "$have" != "${DIGESTS[$i]}" ]; then
+        STALE="$ref is at ${have:0:19}, the lock says ${DIGESTS[$i]:0:19}"
+      fi
+      [ -n "$have" ] && [ -z "$STALE" ] || return 1
+    done
     return 0
   fi
-  if [ -n "$missing" ] && [ "$recorded" = "${SUMS[$i]}" ]; then
-    log "$file: $missing is gone from containerd, importing again"
+  [ ! -f "$(record_file "$file")" ] || recorded="$(cat "$(record_file "$file")")"
+  for ref in "${refs[@]}"; do has_ref "$ref" || STALE="$ref is gone from containerd"; done
+  if [ "$recorded" != "${SUMS[$i]}" ]; then
+    STALE=""
+    return 1
   fi
+  [ -z "$STALE" ]
+}
+
+ensure_imported() {
+  local i="$1" file="${FILES[$1]}" at
+  if up_to_date "$i"; then
+    at="sha256 ${SUMS[$i]:0:12}"
+    [ "${DIGESTS[$i]}" = - ] || at="digest ${DIGESTS[$i]:0:19}"
+    log "$file: already imported ($at), skipping"
+    return 0
+  fi
+  [ -z "$STALE" ] || log "$file: $STALE, importing again"
   with_progress "importing $file" timeout -k 10 "$JHUB_IMPORT_TIMEOUT" \
     microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null ||
     die "importing $file on $(uname -n) failed or took over ${JHUB_IMPORT_TIMEOUT}s"
-  printf '%s\n' "${SUMS[$i]}" | ensure_file "$(record_file "$file")" 644
   log "$file: imported (sha256 ${SUMS[$i]:0:12})"
-  IMPORTED=1
+  IMPORTED+=("$i")
+}
+
+# check_imported I: every ref the tarball gave is in containerd at the lock's digest; then its sha256 is
+# recorded, so a failed check is looked at again on the next run
+check_imported() {
+  local i="$1" ref refs have
+  IFS=, read -ra refs <<<"${REFS[$i]}"
+  for ref in "${refs[@]}"; do
+    has_ref "$ref" ||
+      die "${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"
+    have="$(digest_of "$ref")"
+    [ "${DIGESTS[$i]}" = - ] || [ "$have" = "${DIGESTS[$i]}" ] ||
+      die "${FILES[$i]} was imported on $(uname -n), but containerd has $ref at $have while the lock says ${DIGESTS[$i]}; the tarball is not the image the lock names: bundle it again (scripts/bundle.py, then --check). Nothing was pinned"
+  done
+  printf '%s\n' "${SUMS[$i]}" | ensure_file "$(record_file "${FILES[$i]}")" 644
+}
+
+# ensure_digest_names I: <repository>@<digest> names the lock's manifest too
+ensure_digest_names() {
+  local i="$1" ref refs names
+  [ -n "${AT_NAMES[$i]}" ] || return 0
+  IFS=, read -ra refs <<<"${REFS[$i]}"
+  IFS=, read -ra names <<<"${AT_NAMES[$i]}"
+  for ref in "${names[@]}"; do
+    if [ "$(digest_of "$ref")" = "${DIGESTS[$i]}" ]; then
+      log "$ref: already tagged, skipping"
+      continue
+    fi
+    mk8s ctr --namespace k8s.io images tag --force "${refs[0]}" "$ref" >/dev/null
+    log "$ref: tagged (the name a pod that asks for the image by digest finds)"
+    TAGGED=1
+  done
 }
 
 ensure_pinned() {
   local i="$1" ref refs
-  IFS=, read -ra refs <<<"${REFS[$i]}"
+  IFS=, read -ra refs <<<"${REFS[$i]}${AT_NAMES[$i]:+,${AT_NAMES[$i]}}"
   for ref in "${refs[@]}"; do
     has_ref "$ref" ||
       die "${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"
@@ -138,9 +223,12 @@ main() {
   host_platform
   verify_all
   list_images
-  IMPORTED=0
+  IMPORTED=() TAGGED=0
   for i in "${!FILES[@]}"; do ensure_imported "$i"; done
-  [ "$IMPORTED" = 0 ] || list_images
+  [ "${#IMPORTED[@]}" = 0 ] || list_images
+  for i in "${IMPORTED[@]}"; do check_imported "$i"; done
+  for i in "${!FILES[@]}"; do ensure_digest_names "$i"; done
+  [ "$TAGGED" = 0 ] || list_images
   for i in "${!FILES[@]}"; do ensure_pinned "$i"; done
 }
 

@@ -76,7 +76,7 @@ do_join() {
       die "the server at $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT is not the control plane jhub admitted $(node_label) on (its certificate does not match fingerprint $JHUB_CONTROL_PLANE_FINGERPRINT): $(redact "$out"). Check jhub:nodes (the control plane's address); after 'microk8s refresh-certs' there, run pulumi up --refresh"
     fi
     if [[ "$out" == *[Ii]nvalid\ token* ]]; then
-      die "the control plane refused the join token: it is valid for 2 days after the last admit of a worker, and this join came later. $(reset_hint) (a new reset renews the token through the worker's admit), then run pulumi up again: $(redact "$out")"
+      die "the control plane refused the join token: it is registered by this worker's admit and revoked once its join succeeded (or the worker left the stack). $(reset_hint) (a new reset renews the token through the worker's admit), then run pulumi up again: $(redact "$out")"
     fi
     if [ "$try" -ge 3 ] || [ $((deadline - SECONDS)) -le "$JHUB_JOIN_RETRY_DELAY" ]; then
       die "joining $JHUB_CONTROL_PLANE_ADDRESS:$JHUB_CLUSTER_AGENT_PORT failed after $try tries: $(redact "$out")"

@@ -3,14 +3,16 @@ the kubeconfig (a secret) and the Kubernetes provider every later component uses
 
 The control plane's cluster agent fingerprint (a step whose stdout it is) goes into every join, so a worker
 sends the token to that control plane only.
-Per worker, in creation order: admit (control plane: hosts entry + token) -> join (worker) -> ready and
-facts (worker: only now, so it is never awaited as a one-node cluster of its own) -> leave (removal only,
+Per worker, in creation order: admit (control plane: hosts entry + the worker's own token) -> join (worker)
+-> token revoke (control plane) -> ready and facts (worker: only now, so it is never awaited as a one-node
+cluster of its own) -> leave (removal only,
 best effort on the worker) -> node (control plane: labels, schedulable once; drained on removal). Pulumi deletes in reverse, so a node dropped from `jhub:nodes` is cordoned and drained, leaves
 MicroK8s when reachable, then is removed from the cluster on the control plane.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -26,8 +28,11 @@ from ..settings.cluster import Node
 from ..settings.validators import duration_seconds
 from .transport import LOG_NONE, LOG_STDERR, NodeTarget
 
-# Each admit of a new worker renews the token, so it only has to outlive one join.
-TOKEN_TTL_SECONDS = 2 * 24 * 3600
+# A worker's token stays valid until its join succeeded, which then revokes it. Pulumi retries a failed
+# join by running the join's create again on a later `up`, days later maybe, without running the admit
+# (its dependency, which succeeded): so the admit's token must not expire meanwhile. The expiry is only a
+# backstop for a worker that never joins and never leaves the stack.
+TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600
 # 32 hex characters: the length MicroK8s requires of a join token. Created once, so it never changes.
 TOKEN_COMMAND = "od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'"
 
@@ -142,7 +147,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
     def _create_worker(self, worker: Node) -> pulumi.Resource:
         settings = self._args.settings
         host = self._args.hosts[worker.name]
-        token = pulumi.Output.secret(self.token.stdout)
+        token = pulumi.Output.secret(self.token.stdout).apply(lambda cluster_token: worker_token(cluster_token,
+                                                                                           worker.name))
         # The worker's address on the cluster network, as its own address step found it.
         # JHUB_JOIN_ID: the worker's reset id, so a reset that runs the join again runs this admit too (a
         # changed command text re-runs create; a trigger would replace the admit, and its delete removes
@@ -180,13 +186,27 @@ class MicroK8sCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, self.fingerprint_step, *host.installed],
                                         delete_before_replace=True),
         )
-        ready = host.create_ready(after=[join])
+        # Once the join succeeded, no one needs the token. The same env as the admit (its address, reset id
+        # and script), so whenever the admit registers the token again, this runs again after the join.
+        revoke = self._on_cp(
+            f"{worker.name}-token-revoke",
+            admit_env.apply(lambda env: self.cp_host.command("admit", env, args=["revoke"], timeout_s=300)),
+            stdin=token,
+            after=[join],
+        )
+        ready = host.create_ready(after=[join, revoke])
         leave = host.target.best_effort(
             f"{worker.name}-leave",
             delete=host.command("leave", {"JHUB_CLUSTER_ID": settings.cluster_id}, timeout_s=600),
             opts=pulumi.ResourceOptions(parent=host, depends_on=[join], delete_before_replace=True),
         )
         return self._node_object(worker, after=[leave, ready])
+
+
+def worker_token(cluster_token: str, worker: str) -> str:
+    """The worker's own join token (32 hex characters, as MicroK8s wants), derived from the stack's random
+    token: stable across runs, and one worker's revoke never closes the door on another's join."""
+    return hashlib.sha256(f"jhub-join\0{cluster_token.strip()}\0{worker}".encode()).hexdigest()[:32]
 
 
 def control_plane_address(cp: Node) -> str:

@@ -186,9 +186,7 @@ class Host(pulumi.ComponentResource):
             return []
         env = {
             "JHUB_IMAGE_DIR": f"{self._bundle_dir()}/images",
-            "JHUB_IMAGES": scripts.lines(
-                f"{_plain(item.path)} {item.sha256} {','.join(item.refs)}" for item in self._args.images
-            ),
+            "JHUB_IMAGES": scripts.lines(image_lines(self._args.images)),
             "JHUB_IMPORT_TIMEOUT": str(IMPORT_SECONDS_PER_TARBALL),
         }
         timeout = 600 + IMPORT_SECONDS_PER_TARBALL * len(self._args.images)
@@ -198,6 +196,12 @@ class Host(pulumi.ComponentResource):
         wait = duration_seconds(self._args.settings.microk8s.wait_ready_timeout)
         env = {"JHUB_NODE_NAME": self.node.name, "JHUB_WAIT_READY_TIMEOUT": str(wait)}
         return self.command("ready", env, timeout_s=wait + 120)
+
+
+def image_lines(images: tuple[LockedFile, ...]) -> list[str]:
+    """hosts/images.sh's `file sha256 ref[,ref...] digest` lines: the lock's manifest digest, which the
+    import is checked against and pinned by, or `-` for an entry the bundle recorded none for."""
+    return [f"{_plain(item.path)} {item.sha256} {','.join(item.refs)} {item.digest or '-'}" for item in images]
 
 
 def _snap_lines(snaps: tuple[LockedFile, ...]) -> list[str]:

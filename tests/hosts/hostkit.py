@@ -222,6 +222,33 @@ def image_tarball(host: Host, path: str, refs: list[str], payload: bytes = b"lay
     return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
+def oci_tarball(host: Host, path: str, refs: list[str], payload: bytes = b"layer") -> tuple[str, str]:
+    """An image tarball as scripts/bundle.py writes it (its own writer: an OCI layout, index.json naming
+    each ref by annotation), at path under the host's root; returns (its sha256, the manifest digest)."""
+    sys.path.insert(0, str(REPO))
+    from scripts.bundler.ociarchive import write_archive
+
+    blobs_dir = host.fake / "blobs"
+    blobs_dir.mkdir(exist_ok=True)
+
+    def blob(data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs_dir / digest.split(":")[1]).write_bytes(data)
+        return {"digest": digest, "size": len(data)}
+
+    layer = dict(blob(payload), mediaType="application/vnd.oci.image.layer.v1.tar")
+    config = dict(blob(json.dumps({"architecture": "amd64", "os": "linux",
+                                   "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()),
+                  mediaType="application/vnd.oci.image.config.v1+json")
+    media = "application/vnd.oci.image.manifest.v1+json"
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "config": config, "layers": [layer]}).encode()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    target = host.p(path)
+    write_archive(target, names=refs, manifest=manifest, media_type=media, digest=digest,
+                  blobs={d["digest"]: blobs_dir / d["digest"].split(":")[1] for d in (layer, config)})
+    return hashlib.sha256(target.read_bytes()).hexdigest(), digest
+
+
 def copy_scripts(parent: Path) -> Path:
     """hosts/*.sh copied to parent/<sha256 of the set>/, as the components upload them to a node."""
     files = sorted(HOSTS.glob("*.sh"))

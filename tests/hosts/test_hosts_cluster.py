@@ -57,13 +57,13 @@ def test_admit_registers_the_token_once_without_a_command_and_resolves_the_worke
     token, expiry = line.split("|")
     assert token == TOKEN and start + 172800 <= int(expiry) <= int(time.time()) + 172800
     assert oct(host.p(TOKENS).stat().st_mode & 0o777) == "0o600"
-    assert "join token registered in credentials/cluster-tokens.txt until " in res.stderr
+    assert "join token of gpu02 registered in credentials/cluster-tokens.txt until " in res.stderr
 
-    # the next worker uses the same token: nothing to register, only its hosts line
+    # a second admit with the same token registers nothing
     before = host.snapshot()
     again = host.run("admit", "add", env=admit_env(), stdin=TOKEN + "\n")
     assert again.calls == [] and host.snapshot() == before
-    assert "join token already registered for more than a day, skipping" in again.stderr
+    assert "join token of gpu02 already registered for more than a day, skipping" in again.stderr
     third = host.run("admit", "add", env=admit_env(JHUB_NODE_NAME="gpu03", JHUB_NODE_ADDRESS="10.0.0.3"),
                      stdin=TOKEN + "\n")
     assert third.calls == []
@@ -120,6 +120,15 @@ def test_admit_puts_the_token_in_no_process_arguments(host, tmp_path):
     assert any('"mv"' in line for line in execs)  # the trace did see the programs it started
     assert not [line for line in execs if TOKEN in line]
     assert token_lines(host)[0].startswith(TOKEN + "|")
+    # revoke (token on stdin) and remove (by the recorded sha256) neither
+    for action, stdin in (("revoke", TOKEN + "\n"), ("add", TOKEN + "\n"), ("remove", "")):
+        proc = subprocess.run(["strace", "-f", "-s", "4096", "-v", "-e", "trace=execve", "-o", str(trace),
+                               "bash", str(HOSTS / "admit.sh"), action], input=stdin, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        execs = [line for line in trace.read_text().splitlines() if "execve(" in line]
+        assert any('"sha256sum"' in line for line in execs) and not [line for line in execs if TOKEN in line]
+    assert TOKEN not in host.read(TOKENS)
 
 
 def test_admit_remove_takes_the_node_out(host):
@@ -143,7 +152,7 @@ def test_admit_refuses_a_bad_token_without_echoing_it(host):
     assert "stdin line 1 must be the cluster join token" in res.stderr and secret not in res.stderr
     assert res.calls == []
     res = host.run("admit", "rm", env=admit_env(), fails=True)
-    assert "usage: admit.sh add|remove" in res.stderr
+    assert "usage: admit.sh add|revoke|remove" in res.stderr
 
 
 # -- join ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""images.sh: sha256 check, import only what changed, pin every ref."""
+"""images.sh: sha256 check, import only what changed (by the lock's manifest digest where it has one),
+tag <repository>@<digest>, pin every name."""
 
-from hostkit import image_tarball
+from hostkit import image_tarball, oci_tarball
 
 IMAGE_DIR = "/var/lib/jhub/bundle/images"
 PIN = "io.cri-containerd.pinned=pinned"
@@ -93,7 +94,7 @@ def test_bad_lock_lines_are_refused(host):
     env = scene(host)
     for lock, message in [("../etc/passwd " + "0" * 64 + " a:b", "must be a plain file name"),
                           ("hub.tar abc a:b", "'abc' is not a sha256"),
-                          ("hub.tar " + "0" * 64, "must be 'file sha256 ref[,ref...]'"),
+                          ("hub.tar " + "0" * 64, "must be 'file sha256 ref[,ref...] [digest]'"),
                           ("", "JHUB_IMAGES is empty")]:
         res = host.run("images", env={**env, "JHUB_IMAGES": lock}, fails=True)
         assert message in res.stderr
@@ -171,3 +172,138 @@ def test_a_failing_import_still_fails_with_progress_reporting(host):
     lines[0] = f"hub.tar {hashlib.sha256(b'not a tarball').hexdigest()} quay.io/jupyterhub/k8s-hub:4.1.0"
     res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines), "JHUB_PROGRESS_INTERVAL": "1"}, fails=True)
     assert "importing hub.tar on" in res.stderr and "failed or took over" in res.stderr
+
+
+# -- tarballs the bundle writes (OCI layout, names by annotation), locked by manifest digest ------------
+
+HUB, HUB_AT = "quay.io/jupyterhub/k8s-hub:4.4.0", "quay.io/jupyterhub/k8s-hub@"
+LOCAL = "registry.lab.local:5000/team/app:1.0"  # a registry with a port: the tag, not the port, goes
+
+
+def digest_scene(host, payload=b"layer"):
+    host.install_microk8s()
+    hub_sha, hub_digest = oci_tarball(host, f"{IMAGE_DIR}/hub.tar", [HUB], payload)
+    app_sha, app_digest = oci_tarball(host, f"{IMAGE_DIR}/app.tar", [LOCAL, "example.org/team/app:1.0"], b"app")
+    lock = (f"hub.tar {hub_sha} {HUB} {hub_digest}\n"
+            f"app.tar {app_sha} {LOCAL},example.org/team/app:1.0 {app_digest}\n")
+    return {"JHUB_IMAGE_DIR": IMAGE_DIR, "JHUB_IMAGES": lock}, hub_digest, app_digest
+
+
+def test_a_digest_locked_tarball_is_imported_tagged_by_digest_and_pinned_then_nothing_changes(host):
+    env, hub_digest, app_digest = digest_scene(host)
+    res = host.run("images", env=env)
+    assert [c for c in res.lines() if " images import " in c] == [
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/{f}"
+        for f in ("hub.tar", "app.tar")]
+    tags = [c for c in res.lines() if " images tag " in c]
+    assert tags == [f"microk8s ctr --namespace k8s.io images tag --force {HUB} {HUB_AT}{hub_digest}",
+                    f"microk8s ctr --namespace k8s.io images tag --force {LOCAL} registry.lab.local:5000/team/app@{app_digest}",
+                    f"microk8s ctr --namespace k8s.io images tag --force {LOCAL} example.org/team/app@{app_digest}"]
+    state = host.state("microk8s")
+    names = {HUB: hub_digest, HUB_AT + hub_digest: hub_digest, LOCAL: app_digest,
+             "example.org/team/app:1.0": app_digest, f"registry.lab.local:5000/team/app@{app_digest}": app_digest,
+             f"example.org/team/app@{app_digest}": app_digest}
+    assert {n: state["digests"][n] for n in names} == names
+    assert all(state["images"][n]["io.cri-containerd.pinned"] == "pinned" for n in names)
+
+    before, fake_before = host.snapshot(), host.state("microk8s")
+    again = host.run("images", env=env)
+    assert [c.line for c in again.calls if c.argv[4:5] != ["ls"]] == [], "a second run only lists"
+    assert host.snapshot() == before and host.state("microk8s") == fake_before
+    assert f"hub.tar: already imported (digest {hub_digest[:19]}), skipping" in again.stderr
+
+
+def test_a_name_already_at_the_locked_digest_is_not_imported_even_without_a_record(host):
+    """The image is what the lock names (imported by hand, or jhub's record was lost): no multi-GB import."""
+    env, hub_digest, app_digest = digest_scene(host)
+    host.run("images", env=env)
+    for f in ("hub.tar", "app.tar"):
+        host.p(f"/var/lib/jhub/images/{f}.sha256").unlink()
+    res = host.run("images", env=env)
+    assert not res.has("microk8s ctr --namespace k8s.io images import")
+
+
+def test_a_lost_digest_name_is_tagged_again_without_an_import(host):
+    env, hub_digest, _ = digest_scene(host)
+    host.run("images", env=env)
+    state = host.state("microk8s")
+    del state["images"][HUB_AT + hub_digest]
+    host.set_state("microk8s", images=state["images"])
+    res = host.run("images", env=env)
+    assert not res.has("microk8s ctr --namespace k8s.io images import")
+    assert [c for c in res.lines() if " images tag " in c or " images label " in c] == [
+        f"microk8s ctr --namespace k8s.io images tag --force {HUB} {HUB_AT}{hub_digest}"], "the tag copies the pin"
+    assert host.state("microk8s")["images"][HUB_AT + hub_digest]["io.cri-containerd.pinned"] == "pinned"
+
+
+def test_a_ref_at_another_digest_is_imported_and_its_digest_name_tagged(host):
+    """An upgrade: the lock names a new manifest for the same tag."""
+    env, hub_digest, _ = digest_scene(host)
+    host.run("images", env=env)
+    new_sha, new_digest = oci_tarball(host, f"{IMAGE_DIR}/hub.tar", [HUB], b"a newer layer")
+    lines = env["JHUB_IMAGES"].splitlines()
+    lines[0] = f"hub.tar {new_sha} {HUB} {new_digest}"
+    res = host.run("images", env={**env, "JHUB_IMAGES": "\n".join(lines)})
+    assert [c for c in res.lines() if " images import " in c] == [
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/hub.tar"]
+    assert f"hub.tar: {HUB} is at {hub_digest[:19]}, the lock says {new_digest[:19]}, importing again" in res.stderr
+    assert [c for c in res.lines() if " images tag " in c] == [
+        f"microk8s ctr --namespace k8s.io images tag --force {HUB} {HUB_AT}{new_digest}"]
+    state = host.state("microk8s")
+    assert state["digests"][HUB] == new_digest
+    assert state["images"][HUB_AT + new_digest]["io.cri-containerd.pinned"] == "pinned"
+    assert host.read("/var/lib/jhub/images/hub.tar.sha256").strip() == new_sha
+
+
+def test_a_tarball_holding_another_manifest_than_the_lock_is_a_clear_error_and_nothing_is_pinned(host):
+    env, hub_digest, _ = digest_scene(host)
+    wrong = "sha256:" + "e" * 64
+    env["JHUB_IMAGES"] = env["JHUB_IMAGES"].replace(hub_digest, wrong)
+    res = host.run("images", env=env, fails=True)
+    assert (f"hub.tar was imported on {res.calls[0].env.get('FAKE_NODENAME') or __import__('os').uname().nodename}, "
+            f"but containerd has {HUB} at {hub_digest} while the lock says {wrong}") in res.stderr
+    assert "bundle it again" in res.stderr and "Nothing was pinned" in res.stderr
+    assert not res.has("microk8s ctr --namespace k8s.io images label")
+    assert not res.has("microk8s ctr --namespace k8s.io images tag")
+    assert not host.p("/var/lib/jhub/images/hub.tar.sha256").exists(), "so the next run looks again"
+    again = host.run("images", env=env, fails=True)
+    assert again.has("microk8s ctr --namespace k8s.io images import")
+
+
+def test_a_bad_digest_field_is_refused(host):
+    env, _, _ = digest_scene(host)
+    line = env["JHUB_IMAGES"].splitlines()[0].rsplit(" ", 1)[0]
+    for digest in ("sha256:abc", "md5:" + "0" * 64, "SHA256:" + "0" * 64):
+        res = host.run("images", env={**env, "JHUB_IMAGES": f"{line} {digest}"}, fails=True)
+        assert f"JHUB_IMAGES line 1: '{digest}' is not a manifest digest" in res.stderr
+        assert not res.has("microk8s")
+    host.run("images", env={**env, "JHUB_IMAGES": f"{line} -"})  # "-": no digest in the lock
+
+
+def test_the_fake_ctr_names_images_as_containerd_does(host):
+    """The fake follows containerd's importer: io.containerd.image.name first, a bare ref.name tag under
+    ctr's import-<date> prefix, only the platform asked for (the other's blobs need not be there)."""
+    import io
+    import json
+    import tarfile
+    import time
+
+    host.install_microk8s()
+    d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    amd64, arm64 = {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64"}
+    index = {"manifests": [
+        {"digest": d1, "platform": amd64,
+         "annotations": {"io.containerd.image.name": "docker.io/x/y:1", "org.opencontainers.image.ref.name": "1"}},
+        {"digest": d1, "platform": amd64, "annotations": {"org.opencontainers.image.ref.name": "2"}},
+        {"digest": d2, "platform": arm64, "annotations": {"io.containerd.image.name": "docker.io/x/y:arm"}}]}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("index.json", json.dumps(index).encode()), ("blobs/sha256/" + "1" * 64, b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    host.p("/x.tar").write_bytes(buf.getvalue())
+    host.fake_cmd("microk8s", "ctr", "--namespace", "k8s.io", "images", "import", "--platform", "linux/amd64",
+                  str(host.p("/x.tar")))
+    digests = host.state("microk8s")["digests"]
+    assert digests == {"docker.io/x/y:1": d1, f"import-{time.strftime('%Y-%m-%d', time.gmtime())}:2": d1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 
 import pytest
@@ -311,3 +312,27 @@ def test_a_changed_host_script_reruns_only_the_steps_that_run_it(tmp_path, monke
     changed = sorted(run.by_urn()[u].name for u in after if before.get(u) != after[u])
     # drain.sh runs in the workers' node steps; the scripts steps ship the new copy
     assert changed == ["gpu01-scripts", "gpu02-node", "gpu02-scripts", "gpu03-node", "gpu03-scripts"]
+
+
+def test_each_worker_joins_with_its_own_token_revoked_after_its_join():
+    """A failed join is retried by a later `up` without its admit: the admit's token does not expire in
+    days (a backstop of years), and a step on the control plane revokes it once the join succeeded, with the
+    admit's own inputs so it runs again whenever the admit registers the token again."""
+    from components.cluster.component import TOKEN_TTL_SECONDS, worker_token
+
+    run = ok(run_program(three_nodes()))
+    urns = {r.name: r.urn for r in run.resources()}
+    tokens = set()
+    for worker in ("gpu02", "gpu03"):
+        admit, join, revoke = (run.named(f"{worker}-{s}") for s in ("admit", "join", "token-revoke"))
+        assert admit.inputs["stdin"] == join.inputs["stdin"] == revoke.inputs["stdin"]
+        tokens.add(json.dumps(admit.inputs["stdin"], sort_keys=True))
+        assert urns[f"{worker}-join"] in revoke.dependencies
+        assert urns[f"{worker}-token-revoke"] in run.named(f"{worker}-ready").dependencies
+        assert f"JHUB_TOKEN_TTL={TOKEN_TTL_SECONDS} " in revoke.inputs["create"]
+        assert revoke.inputs["create"].replace(" revoke", " add") == admit.inputs["create"]
+        assert not revoke.inputs.get("delete")
+    assert len(tokens) == 2, "one token per worker"
+    assert TOKEN_TTL_SECONDS >= 365 * 24 * 3600
+    assert worker_token("a" * 32, "gpu02") == worker_token("a" * 32 + "\n", "gpu02") != worker_token("a" * 32, "gpu03")
+    assert re.fullmatch(r"[0-9a-f]{32}", worker_token("a" * 32, "gpu02"))

@@ -140,3 +140,22 @@ def test_example_stacks_only_use_documented_keys(stack):
     data = yaml.safe_load((ROOT / stack).read_text())["config"]
     for key in data:
         assert f"`{key}" in readme, f"{key} from {stack} is not documented in README.md"
+
+
+def test_the_import_names_each_tarballs_manifest_digest_from_the_lock(tmp_path):
+    """hosts/images.sh imports and pins by the digest the bundle recorded; a lock entry without one
+    (an older lock) says '-' and is imported by its sha256 alone."""
+    images_dir, charts_dir = make_bundle(tmp_path)
+    lock_file = images_dir / "images.lock"
+    lock = yaml.safe_load(lock_file.read_text())
+    digest = "sha256:" + "c" * 64
+    for entry in lock["images"]:
+        if entry["ref"] == "docker.io/coredns/coredns:1.10.1":
+            entry["digest"] = digest
+    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
+    run = run_program(airgapped(images_dir, charts_dir))
+    assert run.error is None, run.error
+    create = run.named("gpu02-images").inputs["create"]
+    sums = {e["file"].rsplit("/", 1)[1]: e["sha256"] for e in lock["images"]}
+    assert f"coredns-1.10.1.tar {sums['coredns-1.10.1.tar']} docker.io/coredns/coredns:1.10.1 {digest}\n" in create
+    assert f"pause-3.10.tar {sums['pause-3.10.tar']} registry.k8s.io/pause:3.10 -\n" in create

@@ -84,11 +84,14 @@ def build_layout(path: Path, *, tag: str = "1.0", seed: bytes = b"jhub", layer_s
     (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     entries, manifests = [], {}
     for arch in architectures:
-        layers = [_put(path, _layer(seed + arch.encode() + bytes([i]), size)) for i, size in enumerate(layer_sizes)]
+        blobs = [_layer(seed + arch.encode() + bytes([i]), size) for i, size in enumerate(layer_sizes)]
+        layers = [_put(path, blob) for blob in blobs]
         for layer in layers:
             layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+        # diff_ids: the digests of the uncompressed layers, which containerd checks when it unpacks
+        diff_ids = [_digest(gzip.decompress(blob)) for blob in blobs]
         config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/true"]},
-                             "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]}},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}},
                             sort_keys=True).encode()
         config_desc = dict(_put(path, config), mediaType="application/vnd.oci.image.config.v1+json")
         manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -151,6 +151,8 @@ MK8S_DEFAULT = {
     "join_fails": 0,
     "cluster_fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",  # the control plane's
     "token_expired": False,
+    "control_plane_root": None,    # a join checks its token in that fake host's token files, as the agent does
+    "clock_offset": 0,             # seconds this host's join is ahead of now (a join retried days later)
     "import_seconds": 0,           # how long `ctr images import` takes, silent
     "kubelet_registers": False,    # a Ready node's kubelet registers its Node (by args/kubelet's name)
     "server": "127.0.0.1",
