@@ -108,7 +108,10 @@ def test_up_sh_from_a_clean_clone(tmp_path, hostname, configured, name):
     assert result["project"] == str(clone) and result["error"] is None
     hosts = [r["name"] for r in result["resources"] if r["type"] == "jhub:hosts:Host"]
     assert hosts == [name]
-    assert [r["script"] for r in result["ran"]] == list(STEPS)
+    ran = [r["script"] for r in result["ran"]]
+    # the chain up to the addons is ordered by its dependencies; labels and kubeconfig both wait only for the
+    # addons, so the engine runs them in either order
+    assert sorted(ran) == sorted(STEPS) and ran[:5] == list(STEPS[:5]), ran
     assert all(r["name"].startswith(f"{name}-") for r in result["ran"])
 
     # the host steps agree with the kubelet on the node's name: the node registered under it has its labels
