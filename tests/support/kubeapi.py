@@ -422,8 +422,7 @@ class KubeApiServer:
                 return self._stream(handler, iter(script))
             if plural in self.scripted_lists:  # scripted resources: a watch with nothing scripted idles
                 idle = seconds if self.idle_watch_seconds is None else min(seconds, self.idle_watch_seconds)
-                self._closing.wait(idle)
-                return self._stream(handler, iter(()))
+                return self._stream(handler, iter([("wait", idle)]))  # headers first, as the API server
             since = int(query.get("resourceVersion") or 0)
             return self._stream(handler, self._events(plural, namespace, query, since, time.monotonic() + seconds))
         finally:
@@ -461,6 +460,8 @@ class KubeApiServer:
                 chunk({"type": "ERROR", "object": status(410, "Expired", "too old resource version")})
             elif step[0] == "gate":
                 step[1].wait(30)
+            elif step[0] == "wait":
+                self._closing.wait(step[1])
             elif step[0] == "drop":
                 handler.wfile.write(b"40\r\n{\"type\": \"MODIFIED\", \"obj")  # a chunk cut short
                 handler.wfile.flush()
