@@ -62,8 +62,8 @@ def check(nodes: list[dict], facts: dict | None) -> Section:
             section.problem(f"node {name} reports {kind}", PRESSURES[kind].format(node=name))
         if in_facts and physical < in_facts:
             section.problem(f"node {name} advertises {physical} of the {in_facts} GPUs its facts list",
-                            "jhub:gpu.operator: true (then pulumi up); with the operator on, see the GPU "
-                            "Operator section and `nvidia-smi` on " + name)
+                            f"jhub:gpu.operator: true, then pulumi up (operator already on: the gpu operator "
+                            f"section; nvidia-smi on {name})")
     for name in sorted(set(facts or {}) - set(versions)):
         section.problem(f"node {name} of jhub:nodes is not in the cluster",
                         f"pulumi up (joins it); or remove {name} from jhub:nodes")

@@ -272,3 +272,17 @@ def test_a_stack_that_cannot_show_its_secrets_is_exit_2(cluster, api, tmp_path):
     assert done.returncode == 2
     assert "cannot run: `pulumi stack output kubeconfig` failed: error: passphrase must be set" in done.stderr
     assert "diag-secret-token-1234" not in done.stdout + done.stderr
+
+
+def test_the_readme_shows_every_section_and_exit_code(diag):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    part = readme[readme.index("### `jhub diag`"):]
+    part = part[:part.index("\n## ")]
+    _, data = diag.json()
+    for section in data["sections"]:
+        assert f"**{section['name']}:**" in part, section["name"]
+    for code in ("**0** all well", "**1** problems found", "**2** could not run"):
+        assert code in part
+    assert "| `scripts/` | `up.sh`, `test.sh`, `bundle.py`, `diag.py`" in readme
