@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import tempfile
@@ -69,7 +70,7 @@ def _path_value(obj: dict, dotted: str):
 
 
 def _label_match(labels: dict, selector: str) -> bool:
-    for term in filter(None, (t.strip() for t in selector.split(","))):
+    for term in filter(None, (t.strip() for t in re.split(r",(?![^(]*\))", selector))):  # not in (a,b)
         if " in " in term or " notin " in term:
             key, op, values = term.split(None, 2)
             wanted = {v.strip() for v in values.strip("()").split(",")}
@@ -160,6 +161,7 @@ class KubeApiServer:
         self.proxies: dict[tuple[str, str, str], object] = {}
         self.refuse: dict[str, int] = {}  # path -> how many more lists to answer 403
         self.refuse_watch = False
+        self.deletions: list[tuple[str, str | None, str, str | None]] = []  # plural, ns, name, uid precondition
         self.on_create: dict[str, object] = {}  # plural -> fn(obj) run on a created object before it is kept
         self.down = False
         self.open_watches = 0
@@ -369,6 +371,7 @@ class KubeApiServer:
             if want and want != found["metadata"].get("uid"):
                 return self._send(handler, 409, status(409, "Conflict", "the UID in the precondition differs"))
             self.publish(plural, "DELETED", found)
+            self.deletions.append((plural, namespace, name, want))
             return self._send(handler, 200, found)
         if method == "PUT":
             return self._send(handler, 200, self.publish(plural, "MODIFIED", body))
