@@ -36,15 +36,27 @@ def collect(args: argparse.Namespace, now: datetime.datetime) -> list[Section]:
     namespace = args.namespace or (settings.hub.namespace if settings else "jhub")
     node_list = cluster.nodes()
     gpus_in_facts = sum(len(((e or {}).get("facts") or {}).get("gpus") or []) for e in (facts or {}).values())
-    return [
-        nodes.check(node_list, facts),
-        pods.check(cluster, namespace, stack),
-        services.hub(cluster, namespace),
-        services.portal(cluster, namespace, settings.portal.enabled if settings else None),
-        gpu.check(cluster, settings.gpu.operator if settings else None, gpus_in_facts),
-        images.check(node_list, images.needed(settings) if settings else None, stack),
-        certs.check(cluster, namespace, now),
+    checks = [
+        ("nodes", lambda: nodes.check(node_list, facts)),
+        ("pods", lambda: pods.check(cluster, namespace, stack)),
+        ("hub", lambda: services.hub(cluster, namespace)),
+        ("portal", lambda: services.portal(cluster, namespace, settings.portal.enabled if settings else None)),
+        ("gpu operator", lambda: gpu.check(cluster, settings.gpu.operator if settings else None, gpus_in_facts)),
+        ("images", lambda: images.check(node_list, images.needed(settings) if settings else None, stack)),
+        ("certificates", lambda: certs.check(cluster, namespace, now)),
     ]
+    return [guarded(name, check, cluster) for name, check in checks]
+
+
+def guarded(name: str, check, cluster) -> Section:
+    """One check; an API answer it cannot read past (403 from a kubeconfig with less rights) is its problem."""
+    try:
+        return check()
+    except cluster.errors as error:
+        section = Section(name)
+        section.problem(f"{name}: the API server answered {error.status} {error.reason}",
+                        "use the stack's kubeconfig (pulumi stack output kubeconfig --show-secrets): it may read all")
+        return section
 
 
 def main(argv: list[str] | None = None, now: datetime.datetime | None = None) -> int:

@@ -286,3 +286,13 @@ def test_the_readme_shows_every_section_and_exit_code(diag):
     for code in ("**0** all well", "**1** problems found", "**2** could not run"):
         assert code in part
     assert "| `scripts/` | `up.sh`, `test.sh`, `bundle.py`, `diag.py`" in readme
+
+
+def test_a_check_the_credentials_may_not_read_is_its_problem(diag, api):
+    api.route("GET", "/api/v1/namespaces/jhub/secrets", lambda r: (403, {"kind": "Status", "code": 403,
+                                                                       "reason": "Forbidden"}))
+    code, data = diag.json()
+    assert code == 1
+    (section,) = [s for s in data["sections"] if not s["ok"]]
+    assert section["name"] == "certificates"
+    assert section["problems"][0]["message"] == "certificates: the API server answered 403 Forbidden"
