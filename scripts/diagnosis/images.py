@@ -15,10 +15,10 @@ def needed(settings) -> list[tuple[str, tuple[str, ...], str]]:
     from components.bundle.locks import load_lock
     from components.bundle.needs import needed_images
 
-    if not settings.offline.air_gapped or settings.offline.uses_mirror:
-        return []
     from .source import ROOT
 
+    if not settings.offline.air_gapped or settings.offline.uses_mirror:
+        return []
     lock = load_lock(ROOT / "offline-images", ROOT / "charts")
     return [(f.path, f.refs, f.digest or "") for f in needed_images(settings, lock)]
 

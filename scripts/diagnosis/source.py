@@ -158,5 +158,5 @@ class Cluster:
                 _request_timeout=TIMEOUT_S)
             return reply.status, reply.data.decode(errors="replace")
         except self.errors as error:
-            return error.status, (error.body or b"").decode(errors="replace") if isinstance(error.body, bytes) \
-                else str(error.body or error.reason)
+            body = error.body or error.reason or ""
+            return error.status, body.decode(errors="replace") if isinstance(body, bytes) else str(body)

@@ -296,3 +296,11 @@ def test_a_check_the_credentials_may_not_read_is_its_problem(diag, api):
     (section,) = [s for s in data["sections"] if not s["ok"]]
     assert section["name"] == "certificates"
     assert section["problems"][0]["message"] == "certificates: the API server answered 403 Forbidden"
+
+
+def test_an_online_stack_has_no_images_to_compare(diag, api):
+    gpu01 = api.get("nodes", "gpu01")
+    api.add({**gpu01, "status": {**gpu01["status"], "images": []}})
+    code, out, _ = diag("--stack", "dev")  # Pulumi.dev.yaml: online, nodes pull their images
+    assert "images: nodes pull them (online mode or a registry mirror): nothing to compare" in out
+    assert code == 0, out
