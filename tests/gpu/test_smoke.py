@@ -158,46 +158,46 @@ def test_run_times_out_a_pod_that_never_finishes():
     assert "gpu02" in message and "no result after 100s (pod: Pending)" in message
 
 
-# The real kubernetes client against a local API stand-in (tests/gpu/smoke_kube_api.py).
+# The real kubernetes client against the shared fake API server (tests/gpu/smoke_kube_api.py seeds it).
 
 def test_main_runs_the_real_client_end_to_end(capsys, monkeypatch):
-    from tests.gpu.smoke_kube_api import SmokeKubeApi
+    from tests.gpu.smoke_kube_api import jobs, smoke_cluster
 
     monkeypatch.setattr(smoke, "POLL_S", 0.01)
-    with SmokeKubeApi(nodes={"gpu02": {"cpu": "64", "nvidia.com/gpu": "2"}},
+    with smoke_cluster(nodes={"gpu02": {"cpu": "64", "nvidia.com/gpu": "2"}},
                       outcomes={"gpu02": ("succeeded", LOG_OK)},
                       labels={"gpu02": {"nvidia.com/mig.config.state": "success"}}) as api:
-        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "120",
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig_text(), "JHUB_SMOKE_TIMEOUT": "120",
                            "JHUB_SMOKE_RUN": "abc", "JHUB_GPU_NODES": "gpu02",
                            "JHUB_MIG_LAYOUTS": "gpu02=all-disabled"})
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out) == {"gpu02": {"model": "NVIDIA H100 80GB HBM3", "count": 2,
                                              "resource": "nvidia.com/gpu", "driver": "595.91.07", "cuda": "13.1"}}
-    assert "POST /apis/batch/v1/namespaces/gpu-operator/jobs" in api.requests
-    assert api.jobs == {}, "a passed node's Job is deleted"
+    assert "POST /apis/batch/v1/namespaces/gpu-operator/jobs" in api.paths()
+    assert jobs(api) == {}, "a passed node's Job is deleted"
 
 
 def test_main_fails_naming_the_node_and_its_log(capsys, monkeypatch):
-    from tests.gpu.smoke_kube_api import SmokeKubeApi
+    from tests.gpu.smoke_kube_api import jobs, smoke_cluster
 
     monkeypatch.setattr(smoke, "POLL_S", 0.01)
     log = "JHUB-GPU: 0, NVIDIA L40S, 595.91.07, 46068\ncudaErrorNoDevice: no CUDA-capable device is detected\n"
-    with SmokeKubeApi(nodes={"gpu02": {"nvidia.com/gpu": "1"}, "gpu03": {"nvidia.com/gpu.shared": "4"}},
+    with smoke_cluster(nodes={"gpu02": {"nvidia.com/gpu": "1"}, "gpu03": {"nvidia.com/gpu.shared": "4"}},
                       outcomes={"gpu02": ("succeeded", LOG_OK), "gpu03": ("failed", log)}) as api:
-        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "120"})
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig_text(), "JHUB_SMOKE_TIMEOUT": "120"})
     out = capsys.readouterr()
     assert code == 1 and out.out == ""
     assert "GPU smoke test failed on node gpu03" in out.err and "cudaErrorNoDevice" in out.err
-    assert "gpu-smoke-gpu03" in api.jobs, "a failed node's Job is kept for inspection (ttl 1h)"
+    assert "gpu-smoke-gpu03" in jobs(api), "a failed node's Job is kept for inspection (ttl 1h)"
 
 
 def test_main_reports_a_missing_cluster_policy(capsys, monkeypatch):
-    from tests.gpu.smoke_kube_api import SmokeKubeApi
+    from tests.gpu.smoke_kube_api import smoke_cluster
 
     monkeypatch.setattr(smoke, "POLL_S", 0.5)
-    with SmokeKubeApi(nodes={}, outcomes={}, policy_state=None) as api:
-        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig(), "JHUB_SMOKE_TIMEOUT": "1"})
+    with smoke_cluster(nodes={}, outcomes={}, policy_state=None) as api:
+        code = smoke.main({"JHUB_KUBECONFIG": api.kubeconfig_text(), "JHUB_SMOKE_TIMEOUT": "1"})
     assert code == 1 and "(state: absent)" in capsys.readouterr().err
 
 

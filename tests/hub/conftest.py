@@ -20,8 +20,10 @@ os.environ["KUBECONFIG"] = _KUBECONFIG
 os.environ.pop("KUBERNETES_SERVICE_HOST", None)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HUB_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "hub"))
-for _path in (HUB_DIR, HERE):  # the hub modules as the hub imports them, and the hubtest_* helpers
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+HUB_DIR = os.path.join(ROOT, "hub")
+# the hub modules as the hub imports them, the hubtest_* helpers, and tests.support (the shared fakes)
+for _path in (HUB_DIR, HERE, ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -40,7 +42,7 @@ def server():
 
 @pytest.fixture
 def kube_api():
-    """A local Kubernetes API (lists and watches of nodes and pods, hubtest_kube.KubeApi) serving test data;
+    """The shared fake Kubernetes API (lists and watches of nodes and pods, hubtest_kube.KubeApi) serving test data;
     point KubeSpawner.k8s_api_host at its url. kubespawner's real kubernetes_asyncio client talks to it."""
     srv = KubeApi()
     srv.start()

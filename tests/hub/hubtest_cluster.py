@@ -158,8 +158,8 @@ def gpu_operator_cluster():
 
 class UserObjects:
     """What the API server keeps of the objects the hub creates for a user's MPI namespace: namespaces, and in a
-    namespace serviceaccounts, rolebindings, resourcequotas, secrets, and TokenRequests. Served on the kube_api
-    RecordingServer with the API's own answers (201, 409 AlreadyExists, 404 NotFound, 200 on PUT/DELETE)."""
+    namespace serviceaccounts, rolebindings, resourcequotas, secrets, and TokenRequests. Served by routes of the
+    kube_api fake API server with the API's own answers (201, 409 AlreadyExists, 404 NotFound, 200 on PUT/DELETE)."""
 
     COLLECTIONS = {"serviceaccounts", "resourcequotas", "secrets", "rolebindings"}
 

@@ -3,7 +3,7 @@
 The chart's own jupyterhub_config.py cannot be used here (charts are never committed), so `chart_part` sets
 the few traits it derives from the values these tests look at, from the chart's defaults merged with ours
 (`../shared/schemas/z2jh-4.4.0.values.yaml`). Then, as in the pod, `jhub_setup.configure(c, custom.jhub)`
-runs. Users' servers go to KubeSpawner, which talks to a local server of recorded Kubernetes JSON.
+runs. Users' servers go to KubeSpawner, which talks to the shared fake API server (tests/support/kubeapi.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ if str(HUB_TESTS) not in sys.path:
     sys.path.insert(0, str(HUB_TESTS))
 
 from hubtest_hub import Hub  # noqa: E402
-from hubtest_http import RecordingServer  # noqa: E402
+
+from tests.support.kubeapi import KubeApiServer  # noqa: E402
 
 PROBE_TOKEN = "probe-token-0123456789abcdef0123"
 PROBE_HEADERS = {"Authorization": f"token {PROBE_TOKEN}", "Content-Type": "application/json"}
@@ -62,11 +63,8 @@ class ValuesHub:
     """A hub started from chart values; `kube` serves the nodes and pods KubeSpawner and the form see."""
 
     def __init__(self, tmp_path: Path, values: dict, env: dict[str, str] | None = None, extra: str = ""):
-        self.kube = RecordingServer()
-        self.kube.start()
-        self.kube.cluster = {"nodes": [], "pods": []}
-        self.kube.route("GET", "/api/v1/nodes", lambda r: (200, {"kind": "NodeList", "items": self.kube.cluster["nodes"]}))
-        self.kube.route("GET", "/api/v1/pods", lambda r: (200, {"kind": "PodList", "items": self.kube.cluster["pods"]}))
+        self.kube = KubeApiServer(token="t")  # the token of kubeconfig()
+        self.kube.cluster.update({"nodes": [], "pods": []})
         before = chart_part(values, self.kube.url) + "\n" + extra
         try:
             self.hub = Hub(tmp_path, json.loads(json.dumps(values["custom"]["jhub"])),

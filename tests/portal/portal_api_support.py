@@ -1,24 +1,23 @@
-"""Helpers for the portal web-app tests: the app on a real database with signed-in clients, a local
-Kubernetes API (API-server-shaped JSON over HTTP: no API server can run here), a real JupyterHub's
+"""Helpers for the portal web-app tests: the app on a real database with signed-in clients, the shared fake
+Kubernetes API server (tests/support/kubeapi.py: no API server can run here), a real JupyterHub's
 config, and a live uvicorn server. The fixtures that use them are in conftest_api.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import socket
 import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import sqlalchemy as sa
 from portal_test_pods import user_pod
+
+from tests.support.kubeapi import KubeApiServer
 
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 
@@ -39,113 +38,37 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 # -- a local Kubernetes API for live pods ----------------------------------------------------------------
-class FakeCluster:
-    """Answers the calls the portal makes (list/read/delete pods, namespaces, nodes) from pod JSON
-    shaped like the API server's, keeps state, and records deletes. ``down`` makes it refuse to answer."""
+class FakeCluster(KubeApiServer):
+    """The shared fake API server with the portal's view: pods (list/read/delete), namespaces (name ->
+    labels, tests may edit the dict), nodes; ``deleted`` lists (namespace, pod, uid precondition) of each
+    delete. ``down`` makes it cut every connection."""
 
     def __init__(self) -> None:
-        self.pods: dict[tuple[str, str], dict] = {}
+        super().__init__()
         self.namespaces: dict[str, dict] = {"jhub": {}}
+        self.cluster["pods"] = []
         self.nodes = [{"metadata": {"name": "gpu01", "labels": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}}}]
-        self.deleted: list[tuple[str, str, str | None]] = []
-        self.down = False
-        self._lock = threading.Lock()
-        cluster = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                cluster._serve(self, "GET")
-
-            def do_DELETE(self):
-                cluster._serve(self, "DELETE")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    nodes = property(lambda self: self.cluster["nodes"], lambda self, value: self.cluster.__setitem__("nodes", value))
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def pods(self) -> dict[tuple[str, str], dict]:
+        return {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in self.cluster["pods"]}
 
-    def api_client(self):
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = self.url
-        configuration.retries = 0
-        return client.ApiClient(configuration)
+    @property
+    def deleted(self) -> list[tuple[str, str, str | None]]:
+        return [(ns, name, uid) for plural, ns, name, uid in self.deletions if plural == "pods"]
 
     def add(self, pod: dict) -> dict:
-        meta = pod["metadata"]
-        self.pods[(meta["namespace"], meta["name"])] = pod
-        self.namespaces.setdefault(meta["namespace"], {})
-        return pod
+        self.namespaces.setdefault(pod["metadata"]["namespace"], {})
+        return super().add(pod, "pods")
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _serve(self, handler, method: str) -> None:
-        if self.down:
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-            return
-        url = urlparse(handler.path)
-        query = parse_qs(url.query)
-        selector = dict(term.split("=", 1) for term in query.get("labelSelector", [""])[0].split(",") if "=" in term)
-        parts = url.path.strip("/").split("/")
-        with self._lock:
-            if url.path == "/api/v1/nodes":
-                return self._json(handler, {"kind": "NodeList", "metadata": {}, "items": self.nodes})
-            if url.path == "/api/v1/namespaces":
-                items = [{"metadata": {"name": n, "labels": labels}} for n, labels in sorted(self.namespaces.items())
-                         if all(labels.get(k) == v for k, v in selector.items())]
-                return self._json(handler, {"kind": "NamespaceList", "metadata": {}, "items": items})
-            if url.path == "/api/v1/pods" or (len(parts) == 5 and parts[4] == "pods"):
-                namespace = parts[3] if len(parts) == 5 else None
-                items = [p for (ns, _), p in sorted(self.pods.items()) if (namespace is None or ns == namespace)
-                         and all(p["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
-                return self._json(handler, {"kind": "PodList", "apiVersion": "v1",
-                                            "metadata": {"resourceVersion": "100"}, "items": items})
-            if len(parts) == 4 and parts[2] == "namespaces":
-                if parts[3] not in self.namespaces:
-                    return self._status(handler, 404, "NotFound")
-                return self._json(handler, {"kind": "Namespace", "apiVersion": "v1",
-                                            "metadata": {"name": parts[3], "labels": self.namespaces[parts[3]]}})
-            if len(parts) == 6 and parts[4] == "pods":
-                key = (parts[3], parts[5])
-                pod = self.pods.get(key)
-                if pod is None:
-                    return self._status(handler, 404, "NotFound")
-                if method == "GET":
-                    return self._json(handler, pod)
-                length = int(handler.headers.get("Content-Length") or 0)
-                body = json.loads(handler.rfile.read(length) or b"{}")
-                want = (body.get("preconditions") or {}).get("uid")
-                if want and want != pod["metadata"]["uid"]:
-                    return self._status(handler, 409, "Conflict")
-                del self.pods[key]
-                self.deleted.append((key[0], key[1], want))
-                return self._json(handler, pod)
-        self._status(handler, 404, "NotFound")
-
-    @staticmethod
-    def _json(handler, body: dict, status: int = 200) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def _status(self, handler, code: int, reason: str) -> None:
-        self._json(handler, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                             "code": code}, status=code)
+    def _rest(self, handler, request) -> None:
+        with self._lock:  # the namespaces as the test left them
+            self.cluster["namespaces"] = [{"kind": "Namespace", "apiVersion": "v1",
+                                           "metadata": {"name": name, "labels": labels}}
+                                          for name, labels in sorted(self.namespaces.items())]
+        super()._rest(handler, request)
 
 
 def plain_pod(name: str = "not-a-user-pod", namespace: str = "jhub") -> dict:

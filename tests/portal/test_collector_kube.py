@@ -108,7 +108,7 @@ def test_list_watch_gone_and_dropped_connection_give_exact_sessions(kube, pg_url
     bob = rows["uid-bob"]
     assert (bob["started_at"], bob["ended_at"]) == (at("2025-03-01T02:00:00"), at("2025-03-01T05:30:07"))
     assert bob["end_source"] == "finished" and bob["end_approximate"] is False
-    watches = [r for r in kube.requests if "watch=true" in r]
+    watches = [r for r in kube.urls() if "watch=true" in r]
     assert "resourceVersion=100" in watches[0] and "resourceVersion=200" in watches[1]
     assert "labelSelector=component%3Dsingleuser-server" in watches[0]
     engine.dispose()
@@ -177,7 +177,7 @@ def test_user_namespaces_by_prefix_are_watched_cluster_wide(kube, pg_url):
     finally:
         stop_collector(collector, thread)
     assert sorted(sessions(engine)) == ["uid-alice", "uid-erin"]
-    assert kube.requests[0].startswith("/api/v1/pods?")
+    assert kube.urls()[0].startswith("/api/v1/pods?")
     engine.dispose()
 
 
@@ -233,7 +233,7 @@ def test_storage_requests_come_from_the_users_claims(kube, pg_url):
     rows = sessions(engine)
     assert rows["uid-alice"]["storage_request_bytes"] == 10 * 1024**3
     assert rows["uid-carol"]["storage_request_bytes"] == 25 * 1024**3
-    assert any(r.endswith("/persistentvolumeclaims/claim-carol") for r in kube.requests)
+    assert any(r.endswith("/persistentvolumeclaims/claim-carol") for r in kube.urls())
     engine.dispose()
 
 
