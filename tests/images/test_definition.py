@@ -1,7 +1,7 @@
 """The notebook images' definition (images/notebook/Dockerfile) without a Docker engine: hadolint passes,
 every version is pinned, the lock's `build:` entries and `pins:` say what the definition pins, the user
 cannot become root (the definition's own strip step is run on a tree that has setuid files, sudo and a file
-capability), and what a user installs goes to the persistent home."""
+capability), and what a user installs goes to the persistent storage folder."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.support.program import ROOT
 
 TARGETS = {"cpu": "cpu", "gpu": "gpu", "kernels": "cpu"}  # target -> the VARIANT build arg it needs
 HOME = "/home/jovyan"
+STORAGE = "/home/jovyan/storage"  # the default jhub:hub.storage.mountPath: what persists
 IMAGE_RE = re.compile(r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 # The driver that runs each CUDA 12.x minor (NVIDIA's CUDA toolkit release notes, table 3: minimum
@@ -249,13 +250,15 @@ def test_a_step_without_the_setuid_sweep_is_caught(spec, tmp_path):
 
 # -- the user's own packages -------------------------------------------------------------------------
 
-def test_what_a_user_installs_lands_in_the_persistent_home(spec):
+def test_what_a_user_installs_lands_in_the_persistent_storage_folder(spec):
     for target, variant in TARGETS.items():
         env = spec.env(target, variant)
-        assert env["PIP_USER"] == "1" and env["PYTHONUSERBASE"] == f"{HOME}/.local"
-        assert env["CONDA_ENVS_DIRS"].startswith(HOME + "/") and env["CONDA_PKGS_DIRS"].startswith(HOME + "/")
+        assert env["PIP_USER"] == "1" and env["PYTHONUSERBASE"] == f"{STORAGE}/.local"
+        for name in ("CONDA_ENVS_DIRS", "CONDA_PKGS_DIRS", "JUPYTER_DATA_DIR"):
+            assert env[name].startswith(STORAGE + "/"), name
+        assert not env["JUPYTER_RUNTIME_DIR"].startswith(HOME), "sockets and connection files stay local"
         path = env["PATH"].split(":")
-        assert path[0] == f"{HOME}/.local/bin", "commands a user installs come first"
+        assert path[0] == f"{STORAGE}/.local/bin", "commands a user installs come first"
         assert env["HOME"] == HOME and env["NB_UID"] == "1000" and env["NB_GID"] == "100"
     condarc = yaml.safe_load((d.NOTEBOOK / "condarc").read_text())
     assert condarc["envs_dirs"] == [spec.env("cpu", "cpu")["CONDA_ENVS_DIRS"]]
@@ -272,3 +275,18 @@ def test_the_definition_copies_the_runtime_configuration(spec):
     assert "etc/ /etc/" in copies and "requirements.txt /opt/jhub/requirements.txt" in copies
     entry = [value for kind, value in spec.steps("cpu", "cpu") if kind in ("ENTRYPOINT", "CMD")]
     assert entry == ['["tini", "-g", "--"]', '["jupyterhub-singleuser"]']
+
+
+def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
+    """The image's defaults are what the hub's values give for the default mountPath; another mountPath
+    moves them with it (singleuser.extraEnv)."""
+    from components.jupyterhub.storage_values import user_install_env
+    from components.settings.hub import HubSettings
+
+    image = spec.env("cpu", "cpu")
+    hub = user_install_env(HubSettings())
+    assert hub == {name: image[name] for name in hub}
+    moved = user_install_env(HubSettings.model_validate({"storage": {"mountPath": "/workspace/storage"}}))
+    assert moved["PYTHONUSERBASE"] == "/workspace/storage/.local"
+    assert moved["CONDA_ENVS_DIRS"] == "/workspace/storage/.conda/envs"
+    assert moved["JUPYTER_RUNTIME_DIR"] == image["JUPYTER_RUNTIME_DIR"]
