@@ -27,6 +27,9 @@ IMAGE_RE = re.compile(r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+@sha2
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 # The driver that runs each CUDA 12.x minor (NVIDIA's CUDA toolkit release notes, table 3: minimum
 # driver for the toolkit without the compatibility package).
+# The image's platform as pip's --platform names it: glibc 2.39 (Ubuntu 24.04), x86_64.
+PLATFORMS = [arg for minor in range(39, 16, -1) for arg in ("--platform", f"manylinux_2_{minor}_x86_64")] + [
+    "--platform", "manylinux2014_x86_64", "--platform", "linux_x86_64"]
 MIN_DRIVER = {"12.4": 550, "12.5": 555, "12.6": 560, "12.8": 570, "12.9": 575}
 
 
@@ -290,3 +293,42 @@ def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
     assert moved["PYTHONUSERBASE"] == "/workspace/storage/.local"
     assert moved["CONDA_ENVS_DIRS"] == "/workspace/storage/.conda/envs"
     assert moved["JUPYTER_RUNTIME_DIR"] == image["JUPYTER_RUNTIME_DIR"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["requirements-gpu.txt", "requirements-kernels.txt"])
+def test_the_extra_requirements_with_the_images_own_are_complete(tmp_path, name):
+    """`pip install --no-deps` installs nothing a package needs: every requirement of every package in the
+    file (its real metadata from PyPI, for Linux x86_64 and the image's Python) is pinned by the file or by
+    requirements.txt, at a version it accepts."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    import json
+
+    image = image_requirements()
+    extra = d.pins(d.NOTEBOOK / name)
+    python = ".".join(d.load().arg("cpu", "cpu", "PYTHON_VERSION").split(".")[:2])
+    wanted = tmp_path / "wanted.txt"
+    wanted.write_text("".join(f"{k}=={v}\n" for k, v in extra.items()))
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+                           "--quiet", "--report", str(report), "-r", str(wanted), "--only-binary", ":all:",
+                           "--python-version", python, *PLATFORMS, "--target", str(tmp_path / "t")], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 and "No matching distribution" not in done.stderr:
+        pytest.skip(f"PyPI cannot be reached from here: {done.stderr.strip()[-300:]}")
+    assert done.returncode == 0, done.stderr
+    pinned = {**image, **extra}
+    environment = {"python_version": python, "python_full_version": python + ".0", "sys_platform": "linux",
+                   "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+                   "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+    missing = []
+    for item in json.loads(report.read_text())["install"]:
+        for text in item["metadata"].get("requires_dist") or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate(environment):
+                continue
+            have = pinned.get(d.normalize(req.name))
+            if have is None or not req.specifier.contains(Version(have), prereleases=True):
+                missing.append(f"{item['metadata']['name']} needs {text}, pinned: {have}")
+    assert missing == [], "\n".join(missing)
