@@ -296,11 +296,11 @@ def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["requirements-gpu.txt", "requirements-kernels.txt"])
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-gpu.txt", "requirements-kernels.txt"])
 def test_the_extra_requirements_with_the_images_own_are_complete(tmp_path, name):
     """`pip install --no-deps` installs nothing a package needs: every requirement of every package in the
-    file (its real metadata from PyPI, for Linux x86_64 and the image's Python) is pinned by the file or by
-    requirements.txt, at a version it accepts."""
+    file (its real metadata from PyPI, for Linux x86_64 and the image's Python) is pinned by the file, by
+    requirements.txt or by the conda environment the definition creates, at a version it accepts."""
     from packaging.requirements import Requirement
     from packaging.version import Version
 
@@ -308,18 +308,21 @@ def test_the_extra_requirements_with_the_images_own_are_complete(tmp_path, name)
 
     image = image_requirements()
     extra = d.pins(d.NOTEBOOK / name)
-    python = ".".join(d.load().arg("cpu", "cpu", "PYTHON_VERSION").split(".")[:2])
+    spec = d.load()
+    full = spec.arg("cpu", "cpu", "PYTHON_VERSION")
+    python = ".".join(full.split(".")[:2])
+    conda_env = {"pip": spec.arg("cpu", "cpu", "PIP_VERSION"), "setuptools": spec.arg("cpu", "cpu", "SETUPTOOLS_VERSION")}
     wanted = tmp_path / "wanted.txt"
     wanted.write_text("".join(f"{k}=={v}\n" for k, v in extra.items()))
     report = tmp_path / "report.json"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
                            "--quiet", "--report", str(report), "-r", str(wanted), "--only-binary", ":all:",
-                           "--python-version", python, *PLATFORMS, "--target", str(tmp_path / "t")], capture_output=True, text=True, timeout=600)
+                           "--python-version", full, *PLATFORMS, "--target", str(tmp_path / "t")], capture_output=True, text=True, timeout=600)
     if done.returncode != 0 and "No matching distribution" not in done.stderr:
         pytest.skip(f"PyPI cannot be reached from here: {done.stderr.strip()[-300:]}")
     assert done.returncode == 0, done.stderr
-    pinned = {**image, **extra}
-    environment = {"python_version": python, "python_full_version": python + ".0", "sys_platform": "linux",
+    pinned = {**conda_env, **image, **extra}
+    environment = {"python_version": python, "python_full_version": full, "sys_platform": "linux",
                    "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
                    "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
     missing = []
