@@ -276,6 +276,8 @@ def test_what_a_user_installs_lands_in_the_persistent_storage_folder(spec):
 def test_the_definition_copies_the_runtime_configuration(spec):
     copies = [value for kind, value in spec.stages["common"].steps if kind == "COPY"]
     assert "etc/ /etc/" in copies and "requirements.txt /opt/jhub/requirements.txt" in copies
+    runs = [value for kind, value in spec.stages["common"].steps if kind == "RUN"]
+    assert any(".pth" in run and "/etc/jupyter" in run for run in runs), "etc/jupyter/*.py must be importable"
     entry = [value for kind, value in spec.steps("cpu", "cpu") if kind in ("ENTRYPOINT", "CMD")]
     assert entry == ['["tini", "-g", "--"]', '["jupyterhub-singleuser"]']
 
