@@ -25,7 +25,7 @@ class Stage:
     base: str  # what FROM names: another stage, or an image (after global build args are substituted)
     args: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    steps: list[tuple[str, str]] = field(default_factory=list)  # (instruction, value) in order
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (instruction, value) in order, ENV too
 
 
 @dataclass
@@ -92,6 +92,7 @@ def load(path: Path = DOCKERFILE) -> Definition:
             current.args.update(_pairs(value))
         elif instruction == "ENV":
             current.env.update(_pairs(value))
+            current.steps.append((instruction, value))
         else:
             current.steps.append((instruction, value))
     return Definition(global_args=global_args, stages=stages)

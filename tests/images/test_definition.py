@@ -282,6 +282,21 @@ def test_the_definition_copies_the_runtime_configuration(spec):
     assert entry == ['["tini", "-g", "--"]', '["jupyterhub-singleuser"]']
 
 
+def test_no_root_step_writes_into_the_users_home(spec):
+    """Root's steps run with root's HOME (/root); the user's HOME and install paths come after them, so
+    nothing root-owned lands in /home/jovyan (tools write caches and state to $HOME)."""
+    for target, variant in TARGETS.items():
+        home, user = "/root", "0"
+        for kind, value in spec.steps(target, variant):
+            if kind == "ENV":
+                home = d._pairs(value).get("HOME", home)
+            elif kind == "USER":
+                user = value.split(":")[0]
+            elif kind == "RUN" and user in ("0", "root"):
+                assert not home.startswith(HOME), f"{target}: a root step runs with HOME={home}: {value[:80]}"
+        assert (home, user) == (HOME, "1000"), target
+
+
 def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
     """The image's defaults are what the hub's values give for the default mountPath; another mountPath
     moves them with it (singleuser.extraEnv)."""
