@@ -101,8 +101,9 @@ def import_on(parent: pulumi.Resource, host, entry: LockedFile, images_dir: Path
 
     node, name = host.node, slug(entry.name)
     sha = built.apply(lambda out: out.split()[0] if out else "")
-    # A local node reads the tarball where the build left it, relative to the project folder.
-    folder = str(from_project(images_dir)) if host.local else BUNDLE_DIR
+    # A local node reads the tarball where the build left it (an absolute path: hosts/images.sh takes no
+    # other; no delete command stores it), a remote one gets a copy under BUNDLE_DIR.
+    folder = str(images_dir.resolve()) if host.local else BUNDLE_DIR
     steps = list(after)
     if not host.local:
         files = sha.apply(lambda s: [(images_dir / entry.path, entry.path, s)])

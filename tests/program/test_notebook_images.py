@@ -52,6 +52,8 @@ def test_the_dev_stack_builds_its_notebook_image_here_and_imports_it(monkeypatch
     node = next(r.name for r in run.resources() if r.name.endswith("-notebook-cpu-image"))
     imported = run.named(node).inputs["create"]
     assert "images.sh" in imported
+    # hosts/images.sh takes only an absolute folder: the local node reads the tarball where the build wrote it
+    assert f"JHUB_IMAGE_DIR={ROOT / 'offline-images' / 'images'} " in imported
     assert f"jhub-notebook-cpu-0.1.0.tar {sha} {CPU} {digest}" in imported, "checked by sha256 and digest"
     assert run.named(node).inputs["triggers"] == [sha]
 
