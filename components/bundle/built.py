@@ -101,9 +101,6 @@ def import_on(parent: pulumi.Resource, host, entry: LockedFile, images_dir: Path
 
     node, name = host.node, slug(entry.name)
     sha = built.apply(lambda out: out.split()[0] if out else "")
-    # A local node reads the tarball where the build left it (an absolute path: hosts/images.sh takes no
-    # other; no delete command stores it), a remote one gets a copy under BUNDLE_DIR.
-    folder = str(images_dir.resolve()) if host.local else BUNDLE_DIR
     steps = list(after)
     if not host.local:
         files = sha.apply(lambda s: [(images_dir / entry.path, entry.path, s)])
@@ -114,8 +111,24 @@ def import_on(parent: pulumi.Resource, host, entry: LockedFile, images_dir: Path
         sha256, _, digest = out.partition(" ")
         return f"{Path(entry.path).name} {sha256} {','.join(entry.refs)} {digest or '-'}"
 
-    create = built.apply(lambda out: host.command("images", {
-        "JHUB_IMAGE_DIR": f"{folder}/images", "JHUB_IMAGES": line(out),
-        "JHUB_IMPORT_TIMEOUT": str(timeout_s)}, timeout_s=600 + timeout_s))
-    return host.target.run(f"{node.name}-{name}-image", create=create, logging="stderr", triggers=[sha],
-                           opts=pulumi.ResourceOptions(parent=parent, depends_on=steps + host.ready))
+    def create(out: str) -> str:
+        imports = host.command("images", {
+            "JHUB_IMAGE_DIR": f"{BUNDLE_DIR}/images", "JHUB_IMAGES": line(out),
+            "JHUB_IMPORT_TIMEOUT": str(timeout_s)}, timeout_s=600 + timeout_s)
+        # Both kinds of node import from BUNDLE_DIR (hosts/images.sh takes an absolute folder only); a local
+        # node first copies the tarball there from where the build left it, a path relative to the project
+        # folder, so no stored command names the checkout.
+        return (local_copy(images_dir, entry.path) + imports) if host.local else imports
+
+    return host.target.run(f"{node.name}-{name}-image", create=built.apply(create), logging="stderr",
+                           triggers=[sha], opts=pulumi.ResourceOptions(parent=parent, depends_on=steps + host.ready))
+
+
+def local_copy(images_dir: Path, rel: str) -> str:
+    """Shell that puts `images_dir/rel` at BUNDLE_DIR/rel on this machine (root, or sudo -n)."""
+    from ..cluster.host import BUNDLE_DIR
+
+    source = shlex.quote(str(from_project(images_dir) / rel))
+    target = shlex.quote(f"{BUNDLE_DIR}/{rel}")
+    return (f'S=; [ "$(id -u)" = 0 ] || S="sudo -n"; $S install -D -m 0644 {source} {target}.part '
+            f"&& $S mv -f {target}.part {target} || exit 1; ")

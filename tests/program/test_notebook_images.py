@@ -52,8 +52,11 @@ def test_the_dev_stack_builds_its_notebook_image_here_and_imports_it(monkeypatch
     node = next(r.name for r in run.resources() if r.name.endswith("-notebook-cpu-image"))
     imported = run.named(node).inputs["create"]
     assert "images.sh" in imported
-    # hosts/images.sh takes only an absolute folder: the local node reads the tarball where the build wrote it
-    assert f"JHUB_IMAGE_DIR={ROOT / 'offline-images' / 'images'} " in imported
+    # hosts/images.sh takes only an absolute folder: the local node copies the tarball from where the build
+    # wrote it (relative to the project) into the bundle folder, and imports it from there
+    assert ("install -D -m 0644 offline-images/images/jhub-notebook-cpu-0.1.0.tar "
+            "/var/lib/jhub/bundle/images/jhub-notebook-cpu-0.1.0.tar.part") in imported
+    assert "JHUB_IMAGE_DIR=/var/lib/jhub/bundle/images " in imported and str(ROOT) not in imported
     assert f"jhub-notebook-cpu-0.1.0.tar {sha} {CPU} {digest}" in imported, "checked by sha256 and digest"
     assert run.named(node).inputs["triggers"] == [sha]
 
@@ -135,3 +138,22 @@ def test_the_registered_build_command_builds_with_the_bundles_builder(tmp_path, 
     tarball = project / "offline-images" / entry["file"]
     assert sha == hashlib.sha256(tarball.read_bytes()).hexdigest()
     assert digest == layout.manifests["amd64"]["digest"]
+
+
+def test_the_local_copy_puts_the_built_tarball_in_the_bundle_folder(tmp_path, monkeypatch):
+    """The local node's copy, run for real (the bundle folder moved under tmp_path): from the project's
+    build output, relative to the project folder, to the absolute folder hosts/images.sh reads."""
+    from components.cluster import host as host_module
+
+    monkeypatch.setattr(host_module, "BUNDLE_DIR", str(tmp_path / "bundle"))
+    project = tmp_path / "project"
+    (project / "offline-images" / "images").mkdir(parents=True)
+    (project / "offline-images" / "images" / "x.tar").write_bytes(b"image")
+    shell = built.local_copy(ROOT / "offline-images", "images/x.tar")
+    assert str(ROOT) not in shell
+    done = subprocess.run(["/bin/sh", "-c", shell + "echo copied"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "copied\n", done.stderr
+    assert (tmp_path / "bundle" / "images" / "x.tar").read_bytes() == b"image"
+    (project / "offline-images" / "images" / "x.tar").unlink()
+    failed = subprocess.run(["/bin/sh", "-c", shell + "echo imported"], cwd=project, capture_output=True, text=True)
+    assert failed.returncode == 1 and "imported" not in failed.stdout, "no import without the tarball"
