@@ -57,13 +57,10 @@ def build_command(ref: str, images_dir: Path) -> str:
 
 
 def needed(lock: Lock, refs: Iterable[str]) -> list[LockedFile]:
-    """The lock's `build:` entries for these references, each once, in the order given."""
-    found: list[LockedFile] = []
-    for ref in refs:
-        entry = lock.image_for(ref)
-        if entry is not None and entry.build is not None and entry not in found:
-            found.append(entry)
-    return found
+    """The lock's `build:` entries for these references, each once, in the lock's order: an image built
+    FROM another one of the project's comes after it there, and is built after it."""
+    wanted = set(refs)
+    return [entry for entry in lock.images if entry.build is not None and wanted & set(entry.refs)]
 
 
 def must_import(settings) -> bool:
@@ -72,8 +69,9 @@ def must_import(settings) -> bool:
 
 
 def build_or_bundled(parent: pulumi.Resource, entry: LockedFile, settings, images_dir: Path,
-                     trigger: Optional[str] = None) -> pulumi.Output[str]:
-    """`<sha256> <digest>` of the tarball the nodes import: built here (online), or the bundle's."""
+                     trigger: Optional[str] = None, after: Optional[list] = None) -> pulumi.Output[str]:
+    """`<sha256> <digest>` of the tarball the nodes import: built here (online, after the steps in `after`:
+    one build at a time), or the bundle's."""
     if settings.offline.air_gapped:
         if not entry.sha256:
             raise pulumi.RunError(f"offline-images/images.lock: {entry.name} is not bundled yet: run "
@@ -88,9 +86,12 @@ def build_or_bundled(parent: pulumi.Resource, entry: LockedFile, settings, image
         interpreter=["/bin/sh", "-c"],
         add_previous_output_in_env=False,
         logging=command.local.Logging.STDERR,
-        opts=pulumi.ResourceOptions(parent=parent, custom_timeouts=pulumi.CustomTimeouts(
-            create=f"{BUILD_TIMEOUT_S}s", update=f"{BUILD_TIMEOUT_S}s")),
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=list(after or []),
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{BUILD_TIMEOUT_S}s", update=f"{BUILD_TIMEOUT_S}s")),
     )
+    if after is not None:
+        after.append(built)
     return built.stdout.apply(lambda out: (out or "").strip())
 
 

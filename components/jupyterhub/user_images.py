@@ -36,8 +36,9 @@ class UserImages(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:UserImages", "user-images", None, opts)
         self.imports = []
+        builds: list[pulumi.Resource] = []  # one at a time, in the lock's order (bases first)
         for entry in built_choices(settings, lock):
-            tarball = built.build_or_bundled(self, entry, settings, images_dir)
+            tarball = built.build_or_bundled(self, entry, settings, images_dir, after=builds)
             self.imports += [built.import_on(self, host, entry, images_dir, tarball, after=list(depends_on))
                              for _, host in sorted(hosts.items())]
         self.register_outputs({})

@@ -69,6 +69,8 @@ def test_online_ssh_nodes_each_get_a_copy_and_an_import_of_every_built_image():
         for node in ("gpu01", "gpu02", "gpu03"):
             assert {f"{node}-{slug}-image-copy", f"{node}-{slug}-image"} <= names
     assert not [n for n in names if "sample" in n], "a registry image is pulled, not built"
+    # one build at a time, in the lock's order (cpu before gpu, whatever the spawn form's order)
+    assert run.named("notebook-cpu-image-build").urn in run.named("notebook-gpu-image-build").dependencies
     assert "notebook-kernels-image-build" not in names, "only what the spawn form offers"
 
 
