@@ -328,13 +328,15 @@ def test_the_extra_requirements_with_the_images_own_are_complete(tmp_path, name)
     spec = d.load()
     full = spec.arg("cpu", "cpu", "PYTHON_VERSION")
     python = ".".join(full.split(".")[:2])
-    conda_env = {"pip": spec.arg("cpu", "cpu", "PIP_VERSION"), "setuptools": spec.arg("cpu", "cpu", "SETUPTOOLS_VERSION")}
+    conda_env = {"pip": spec.arg("cpu", "cpu", "PIP_VERSION"),
+                 "setuptools": spec.arg("cpu", "cpu", "SETUPTOOLS_VERSION")}
     wanted = tmp_path / "wanted.txt"
     wanted.write_text("".join(f"{k}=={v}\n" for k, v in extra.items()))
     report = tmp_path / "report.json"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
                            "--quiet", "--report", str(report), "-r", str(wanted), "--only-binary", ":all:",
-                           "--python-version", full, *PLATFORMS, "--target", str(tmp_path / "t")], capture_output=True, text=True, timeout=600)
+                           "--python-version", full, *PLATFORMS, "--target", str(tmp_path / "t")],
+                          capture_output=True, text=True, timeout=600)
     unreachable = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution",
                    "ConnectTimeoutError", "ProxyError")
     if done.returncode != 0 and any(word in done.stderr for word in unreachable):
