@@ -3,6 +3,7 @@
 
     python scripts/bundle.py [--stack airgapped] [--refresh] [--mirror HOST[/PREFIX]]  # download, record
     python scripts/bundle.py --check [--stack airgapped]   # what an air-gapped `pulumi up` lacks, what is wrong
+    python scripts/bundle.py --build REF   # build one `build:` image into its tarball, print "sha256 digest"
 
 For every lock entry the stack needs (all entries without --stack) it downloads the file into
 offline-images/ or charts/ and writes what it verified back into the lock, with Python alone (no snap, no
@@ -220,6 +221,28 @@ def check(images_dir: Path, charts_dir: Path, stack: str | None) -> int:
     return 0
 
 
+def build_one(images_dir: Path, ref: str) -> int:
+    """Build one image the project builds (online `pulumi up`, components/builds/): the tarball the lock
+    names, the lock itself untouched; stdout is `<tarball sha256> <manifest digest>` and nothing else."""
+    from scripts.bundler import BundleError
+    from scripts.bundler.build import build_image
+
+    images = yaml.safe_load((images_dir / IMAGE_LOCK).read_text())
+    entry = next((e for e in images.get("images") or [] if e.get("build")
+                  and ref in [e["ref"]] + list(e.get("alsoTagged") or [])), None)
+    if entry is None:
+        print(f"bundle: {images_dir / IMAGE_LOCK} has no `build:` entry for {ref}", file=sys.stderr)
+        return 1
+    entry = dict(entry)
+    try:
+        build_image(entry, images_dir, ROOT)
+    except BundleError as error:
+        print(f"bundle: {error}", file=sys.stderr)
+        return 1
+    print(entry["sha256"], entry["digest"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="bundle only what Pulumi.<stack>.yaml needs")
@@ -229,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-missing", action="store_true", help=argparse.SUPPRESS)  # now the default
     parser.add_argument("--mirror", metavar="HOST[/PREFIX]",
                         help="fetch images from a registry holding copies as PREFIX/<registry>/<repository>")
+    parser.add_argument("--build", metavar="REF", help="only build this `build:` image; the lock is not changed")
     parser.add_argument("--dir", default=str(ROOT / "offline-images"))
     parser.add_argument("--charts-dir", default=str(ROOT / "charts"))
     args = parser.parse_args(argv)
     images_dir, charts_dir = Path(args.dir), Path(args.charts_dir)
     if args.check:
         return check(images_dir, charts_dir, args.stack)
+    if args.build:
+        return build_one(images_dir, args.build)
     failures = build(images_dir, charts_dir, wanted_paths(args.stack, images_dir, charts_dir),
                      refresh=args.refresh, mirror=args.mirror)
     if failures:

@@ -28,11 +28,12 @@ if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
-# The dev stack deploys the portal, whose image `pulumi up` builds here (no public registry holds it): it
-# needs docker, podman or buildah; buildah (Ubuntu's universe) is installed when none is there.
-if ! command -v docker >/dev/null 2>&1 && ! command -v podman >/dev/null 2>&1 &&
-  ! command -v buildah >/dev/null 2>&1; then
-  say "no image builder (docker, podman, buildah) for the portal image; installing buildah"
+# The dev stack deploys the portal and offers the cpu notebook image, which `pulumi up` builds here (no
+# public registry holds them) with the bundle's builder: buildah or podman, or docker buildx where it can
+# export OCI images (not the default docker driver); buildah (Ubuntu's universe) is installed when neither
+# buildah nor podman is there.
+if ! command -v podman >/dev/null 2>&1 && ! command -v buildah >/dev/null 2>&1; then
+  say "no image builder (buildah, podman) for the portal and notebook images; installing buildah"
   S=; [ "$(id -u)" = 0 ] || S="sudo -n"
   $S apt-get update -qq && $S apt-get install -y -qq buildah >/dev/null
 fi

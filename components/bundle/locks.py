@@ -4,6 +4,9 @@
 lists chart archives and plain manifest files (`manifests:`, e.g. the MPI Operator's YAML). Each entry has a version, the file's path relative to the lock's folder, its sha256
 and the features that need it. `scripts/bundle.py` fills file names and checksums on a connected machine.
 
+An image the project builds itself has `build:` instead of a registry: `build: <context folder>` or
+`build: {context:, dockerfile:, target:, args: {NAME: value}}`, relative to the repository (`BuildSpec`).
+
 Optional, filled by the bundle (null or absent in older locks): an image's `digest`, the sha256 digest of
 its linux/amd64 manifest (what `ctr images ls` shows after the import); a snap's `revision` and `sha3_384`
 (url-safe base64, as its snap-revision assertion writes it).
@@ -25,12 +28,51 @@ SHA3_384_RE = re.compile(r"^[A-Za-z0-9_-]{64}$")  # 48 bytes, url-safe base64 wi
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 PATH_RULES = {"snaps": re.compile(rf"^snaps/{_NAME}$"), "images": re.compile(rf"^images/{_NAME}$"),
               "charts": re.compile(rf"^{_NAME}$"), "manifests": re.compile(rf"^{_NAME}$")}
+BUILD_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 IMAGE_LOCK = "images.lock"
 CHART_LOCK = "charts.lock"
 
 
 class LockError(ValueError):
     """A lock file that cannot be read or is malformed."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How the project builds an image (the lock's `build:`): one spec for the bundle and for `pulumi up`."""
+
+    context: str  # folder, relative to the repository
+    dockerfile: str = "Dockerfile"  # relative to the context
+    target: Optional[str] = None  # a stage of a multi-stage definition
+    args: tuple[tuple[str, str], ...] = ()  # build args, sorted by name
+
+    @classmethod
+    def parse(cls, raw, where: str) -> "BuildSpec":
+        spec = {"context": raw} if isinstance(raw, str) else raw
+        if not isinstance(spec, dict) or not isinstance(spec.get("context"), str) or not spec["context"]:
+            raise LockError(f"{where}: 'build' must be a folder or a mapping with 'context'")
+        unknown = sorted(set(spec) - {"context", "dockerfile", "target", "args"})
+        if unknown:
+            raise LockError(f"{where}: 'build' has unknown keys {unknown} (context, dockerfile, target, args)")
+        for key in ("context", "dockerfile"):
+            value = str(spec.get(key, "Dockerfile"))
+            if value.startswith("/") or ".." in Path(value).parts:
+                raise LockError(f"{where}: 'build.{key}' must be a relative path inside the repository, got {value!r}")
+        target = spec.get("target")
+        if target is not None and not BUILD_NAME_RE.match(str(target)):
+            raise LockError(f"{where}: 'build.target' must be a stage name, got {target!r}")
+        args = spec.get("args") or {}
+        if not isinstance(args, dict) or not all(BUILD_ARG_RE.match(str(k)) for k in args) \
+                or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in args.values()):
+            raise LockError(f"{where}: 'build.args' must map build-arg names to plain values")
+        return cls(context=spec["context"], dockerfile=str(spec.get("dockerfile") or "Dockerfile"),
+                   target=None if target is None else str(target),
+                   args=tuple(sorted((str(k), str(v)) for k, v in args.items())))
+
+    def describe(self) -> str:
+        parts = [self.context] + ([f"target {self.target}"] if self.target else [])
+        return ", ".join(parts + [f"{k}={v}" for k, v in self.args])
 
 
 @dataclass(frozen=True)
@@ -44,6 +86,7 @@ class LockedFile:
     lock: str  # which lock file lists it, for messages
     refs: tuple[str, ...] = ()  # image references a tarball holds
     digest: Optional[str] = None  # image: manifest digest (sha256:...); snap: sha3-384 (assertion form)
+    build: Optional[BuildSpec] = None  # image: built by the project, not pulled
 
     def describe(self) -> str:
         return f"{self.kind} {self.name} {self.version}".strip()
@@ -128,9 +171,10 @@ def load_lock(offline_dir: Path, charts_dir: Path) -> Lock:
         raw = _entry(images_path, "images", i, raw, ("ref", "file"))
         refs = tuple([raw["ref"]] + list(raw.get("alsoTagged") or []))
         tag = raw["ref"].rsplit(":", 1)[-1] if ":" in raw["ref"].rsplit("/", 1)[-1] else "latest"
+        build = None if raw.get("build") is None else BuildSpec.parse(raw["build"], f"{images_path}: images[{i}]")
         images.append(
             LockedFile("image", raw["ref"], tag, raw["file"], raw.get("sha256"),
-                       tuple(raw.get("features") or ()), IMAGE_LOCK, refs, raw.get("digest"))
+                       tuple(raw.get("features") or ()), IMAGE_LOCK, refs, raw.get("digest"), build)
         )
     for i, raw in enumerate(charts_data.get("charts") or []):
         raw = _entry(charts_path, "charts", i, raw, ("name", "version", "file"))

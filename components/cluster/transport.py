@@ -118,14 +118,18 @@ class NodeTarget:
             name, connection=self._connection, logging=command.remote.Logging(logging), **common
         )
 
-    def upload(self, name: str, files: Sequence[tuple[Path, str, str]], remote_dir: str,
-               opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def upload(self, name: str, files: "Sequence[tuple[Path, str, str]] | pulumi.Output",
+               remote_dir: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         """Copy bundle files (local path, path under remote_dir, sha256) that the node lacks or has in
-        another version. One step per node; it runs again only when a locked sha256 changes."""
+        another version. One step per node; it runs again only when a locked sha256 changes. `files` may be
+        an Output, for a file built during this `pulumi up` (its sha256 is known only then)."""
         assert self.ssh is not None
+        ssh, node = self.ssh, self.node.name
+        script = (files.apply(lambda got: ssh_client.upload_script(ssh, node, got, remote_dir))
+                  if isinstance(files, pulumi.Output) else ssh_client.upload_script(ssh, node, files, remote_dir))
         return command.local.Command(
             name,
-            create=ssh_client.upload_script(self.ssh, self.node.name, files, remote_dir),
+            create=script,
             stdin=self._credential(),
             interpreter=["/bin/sh", "-c"],
             add_previous_output_in_env=False,

@@ -7,6 +7,7 @@
 | `manifests.py` | pure manifests: namespace, Secrets, branding ConfigMaps, RBAC |
 | `offline.py` | what the bundle must hold for the hub |
 | `component.py` | `JupyterHub`: registers the manifests and the Helm release |
+| `user_images.py` | `UserImages`: the spawn form's project-built images (images/notebook/), online or with a mirror |
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from .urls import hub_url
 
 def deploy(ctx: DeployContext):
     from ..cluster import detected_address
+    from ..bundle import built
     from .component import JupyterHub, JupyterHubArgs
+    from .user_images import UserImages, built_choices
 
     settings = ctx.settings
+    if built.must_import(settings) and built_choices(settings, ctx.lock):
+        # Not waited for by the release: a user's server starts only once its image is on the node.
+        UserImages(settings, ctx.lock, ctx.parts["cluster"].hosts, ctx.images_dir, depends_on=ctx.cluster_ready)
     return JupyterHub(JupyterHubArgs(
         # A lone local node has no configured address: the values (OAuth redirects, the portal's sign-in)
         # carry the address the node found for itself, the one people open.

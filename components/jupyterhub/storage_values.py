@@ -95,3 +95,18 @@ def storage_values(hub: HubSettings) -> dict:
 
 def init_containers(hub: HubSettings) -> list[dict]:
     return [] if hub.storage.type == "local" else [owner_init_container(hub)]
+
+
+def user_install_env(hub: HubSettings) -> dict[str, str]:
+    """`singleuser.extraEnv`: what a user installs (`pip install --user`, `conda create`, `ipykernel install
+    --user`) goes inside the storage folder, the one place that persists, wherever `mountPath` puts it. The
+    notebook images (images/notebook/Dockerfile) default to the same for the default mountPath; Jupyter's
+    runtime files (connection files, sockets) stay on the container's own disk."""
+    base = hub.storage_mount_path
+    return {
+        "CONDA_ENVS_DIRS": f"{base}/.conda/envs",
+        "CONDA_PKGS_DIRS": f"{base}/.conda/pkgs",
+        "JUPYTER_DATA_DIR": f"{base}/.local/share/jupyter",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "PYTHONUSERBASE": f"{base}/.local",
+    }

@@ -21,7 +21,7 @@ from .chart import HUB_IMAGE, PAUSE_IMAGE, PROXY_IMAGE, USER_SCHEDULER_IMAGE, im
 from .custom_values import custom_jhub
 from .hub_files import HubFile, branding_volume, extra_config, extra_files
 from .scheduling_values import prepuller_values, scheduling_values
-from .storage_values import init_containers, storage_values
+from .storage_values import init_containers, storage_values, user_install_env
 from .urls import portal_public_url
 
 
@@ -103,6 +103,7 @@ def singleuser_section(inp: ValuesInput) -> dict:
         "allowPrivilegeEscalation": hub.allow_privilege_escalation,
         # On premises there is no cloud metadata server to hide, and the blocker is a privileged container.
         "cloudMetadata": {"blockWithIptables": False},
+        "extraEnv": user_install_env(hub),
         "fsGid": hub.user_gid,
         "image": {"name": name, "tag": tag},
         "initContainers": init_containers(hub),

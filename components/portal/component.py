@@ -15,6 +15,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
+from ..bundle import built
 from ..bundle.locks import Lock
 from ..cluster import ClusterPart
 from ..jupyterhub.component import RANDOM_SECRET_COMMAND
@@ -99,21 +100,12 @@ class Portal(pulumi.ComponentResource):
     def _create_image(self, digest: str) -> list[pulumi.Resource]:
         """Online: build the image here and import it on every node. Air-gapped, the cluster's image step
         imports the bundle's tarball, except with a registry mirror (nodes then import no tarball): this
-        imports the bundled one, at the sha256 the lock records."""
-        args, offline = self._args, self._args.settings.offline
-        if offline.air_gapped and not offline.uses_mirror:
+        imports the bundled one, at the sha256 the lock records (components/bundle/built.py)."""
+        args = self._args
+        if not built.must_import(args.settings):
             return []
-        if offline.air_gapped:
-            locked = args.lock.image_for(im.PORTAL_IMAGE)
-            if locked is None or not locked.sha256:
-                raise pulumi.RunError(f"offline-images/images.lock: the portal image {im.PORTAL_IMAGE} is not "
-                                      "bundled yet: run scripts/bundle.py on a connected machine with docker, "
-                                      "podman or buildah (a registry mirror cannot serve a localhost/ image)")
-            sha = pulumi.Output.from_input(locked.sha256)
-        else:
-            sha = image.build_image(self, args.images_dir, digest)
-        return [image.import_image(self, host, args.images_dir, sha, after=list(args.depends_on))
-                for _, host in sorted(args.cluster.hosts.items())]
+        return image.provide(self, args.settings, args.lock, args.cluster.hosts, args.images_dir, digest,
+                             after=list(args.depends_on))
 
     def _create_database(self, ns: str, after: list) -> tuple[pulumi.Output[str], list]:
         portal = self._args.settings.portal

@@ -1,5 +1,9 @@
-"""Images this project builds itself (the portal, `portal/Dockerfile`): a lock entry with
-`build: <context folder>` (or `build: {context: ..., dockerfile: ...}`), relative to the repository.
+"""Images this project builds itself (the portal, `portal/Dockerfile`; the notebook images,
+`images/notebook/Dockerfile`): a lock entry with `build: <context folder>` or
+`build: {context:, dockerfile:, target:, args: {NAME: value}}`, relative to the repository
+(`components.bundle.locks.BuildSpec`). The one builder: `scripts/bundle.py` records what it built in the
+lock; `pulumi up` in online mode runs `scripts/bundle.py --build REF` (components/builds/), which builds the
+same way and prints the tarball's sha256 and manifest digest without touching the lock.
 
 The image is built for linux/amd64 by the first builder found -- `buildah`, `podman`, or `docker buildx`
 (which needs a builder that can export OCI, e.g. `docker buildx create --use`) -- written as an OCI layout
@@ -17,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from components.bundle.locks import BuildSpec, LockError
+
 from . import BundleError
 from .fetch import file_digest
 from .oci import INDEX_TYPES, PLATFORM
@@ -26,23 +32,30 @@ INSTALL_HINT = ("building images needs buildah (apt-get install buildah), podman
                 "none was found on PATH")
 
 
-def _build_spec(entry: dict, root: Path) -> tuple[Path, Path]:
-    spec = entry["build"]
-    spec = {"context": spec} if isinstance(spec, str) else dict(spec)
-    context = (root / spec["context"]).resolve()
-    dockerfile = context / spec.get("dockerfile", "Dockerfile")
+def _build_spec(entry: dict, root: Path) -> tuple[BuildSpec, Path, Path]:
+    try:
+        spec = BuildSpec.parse(entry["build"], f"image {entry['ref']}")
+    except LockError as error:
+        raise BundleError(str(error)) from None
+    context = (root / spec.context).resolve()
+    dockerfile = context / spec.dockerfile
     if not dockerfile.is_file():
         raise BundleError(f"image {entry['ref']}: {dockerfile} does not exist (the lock's build.context)")
-    return context, dockerfile
+    return spec, context, dockerfile
 
 
-def commands(tool: str, ref: str, context: Path, dockerfile: Path, layout: Path) -> list[list[str]]:
+def commands(tool: str, ref: str, context: Path, dockerfile: Path, layout: Path,
+             spec: Optional[BuildSpec] = None) -> list[list[str]]:
     name = Path(tool).name
+    options = ["--platform", "linux/amd64", "-f", str(dockerfile)]
+    if spec is not None and spec.target:
+        options += ["--target", spec.target]
+    for key, value in spec.args if spec is not None else ():
+        options += ["--build-arg", f"{key}={value}"]
     if name in ("buildah", "podman"):
-        build = [tool, "bud" if name == "buildah" else "build", "--platform", "linux/amd64",
-                 "-f", str(dockerfile), "-t", ref, str(context)]
+        build = [tool, "bud" if name == "buildah" else "build", *options, "-t", ref, str(context)]
         return [build, [tool, "push", ref, f"oci:{layout}:{ref.rsplit(':', 1)[-1]}"]]
-    return [[tool, "buildx", "build", "--platform", "linux/amd64", "-f", str(dockerfile), "-t", ref,
+    return [[tool, "buildx", "build", *options, "-t", ref,
              "--output", f"type=oci,dest={layout},tar=false", str(context)]]
 
 
@@ -82,14 +95,16 @@ def archive_from_layout(layout: Path, target: Path, names: list[str]) -> str:
 
 
 def build_image(entry: dict, images_dir: Path, root: Path, *, which=shutil.which) -> None:
-    context, dockerfile = _build_spec(entry, root)
+    """Build the entry's image into `images_dir/<file>`; records its `digest` and `sha256` in the entry. The
+    builder's output goes to stderr, so a caller's stdout carries only what it prints itself."""
+    spec, context, dockerfile = _build_spec(entry, root)
     tool = find_builder(which)
     names = [entry["ref"]] + list(entry.get("alsoTagged") or [])
     with tempfile.TemporaryDirectory(prefix="jhub-build-") as tmp:
         layout = Path(tmp) / "layout"
-        for argv in commands(tool, entry["ref"], context, dockerfile, layout):
+        for argv in commands(tool, entry["ref"], context, dockerfile, layout, spec):
             print("+ " + " ".join(argv), file=sys.stderr, flush=True)
-            if subprocess.run(argv).returncode != 0:
+            if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
                 raise BundleError(f"image {entry['ref']}: `{' '.join(argv[:2])}` failed (its output is above)")
         target = images_dir / entry["file"]
         entry["digest"] = archive_from_layout(layout, target, names)

@@ -26,9 +26,10 @@ def test_the_lock_lists_the_portal_images_with_their_feature():
         assert entry is not None and "portal" in entry.features, ref
         assert entry.path == (im.PORTAL_IMAGE_FILE if ref == im.PORTAL_IMAGE else entry.path)
     raw = yaml.safe_load((ROOT / "offline-images" / "images.lock").read_text())
-    built = [e for e in raw["images"] if e.get("build")]
-    assert built == [next(e for e in raw["images"] if e["ref"] == im.PORTAL_IMAGE)]
-    assert (ROOT / built[0]["build"] / "Dockerfile").is_file()
+    built = {e["ref"]: e for e in raw["images"] if e.get("build")}
+    assert built[im.PORTAL_IMAGE]["features"] == ["portal"]  # the others are notebook images (tests/images)
+    assert all(ref == im.PORTAL_IMAGE or ref.startswith("localhost/jhub-notebook-") for ref in built)
+    assert (ROOT / built[im.PORTAL_IMAGE]["build"] / "Dockerfile").is_file()
 
 
 def test_air_gapped_nodes_import_the_bundled_portal_and_postgres(tmp_path):

@@ -145,7 +145,9 @@ def test_users_mpi_namespaces_are_watched_and_their_pods_billed_by_the_users_lab
 def test_online_mode_builds_the_image_here_and_imports_it_on_the_node(secret_steps):
     run = run_dev()
     build = run.named("portal-image-build")
-    assert "docker build -q -t localhost/jhub-portal:0.1.0 portal " in build.inputs["create"]
+    # The bundle's own builder (scripts/bundler/build.py), run from the project folder
+    assert ('"$py" scripts/bundle.py --dir offline-images --build localhost/jhub-portal:0.1.0'
+            in build.inputs["create"])
     assert str(ROOT) not in build.inputs["create"], "relative to the project: a moved checkout still builds"
     assert build.inputs["triggers"], "a change to portal/ rebuilds"
     imported = run.named("vm-portal-image")
