@@ -41,6 +41,7 @@ class Tracked:
     name: str
     state: dict  # jupyter-server-proxy's own per-entry state: "proc", "proc_lock", "port", "unix_socket"
     last_use: float
+    proc: object = None  # the process last seen: a new one (a restart) starts with a fresh idle clock
     sockets: weakref.WeakSet = field(default_factory=weakref.WeakSet)
 
     def open_sockets(self) -> int:
@@ -70,29 +71,29 @@ class JhubIdleProxy(LoggingConfigurable):
     def timeout_for(self, name: str) -> float:
         return self.timeouts.get(name, self.timeout)
 
-    def idle_entries(self) -> list[Tracked]:
+    def is_idle(self, tracked: Tracked) -> bool:
         now = self.clock()
-        idle = []
-        for tracked in self.tracked.values():
-            timeout = self.timeout_for(tracked.name)
-            proc = tracked.state.get("proc")
-            if timeout <= 0 or proc is None or isinstance(proc, str) or not proc.running:
-                continue
-            if tracked.open_sockets():
-                tracked.last_use = now  # an open tab is use
-            elif now - tracked.last_use >= timeout:
-                idle.append(tracked)
-        return idle
+        timeout = self.timeout_for(tracked.name)
+        proc = tracked.state.get("proc")
+        if timeout <= 0 or proc is None or isinstance(proc, str) or not proc.running:
+            return False
+        if proc is not tracked.proc or tracked.open_sockets():
+            tracked.proc, tracked.last_use = proc, now  # just started, or an open tab: in use
+            return False
+        return now - tracked.last_use >= timeout
+
+    def idle_entries(self) -> list[Tracked]:
+        return [tracked for tracked in self.tracked.values() if self.is_idle(tracked)]
 
     async def stop_idle(self) -> None:
         for tracked in self.idle_entries():
             await self.stop(tracked)
 
     async def stop(self, tracked: Tracked) -> None:
-        async with tracked.state["proc_lock"]:
-            proc = tracked.state.get("proc")
-            if proc is None or isinstance(proc, str) or tracked.open_sockets():
+        async with tracked.state["proc_lock"]:  # held by jupyter-server-proxy while it starts the process
+            if not self.is_idle(tracked):  # used, or restarted, while we waited for the lock
                 return
+            proc = tracked.state["proc"]
             self.log.info("jhub-idle-proxy: stopping %s (pid %s), idle for %.0f s", tracked.name, proc.pid,
                           self.clock() - tracked.last_use)
             children = _children(proc.pid)
