@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "notebook"
 REQUIREMENTS = IMAGE / "requirements.txt"
 ETC_JUPYTER = IMAGE / "etc" / "jupyter"
-CACHE = ROOT / ".venv-images"  # git-ignored; CI keeps it between runs of the same requirements
+# git-ignored, keyed by the requirements hash; JHUB_TEST_IMAGES_CACHE puts it outside the checkout, so that
+# fresh clones (CI) reuse one install
+CACHE = Path(os.environ.get("JHUB_TEST_IMAGES_CACHE") or ROOT / ".venv-images")
 CODE_SERVER_VERSION = "4.100.3"  # the newest on npm whose install asks for node 20, the node CI has
 HOME_IN_IMAGE = "/home/jovyan"
 

@@ -16,7 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.images.runtime_support import REQUIREMENTS, ROOT, image_env, image_venv, own_site_packages
+from tests.images.runtime_support import (REQUIREMENTS, ROOT, dockerfile_env, image_env, image_venv,
+                                          own_site_packages)
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +131,13 @@ def test_a_users_pip_install_lands_in_the_persistent_home_and_survives_a_new_pro
     script = subprocess.run(["jhub-probe"], env=env, cwd=home, capture_output=True, text=True, timeout=60)
     assert script.returncode == 0, script.stderr
     assert str(user_base) in script.stdout
+
+
+def test_the_image_sends_user_installs_to_the_persistent_home():
+    """The contract etc/README.md states, on the Dockerfile's own ENV lines where the checkout has it."""
+    if not (ROOT / "images" / "notebook" / "Dockerfile").exists():
+        pytest.skip("images/notebook/Dockerfile is not in this checkout; the tests use the documented values")
+    env = dockerfile_env()
+    assert env.get("PIP_USER") == "1"
+    assert env.get("PYTHONUSERBASE", "").startswith("/home/jovyan/")
+    assert env["PATH"].split(":")[0] == env["PYTHONUSERBASE"] + "/bin"
