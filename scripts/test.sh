@@ -52,4 +52,13 @@ command -v chromium >/dev/null 2>&1 || apt_install chromium
 { command -v docker-registry && command -v skopeo && command -v containerd; } >/dev/null 2>&1 ||
   apt_install docker-registry skopeo containerd
 
+# The notebook image's runtime (tests/images/test_runtime_*.py): its Desktop (TigerVNC + a minimal XFCE, the
+# session bus through dbus-run-session), and what code-server's npm install builds its native modules with
+# (node 20 with headers, g++, make, Kerberos headers) plus Debian's ripgrep in place of a GitHub download.
+{ command -v Xtigervnc && command -v xfce4-session && command -v dbus-run-session; } >/dev/null 2>&1 ||
+  apt_install tigervnc-standalone-server tigervnc-tools xfce4-session xfwm4 xfce4-panel xfdesktop4 \
+    xfce4-terminal dbus-x11
+{ command -v rg && command -v g++ && command -v make && [ -e /usr/include/krb5.h ]; } >/dev/null 2>&1 ||
+  apt_install ripgrep g++ make libkrb5-dev
+
 exec .venv/bin/python -m pytest "$@"
