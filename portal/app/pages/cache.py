@@ -79,15 +79,20 @@ def _cached(endpoint: F, admins_share: bool) -> F:
 
     @functools.wraps(endpoint)
     async def wrapper(*args, **kwargs):
-        """A cached page is answered here, on the event loop; anything else renders in the thread pool."""
+        """A cached page is answered here, on the event loop; anything else renders in the thread pool, a
+        page to be cached in a slot of the render queue (``render_queue``)."""
         request, principal = kwargs["request"], kwargs["principal"]
         ctx = get_context(request)
-        if ctx.pages.ttl > 0 and FLASH_COOKIE not in request.cookies:
-            shared = share(principal)
-            page = ctx.pages.peek(_key(endpoint, request, principal, kwargs, shared))
-            if isinstance(page, _Page):
-                return HTMLResponse(_personal(ctx, page.body, principal, shared))
-        return await run_in_threadpool(rendered, *args, **kwargs)
+        if ctx.pages.ttl <= 0 or FLASH_COOKIE in request.cookies:
+            return await run_in_threadpool(rendered, *args, **kwargs)
+        shared = share(principal)
+        key = _key(endpoint, request, principal, kwargs, shared)
+        page = ctx.pages.peek(key)
+        if not isinstance(page, _Page) and await ctx.renders.wait_for(key):
+            page = ctx.pages.peek(key)  # rendered meanwhile by the request we waited for
+        if isinstance(page, _Page):
+            return HTMLResponse(_personal(ctx, page.body, principal, shared))
+        return await ctx.renders.render(key, lambda: run_in_threadpool(rendered, *args, **kwargs))
 
     def rendered(*args, **kwargs):
         request, principal = kwargs["request"], kwargs["principal"]
