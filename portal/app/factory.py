@@ -39,6 +39,7 @@ from portal.app.pages.cache import PAGE_CACHE_ENTRIES, InvalidateOnChangeMiddlew
 from portal.app.pages.common import make_templates
 from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
+from portal.app.services.invalidation import clear_on_change
 from portal.app.services.live_pods import LivePods
 from portal.app.services.storage_view import ScanCache
 from portal.app.services.view_cache import ViewCache
@@ -98,6 +99,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         gpu=gpu if gpu is not None else load_gpu_settings(),
     )
     metrics.registry.register(EngineMetrics(ctx))
+    clear_on_change(engine, ctx.views, ctx.pages)  # a committed change to the data forgets what shows it
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,
                   description="Usage, billing, live pods, limits and storage of a jhub JupyterHub platform.")
     app.state.portal = ctx
