@@ -2,17 +2,19 @@
 edits and rate changes show on the next load of every page (a user's own page, a named user's page, the
 overview, billing), each figure equal to what the uncached API reports; a render that read the data
 before a change is not kept after it; routine writes (sign-ins, the collector's heartbeat) keep the
-caches; pages not yet cached are rendered a few at a time, once per page key (real PostgreSQL)."""
+caches, GPU samples too (shown within the view-cache bound); pages not yet cached are rendered a few at a time, once per page key (real PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import re
+import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from portal_api_support import ADMIN_TOKEN
+from gpu_test_support import T0, add_session, holder, sample
+from portal_api_support import ADMIN_TOKEN, make_portal, sha
 
 from portal.app.pages.render_queue import RenderQueue
 from portal.billing.rates import set_rate
@@ -137,6 +139,28 @@ def test_routine_writes_keep_the_caches(portal):
     with portal.engine.begin() as connection:  # the collector's heartbeat
         write_time(connection, COLLECTOR_HEARTBEAT, portal.now)
     assert portal.ctx.pages._entries == entries
+
+
+def test_gpu_samples_keep_the_caches_and_show_within_the_bound(pg_url, cluster, tmp_path, monkeypatch):
+    agent_token = "agent-" + secrets.token_urlsafe(24)
+    made = make_portal(pg_url, cluster, tmp_path, api_tokens={
+        "ops": {"role": "admin", "sha256": sha(ADMIN_TOKEN)}, "agent-gpu01": {"role": "agent", "sha256": sha(agent_token)}})
+    made.now = T0 + timedelta(hours=3)
+    try:
+        with made.engine.begin() as connection:
+            add_session(connection, uid="uid-alice", user="alice")
+        alice = made.client("alice")
+        assert "The GPU agent reports no utilisation here" in alice.get("/me").text
+        body = {"node": "gpu01", "batch_id": "b-1", "samples": [
+            sample("GPU-a", T0 + timedelta(minutes=m), util=3.0, holders=[holder("jupyter-alice")]) for m in range(3)]}
+        assert made.client(token=agent_token).post("/api/gpu/samples", json=body).json()["accepted"] == 3
+        assert "The GPU agent reports no utilisation here" in alice.get("/me").text  # cached: a measurement
+        made.ctx.views.clock = made.ctx.pages.clock = lambda: 10**9  # the view-cache period later
+        assert "averaged 3 % this week" in alice.get("/me").text
+    finally:
+        for client in made.clients:
+            client.close()
+        made.engine.dispose()
 
 
 def test_a_value_computed_across_a_change_is_not_kept(portal):

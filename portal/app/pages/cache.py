@@ -11,8 +11,9 @@ too and replaced (HTML-escaped) with the requesting admin's name. Admins may see
 non-admin, a token or a demoted admin never shares such an entry (the admin flag and kind are in the key).
 Not cached: pages with a flash message, anything but a plain 200, and every page while
 ``PORTAL_VIEW_CACHE_SECONDS`` is 0. An entry never outlives the cached data it was rendered from, and a
-successful change (POST/PUT/PATCH/DELETE by a signed-in user or token, status below 400) clears both caches
-of this process (``InvalidateOnChangeMiddleware``): an admin's edit shows on the next page load.
+successful change (POST/PUT/PATCH/DELETE by a signed-in user or token other than a GPU agent's, status below
+400) clears both caches of this process (``InvalidateOnChangeMiddleware``): an admin's edit shows on the next
+page load. So does every committed write to the data pages are built from (``services.invalidation``).
 """
 
 from __future__ import annotations
@@ -141,7 +142,9 @@ def _personal(ctx: PortalContext, body: bytes, principal, shared: bool) -> bytes
 
 
 class InvalidateOnChangeMiddleware:
-    """After a successful change by an authenticated caller, forget every cached view and page of this process."""
+    """After a successful change by an authenticated caller, forget every cached view and page of this process.
+    Not after GPU samples (agent tokens): every node sends a batch every few seconds, which would keep the
+    caches empty; utilisation is shown at most the view-cache period old, like every measurement."""
 
     def __init__(self, app: ASGIApp, ctx: PortalContext) -> None:
         self.app, self.ctx = app, ctx
@@ -152,8 +155,9 @@ class InvalidateOnChangeMiddleware:
             return
 
         async def send_wrapper(message: Message) -> None:
-            if (message["type"] == "http.response.start" and message["status"] < 400
-                    and (scope.get("state") or {}).get("principal") is not None):
+            principal = (scope.get("state") or {}).get("principal")
+            if (message["type"] == "http.response.start" and message["status"] < 400 and principal is not None
+                    and principal.role != "agent"):
                 self.ctx.views.clear()
                 self.ctx.pages.clear()
             await send(message)
