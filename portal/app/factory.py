@@ -52,11 +52,13 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ROUTERS = (ops.router, login.public)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_callback"})
+# Requests are matched against the routers in this order, one route after another (no two routes overlap,
+# which a test checks): the most asked for first, the GPU agents' samples, then the dashboard pages.
 PROTECTED_ROUTERS = (
+    gpu.router, overview_page.router, usage_pages.router,
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
-    openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
-    audit_page.router, overview_page.router,
-    static.router, gpu.router,
+    openapi.router, pods_page.router, limits_page.router, rates_page.router, storage_page.router,
+    audit_page.router, static.router,
 )
 
 

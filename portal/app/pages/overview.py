@@ -78,12 +78,14 @@ def _user_values(ctx, user: str) -> dict:
     usage = shared_views.month_usage(ctx).get(user)
     limits = shared_views.user_limits(ctx, user)
     agent = shared_views.agent_available(ctx)
+    rates, rollups = shared_views.rates(ctx), shared_views.rollups_zone(ctx)
     today = now.astimezone(zone).date()
     first = today - timedelta(days=USER_DAYS - 1)
     usage_of, week = {}, []
     with ctx.engine.connect() as connection:
         days = daily(connection, first=first, last=today + timedelta(days=1), zone=zone, now=now,
-                     defaults=RateDefaults.from_settings(ctx.settings), user=user)
+                     defaults=RateDefaults.from_settings(ctx.settings), user=user, rates=rates,
+                     rollups=rollups)
         recent = sessions.latest(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
                                  user=user, limit=RECENT_SESSIONS)
         if agent:  # without any GPU samples there is no utilisation to read

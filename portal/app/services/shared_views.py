@@ -14,7 +14,9 @@ from portal.app.ranges import Range, resolve_range
 from portal.app.services.billing import report
 from portal.app.services.gpu_usage import agent_reports
 from portal.billing.limits import limit_rows, limits_from
+from portal.billing.rates import RateRow, rate_rows
 from portal.billing.report import UsageRow
+from portal.rollups import rollup_zone
 
 
 def billing_rows(ctx: PortalContext, period: Range, who: str | None, group_by: str = "user") -> list[UsageRow]:
@@ -44,6 +46,24 @@ def user_limits(ctx: PortalContext, user: str) -> dict:
     """What ``/api/limits/{user}`` reports (limits, this month's use, what is left and over), from the shared
     month report and limit rows."""
     return limits_from(user, own_limit_rows(ctx).get(user), ctx.settings, month_usage(ctx).get(user))
+
+
+def rates(ctx: PortalContext) -> list[RateRow]:
+    """Every rates row (prices and their changes)."""
+    def read() -> list[RateRow]:
+        with ctx.engine.connect() as connection:
+            return rate_rows(connection)
+
+    return ctx.views.get(("rate-rows",), read)
+
+
+def rollups_zone(ctx: PortalContext) -> str | None:
+    """The zone the daily rollups are made in (a rebuild rewrites them, which clears this)."""
+    def read() -> str | None:
+        with ctx.engine.connect() as connection:
+            return rollup_zone(connection)
+
+    return ctx.views.get(("rollup-zone",), read)
 
 
 def agent_available(ctx: PortalContext) -> bool:
