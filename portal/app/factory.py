@@ -37,6 +37,7 @@ from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.cache import PAGE_CACHE_ENTRIES, InvalidateOnChangeMiddleware
 from portal.app.pages.common import make_templates
+from portal.app.pages.fast_path import CachedPageMiddleware
 from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
 from portal.app.services.invalidation import clear_on_change
@@ -115,6 +116,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
     if public != PUBLIC_PATHS:  # a new public route must be added (and justified) deliberately
         raise RuntimeError(f"public routes changed: {sorted(public ^ PUBLIC_PATHS)}; update PUBLIC_PATHS and its test")
     _check_every_route_is_guarded(app)
+    app.add_middleware(CachedPageMiddleware, ctx=ctx)  # innermost: the headers, metrics and log still apply
     app.add_middleware(InvalidateOnChangeMiddleware, ctx=ctx)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

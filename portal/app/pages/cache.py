@@ -88,6 +88,8 @@ def _cached(endpoint: F, admins_share: bool) -> F:
             return await run_in_threadpool(rendered, *args, **kwargs)
         shared = share(principal)
         key = _key(endpoint, request, principal, kwargs, shared)
+        if principal.via == "session":  # the same request from the same identity may skip routing next time
+            ctx.page_index.note(request.scope, principal, key, shared)
         page = ctx.pages.peek(key)
         if not isinstance(page, _Page) and await ctx.renders.wait_for(key):
             page = ctx.pages.peek(key)  # rendered meanwhile by the request we waited for
@@ -130,6 +132,12 @@ def _cached(endpoint: F, admins_share: bool) -> F:
         return HTMLResponse(_personal(ctx, page.body, principal, shared))
 
     return wrapper  # type: ignore[return-value]
+
+
+def cached_body(ctx: PortalContext, key, principal, shared: bool) -> bytes | None:
+    """The cached page of ``key`` for this viewer, or None when it is not (or no longer) in the cache."""
+    page = ctx.pages.peek(key)
+    return _personal(ctx, page.body, principal, shared) if isinstance(page, _Page) else None
 
 
 def _personal(ctx: PortalContext, body: bytes, principal, shared: bool) -> bytes:
