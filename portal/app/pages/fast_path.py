@@ -62,7 +62,9 @@ class CachedPageMiddleware:
         self.app, self.ctx = app, ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and self.ctx.pages.ttl > 0:
+        # with the session cache off, checking the cookie here and again on the full path would read it twice
+        if (scope["type"] == "http" and scope["method"] == "GET" and self.ctx.pages.ttl > 0
+                and self.ctx.sessions.cache_seconds > 0):
             body = await self._cached(scope)
             if body is not None:
                 await send({"type": "http.response.start", "status": 200, "headers": [

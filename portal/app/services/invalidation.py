@@ -76,6 +76,8 @@ def _committed(connection) -> None:
 
 
 def _checked_in(dbapi_connection, connection_record) -> None:
+    if connection_record is None:
+        return
     caches = connection_record.info.pop(_CLEAR_AT_CHECKIN, None)
     if caches is not None:
         _clear(caches)
