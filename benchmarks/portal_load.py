@@ -5,6 +5,7 @@ a bounded number of requests each. Prints latency percentiles per page and overa
 
     python benchmarks/portal_load.py      # PostgreSQL from JHUB_TEST_PG_URL (a throwaway db is made)
     python benchmarks/portal_load.py --client both --requests 30
+    python benchmarks/portal_load.py --database jhub_portal_load   # seed once, keep it for the next runs
 
 The client and the server share this machine's cores, so the CPU seconds each used are printed too.
 ``--client raw`` (the default) is a minimal HTTP/1.1 keep-alive client on asyncio streams, so that the
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.billing import GENERATE, NOW, SESSIONS, USERS, ZONE  # noqa: E402
-from benchmarks.throwaway_db import run_in_throwaway_database  # noqa: E402
+from benchmarks.throwaway_db import ADMIN_URL, run_in_throwaway_database  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
 from portal.rollups import rebuild_rollups  # noqa: E402
 
@@ -228,9 +229,21 @@ def measure(url: str, cookies: list[str], client: str, requests: int) -> tuple[d
     return times, errors
 
 
+def seeded(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pod_sessions")).scalar_one() >= SESSIONS
+    finally:
+        engine.dispose()
+
+
 def run(url: str, options: argparse.Namespace) -> None:
     migrate(url)
-    seed(url)
+    if options.database and seeded(url):
+        print(f"data: the {SESSIONS} sessions seeded before in {options.database}")
+    else:
+        seed(url)
     cookies = sessions_for(url, options.clients)
     clients = ["httpx", "raw"] if options.client == "both" else [options.client]
     for client in clients:  # the last one gives the final lines
@@ -247,8 +260,28 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=REQUESTS_PER_CLIENT, help="requests per client (30)")
     parser.add_argument("--client", choices=("raw", "httpx", "both"), default="raw",
                         help="the HTTP client: raw (default), httpx, or both (httpx first; the final lines are raw's)")
+    parser.add_argument("--database", metavar="NAME",
+                        help="use and keep this database (seeded once, reused by the next runs) instead of a "
+                             "throwaway one")
     options = parser.parse_args()
-    run_in_throwaway_database(lambda url: run(url, options))
+    if options.database:
+        run(kept_database(options.database), options)
+    else:
+        run_in_throwaway_database(lambda url: run(url, options))
+
+
+def kept_database(name: str) -> str:
+    """The URL of database ``name`` on the JHUB_TEST_PG_URL server, made when missing."""
+    if not name.isidentifier():
+        raise SystemExit(f"--database: {name!r} is not a plain database name")
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":

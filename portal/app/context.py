@@ -15,6 +15,8 @@ from portal.app.auth.hub import HubClient
 from portal.app.auth.sessions import SessionStore
 from portal.app.auth.tokens import TokenStore
 from portal.app.metrics import Metrics
+from portal.app.pages.fast_path import PageIndex
+from portal.app.pages.render_queue import RenderQueue
 from portal.app.services.errors import KubeUnavailable
 from portal.app.services.view_cache import ViewCache
 from portal.app.settings import WebSettings
@@ -46,6 +48,8 @@ class PortalContext:
     gpu: GpuSettings = field(default_factory=GpuSettings.model_construct)  # GPU utilisation and reclaim
     views: ViewCache = field(default_factory=lambda: ViewCache(0))  # the factory sets the configured one
     pages: ViewCache = field(default_factory=lambda: ViewCache(0))  # rendered pages (portal.app.pages.cache)
+    renders: RenderQueue = field(default_factory=RenderQueue)  # where pages not yet in ``pages`` are rendered
+    page_index: PageIndex = field(default_factory=PageIndex)  # cached pages answered before routing (fast_path)
     _live_pods: object | None = field(default=None, repr=False)
     _storage_cache: object | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

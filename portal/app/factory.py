@@ -37,8 +37,10 @@ from portal.app.pages import storage as storage_page
 from portal.app.pages import usage as usage_pages
 from portal.app.pages.cache import PAGE_CACHE_ENTRIES, InvalidateOnChangeMiddleware
 from portal.app.pages.common import make_templates
+from portal.app.pages.fast_path import CachedPageMiddleware
 from portal.app.routes import audit, gpu, limits, login, openapi, ops, pods, rates, storage, usage
 from portal.app.routing import walk
+from portal.app.services.invalidation import clear_on_change
 from portal.app.services.live_pods import LivePods
 from portal.app.services.storage_view import ScanCache
 from portal.app.services.view_cache import ViewCache
@@ -51,11 +53,13 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ROUTERS = (ops.router, login.public)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/oauth_callback"})
+# Requests are matched against the routers in this order, one route after another (no two routes overlap,
+# which a test checks): the most asked for first, the GPU agents' samples, then the dashboard pages.
 PROTECTED_ROUTERS = (
+    gpu.router, overview_page.router, usage_pages.router,
     login.router, pods.router, limits.router, usage.router, rates.router, storage.router, audit.router,
-    openapi.router, pods_page.router, usage_pages.router, limits_page.router, rates_page.router, storage_page.router,
-    audit_page.router, overview_page.router,
-    static.router, gpu.router,
+    openapi.router, pods_page.router, limits_page.router, rates_page.router, storage_page.router,
+    audit_page.router, static.router,
 )
 
 
@@ -98,6 +102,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         gpu=gpu if gpu is not None else load_gpu_settings(),
     )
     metrics.registry.register(EngineMetrics(ctx))
+    clear_on_change(engine, ctx.views, ctx.pages)  # a committed change to the data forgets what shows it
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,
                   description="Usage, billing, live pods, limits and storage of a jhub JupyterHub platform.")
     app.state.portal = ctx
@@ -111,6 +116,7 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
     if public != PUBLIC_PATHS:  # a new public route must be added (and justified) deliberately
         raise RuntimeError(f"public routes changed: {sorted(public ^ PUBLIC_PATHS)}; update PUBLIC_PATHS and its test")
     _check_every_route_is_guarded(app)
+    app.add_middleware(CachedPageMiddleware, ctx=ctx)  # innermost: the headers, metrics and log still apply
     app.add_middleware(InvalidateOnChangeMiddleware, ctx=ctx)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

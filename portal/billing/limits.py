@@ -40,12 +40,22 @@ def user_limits(connection: sa.Connection, *, user_name: str, settings: PortalSe
 def all_user_limits(connection: sa.Connection, *, settings: PortalSettings, now: datetime) -> list[dict]:
     """user_limits of every known user (limits of their own, or sessions), sorted by name: the same few
     statements however many users (their rows, their names, and one monthly report for all of them)."""
-    rows = {row.name: row for row in connection.execute(sa.select(_U))}
+    rows = limit_rows(connection)
     known = sorted(set(rows) | session_user_names(connection))
     year, month = month_of(now, settings.zone)
     used = {r.user_name: r for r in monthly_report(connection, year=year, month=month, zone=settings.zone, now=now,
                                                    defaults=RateDefaults.from_settings(settings))}
     return [_contract(name, rows.get(name), settings, used.get(name)) for name in known]
+
+
+def limit_rows(connection: sa.Connection) -> dict[str, object]:
+    """Every user's own limits row, by name (users without one get the configured defaults)."""
+    return {row.name: row for row in connection.execute(sa.select(_U))}
+
+
+def limits_from(user_name: str, row, settings: PortalSettings, usage: UsageRow | None) -> dict:
+    """user_limits from what a caller already read: the user's row (or None) and their usage row this month."""
+    return _contract(user_name, row, settings, usage)
 
 
 def session_user_names(connection: sa.Connection) -> set[str]:

@@ -107,10 +107,11 @@ class PricePeriod:
     prices: dict[str, RateDefaults]  # per GPU model, "" = every other model
 
 
-def price_timeline(connection: sa.Connection, *, start: datetime, end: datetime, zone: ZoneInfo,
-                   defaults: RateDefaults) -> list[PricePeriod]:
-    """The periods of constant prices that cover [start, end), in order (at least one)."""
-    rows = rate_rows(connection)
+def price_timeline(connection: sa.Connection | None, *, start: datetime, end: datetime, zone: ZoneInfo,
+                   defaults: RateDefaults, rows: list[RateRow] | None = None) -> list[PricePeriod]:
+    """The periods of constant prices that cover [start, end), in order (at least one); ``rows``: the rates
+    rows when the caller has them (else they are read)."""
+    rows = rate_rows(connection) if rows is None else rows
     changes = sorted({row.effective_from for row in rows} - {date.min})
     bounds = [date.min, *changes, date.max]
     periods = []

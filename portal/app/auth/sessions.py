@@ -9,7 +9,9 @@ admin rights (it fails closed).
 A session row read from the database is kept in this process for ``PORTAL_SESSION_CACHE_SECONDS`` (5; 0
 turns it off), so that a page load does not wait on PostgreSQL for it. Signing out, and the hub's answers
 (user gone, admin flag), update this copy at once; expiry is checked on every request. Only a row deleted
-outside this process (another replica, by hand) is still honoured for at most that long.
+outside this process (another replica, by hand) is still honoured for at most that long. Rows not cached
+are read in batches: the sessions asked for while one read is under way are read together by the next, in
+one statement (fifty browsers arriving at once cost a few statements, not fifty).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sqlalchemy as sa
 
 from portal.app.auth.cookies import CookieSigner
 from portal.app.auth.hub import HubClient, HubUnavailable
+from portal.app.auth.batched import BatchedReads
 from portal.app.auth.principal import Principal
 from portal.app.auth.tokens import digest
 from portal.models import PortalSession
@@ -51,6 +54,7 @@ class SessionStore:
         self._cache: dict[str, tuple[float, _Row]] = {}  # id_sha256 -> (until, row)
         self._cache_lock = threading.Lock()
         self._epoch = 0  # counts evictions: a row read before one is not cached after it
+        self._reads = BatchedReads(self._rows)
 
     def _cached(self, key: str) -> _Row | None:
         if self.cache_seconds <= 0:
@@ -97,12 +101,12 @@ class SessionStore:
                 connection.execute(sa.delete(sessions).where(sessions.c.id_sha256 == key))
             self._forget(key)  # a request that read the row meanwhile must not keep it
 
-    def _row(self, session_id: str) -> _Row | None:
+    def _rows(self, keys: list[str]) -> dict[str, _Row]:
+        """The session rows of these id digests (those that exist), in one statement."""
         with self.engine.connect() as connection:
-            row = connection.execute(sa.select(sessions).where(sessions.c.id_sha256 == digest(session_id))).first()
-        if row is None:
-            return None
-        return _Row(user_name=row.user_name, admin=row.admin, expires_at=row.expires_at, checked_at=row.checked_at)
+            found = connection.execute(sa.select(sessions).where(sessions.c.id_sha256.in_(keys)))
+            return {row.id_sha256: _Row(user_name=row.user_name, admin=row.admin, expires_at=row.expires_at,
+                                        checked_at=row.checked_at) for row in found}
 
     def _update(self, session_id: str, values: dict | None) -> None:
         with self.engine.begin() as connection:
@@ -120,7 +124,7 @@ class SessionStore:
         key, epoch = digest(session_id), self._epoch
         row = self._cached(key)
         if row is None:
-            row = await run_in_threadpool(self._row, session_id)
+            row = await self._reads.get(key)
             if row is not None:
                 self._remember(key, row, epoch)
         now = self.clock()

@@ -11,8 +11,9 @@ too and replaced (HTML-escaped) with the requesting admin's name. Admins may see
 non-admin, a token or a demoted admin never shares such an entry (the admin flag and kind are in the key).
 Not cached: pages with a flash message, anything but a plain 200, and every page while
 ``PORTAL_VIEW_CACHE_SECONDS`` is 0. An entry never outlives the cached data it was rendered from, and a
-successful change (POST/PUT/PATCH/DELETE by a signed-in user or token, status below 400) clears both caches
-of this process (``InvalidateOnChangeMiddleware``): an admin's edit shows on the next page load.
+successful change (POST/PUT/PATCH/DELETE by a signed-in user or token other than a GPU agent's, status below
+400) clears both caches of this process (``InvalidateOnChangeMiddleware``): an admin's edit shows on the next
+page load. So does every committed write to the data pages are built from (``services.invalidation``).
 """
 
 from __future__ import annotations
@@ -79,15 +80,22 @@ def _cached(endpoint: F, admins_share: bool) -> F:
 
     @functools.wraps(endpoint)
     async def wrapper(*args, **kwargs):
-        """A cached page is answered here, on the event loop; anything else renders in the thread pool."""
+        """A cached page is answered here, on the event loop; anything else renders in the thread pool, a
+        page to be cached in a slot of the render queue (``render_queue``)."""
         request, principal = kwargs["request"], kwargs["principal"]
         ctx = get_context(request)
-        if ctx.pages.ttl > 0 and FLASH_COOKIE not in request.cookies:
-            shared = share(principal)
-            page = ctx.pages.peek(_key(endpoint, request, principal, kwargs, shared))
-            if isinstance(page, _Page):
-                return HTMLResponse(_personal(ctx, page.body, principal, shared))
-        return await run_in_threadpool(rendered, *args, **kwargs)
+        if ctx.pages.ttl <= 0 or FLASH_COOKIE in request.cookies:
+            return await run_in_threadpool(rendered, *args, **kwargs)
+        shared = share(principal)
+        key = _key(endpoint, request, principal, kwargs, shared)
+        if principal.via == "session":  # the same request from the same identity may skip routing next time
+            ctx.page_index.note(request.scope, principal, key, shared)
+        page = ctx.pages.peek(key)
+        if not isinstance(page, _Page) and await ctx.renders.wait_for(key):
+            page = ctx.pages.peek(key)  # rendered meanwhile by the request we waited for
+        if isinstance(page, _Page):
+            return HTMLResponse(_personal(ctx, page.body, principal, shared))
+        return await ctx.renders.render(key, lambda: run_in_threadpool(rendered, *args, **kwargs))
 
     def rendered(*args, **kwargs):
         request, principal = kwargs["request"], kwargs["principal"]
@@ -126,6 +134,12 @@ def _cached(endpoint: F, admins_share: bool) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def cached_body(ctx: PortalContext, key, principal, shared: bool) -> bytes | None:
+    """The cached page of ``key`` for this viewer, or None when it is not (or no longer) in the cache."""
+    page = ctx.pages.peek(key)
+    return _personal(ctx, page.body, principal, shared) if isinstance(page, _Page) else None
+
+
 def _personal(ctx: PortalContext, body: bytes, principal, shared: bool) -> bytes:
     """The page for this viewer: their session's CSRF token, and (shared pages) their name."""
     if principal.session_id:
@@ -136,7 +150,9 @@ def _personal(ctx: PortalContext, body: bytes, principal, shared: bool) -> bytes
 
 
 class InvalidateOnChangeMiddleware:
-    """After a successful change by an authenticated caller, forget every cached view and page of this process."""
+    """After a successful change by an authenticated caller, forget every cached view and page of this process.
+    Not after GPU samples (agent tokens): every node sends a batch every few seconds, which would keep the
+    caches empty; utilisation is shown at most the view-cache period old, like every measurement."""
 
     def __init__(self, app: ASGIApp, ctx: PortalContext) -> None:
         self.app, self.ctx = app, ctx
@@ -147,8 +163,9 @@ class InvalidateOnChangeMiddleware:
             return
 
         async def send_wrapper(message: Message) -> None:
-            if (message["type"] == "http.response.start" and message["status"] < 400
-                    and (scope.get("state") or {}).get("principal") is not None):
+            principal = (scope.get("state") or {}).get("principal")
+            if (message["type"] == "http.response.start" and message["status"] < 400 and principal is not None
+                    and principal.role != "agent"):
                 self.ctx.views.clear()
                 self.ctx.pages.clear()
             await send(message)

@@ -13,12 +13,10 @@ from portal.app.pages import charts
 from portal.app.pages.cache import cached_page
 from portal.app.pages.common import render
 from portal.app.params import UserName
-from portal.app.ranges import Range
-from portal.app.services import gpu_usage, overview, sessions
-from portal.app.services.billing import report, whose
-from portal.app.services.limits import limits_of
+from portal.app.services import gpu_usage, overview, sessions, shared_views
+from portal.app.services.billing import whose
 from portal.app.services.series import daily
-from portal.billing.periods import month_bounds, month_of
+from portal.billing.periods import month_of
 from portal.billing.rates import RateDefaults
 
 router = APIRouter(include_in_schema=False)
@@ -73,29 +71,34 @@ def _user_page(request: Request, principal, user: str) -> HTMLResponse:
 
 
 def _user_values(ctx, user: str) -> dict:
+    """A user's page. Their month's usage and limits come from the shared month report and limit rows
+    (``shared_views``); what is theirs alone (days, sessions, GPU use) is read on one connection."""
     now, zone = ctx.clock(), ctx.settings.zone
     year, month = month_of(now, zone)
-    start, end = month_bounds(year, month, zone)
-    rows = report(ctx, Range(start, end, f"{year:04d}-{month:02d}"), user)
-    limits = limits_of(ctx, user)
+    usage = shared_views.month_usage(ctx).get(user)
+    limits = shared_views.user_limits(ctx, user)
+    agent = shared_views.agent_available(ctx)
+    rates, rollups = shared_views.rates(ctx), shared_views.rollups_zone(ctx)
     today = now.astimezone(zone).date()
     first = today - timedelta(days=USER_DAYS - 1)
+    usage_of, week = {}, []
     with ctx.engine.connect() as connection:
         days = daily(connection, first=first, last=today + timedelta(days=1), zone=zone, now=now,
-                     defaults=RateDefaults.from_settings(ctx.settings), user=user)
+                     defaults=RateDefaults.from_settings(ctx.settings), user=user, rates=rates,
+                     rollups=rollups)
         recent = sessions.latest(connection, start=now - timedelta(days=3650), end=now + timedelta(days=1),
                                  user=user, limit=RECENT_SESSIONS)
-        usage = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0], now=now,
-                                        settings=ctx.gpu)
-        week = gpu_usage.week_summary(connection, user=user, now=now, settings=ctx.gpu)
-        agent = gpu_usage.agent_reports(connection)
+        if agent:  # without any GPU samples there is no utilisation to read
+            usage_of = gpu_usage.session_usage(connection, [r["pod_uid"] for r in recent if r["gpu_count"] > 0],
+                                               now=now, settings=ctx.gpu)
+            week = gpu_usage.week_summary(connection, user=user, now=now, settings=ctx.gpu)
     currency = ctx.settings.currency
     chart = charts.bar_and_line("chart-days", f"GPU-hours and cost per day, last {USER_DAYS} days",
                                 [f"{d.day:%Y-%m-%d}" for d in days], [d.gpu_hours for d in days],
                                 [d.cost for d in days], bar_name="GPU-hours", line_name=f"Cost ({currency})")
     shown = [sessions.as_json(r, now) | {"started": r["started_at"], "ended": r["ended_at"],
-                                         "usage": usage.get(r["pod_uid"])} for r in recent]
-    return {"user": user, "month": f"{year:04d}-{month:02d}", "usage": rows[0] if rows else None, "limits": limits,
+                                         "usage": usage_of.get(r["pod_uid"])} for r in recent]
+    return {"user": user, "month": f"{year:04d}-{month:02d}", "usage": usage, "limits": limits,
             "charts": [chart], "sessions": shown, "week": week, "currency": currency, "agent": agent}
 
 

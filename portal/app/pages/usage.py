@@ -18,7 +18,8 @@ from portal.app.params import End, GroupBy, Month, Start
 from portal.app.params import UserFormFilter as UserFilter
 from portal.app.ranges import resolve_range
 from portal.app.services import sessions
-from portal.app.services.billing import report, whose
+from portal.app.services.billing import whose
+from portal.app.services.shared_views import billing_rows
 from portal.app.services.series import daily
 from portal.billing.rates import RateDefaults
 
@@ -73,7 +74,7 @@ def billing_page(request: Request, principal: CurrentUser, month: Month = None, 
     now, zone = ctx.clock(), ctx.settings.zone
     period = resolve_range(month=month or None, start=start or None, end=end or None, zone=zone, now=now)
     who = whose(principal, user or None)
-    rows = list(ctx.views.get(("billing", period, who, group_by), lambda: report(ctx, period, who, group_by=group_by)))
+    rows = list(billing_rows(ctx, period, who, group_by))
     rows.sort(key=lambda r: (SORTS[sort](r), r.user_name), reverse=order == "desc")
     local_start = period.start.astimezone(zone)
     if month or not (start or end):

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from portal.app.context import PortalContext
-from portal.app.services import gpu_usage
+from portal.app.services import gpu_usage, shared_views
+from portal.app.ranges import parse_month
 from portal.app.services.errors import KubeUnavailable
 from portal.app.services.series import daily, gpus_allocated, monthly
-from portal.billing.limits import all_user_limits
+from portal.billing.limits import limits_from, session_user_names
 from portal.billing.periods import month_bounds, month_of
 from portal.billing.rates import RateDefaults
-from portal.billing.report import UsageRow, usage_report
+from portal.billing.report import UsageRow
 from portal.models import PodSession
 
 log = logging.getLogger(__name__)
@@ -83,20 +84,21 @@ def build(ctx: PortalContext) -> Overview:
     defaults = RateDefaults.from_settings(ctx.settings)
     year, month = month_of(now, zone)
     prev = _previous(year, month)
-    start, end = month_bounds(year, month, zone)
-    prev_start, _ = month_bounds(*prev, zone)
+    _, end = month_bounds(year, month, zone)
     first_month = (year - 1, month + 1) if month < 12 else (year, 1)
     chart_start, _ = month_bounds(*first_month, zone)
     alloc_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=ALLOCATION_DAYS)
+    # the same reports as the billing page's of this month (by user, by model) and last month (by model)
+    this_month = shared_views.this_month(ctx)
+    by_user = list(shared_views.billing_rows(ctx, this_month, None))
+    by_model = list(shared_views.billing_rows(ctx, this_month, None, "gpu_model"))
+    previous = list(shared_views.billing_rows(ctx, parse_month(f"{prev[0]:04d}-{prev[1]:02d}", zone), None,
+                                              "gpu_model"))
+    limit_rows = shared_views.own_limit_rows(ctx)
     with ctx.engine.connect() as connection:
-        by_user = usage_report(connection, start=start, end=end, zone=zone, now=now, defaults=defaults)
-        by_model = usage_report(connection, start=start, end=end, zone=zone, now=now, defaults=defaults,
-                                group_by="gpu_model")
-        previous = usage_report(connection, start=prev_start, end=start, zone=zone, now=now, defaults=defaults,
-                                group_by="gpu_model")
         days = daily(connection, first=chart_start.astimezone(zone).date(), last=end.astimezone(zone).date(),
                      zone=zone, now=now, defaults=defaults)
-        limits = all_user_limits(connection, settings=ctx.settings, now=now)
+        known = sorted(set(limit_rows) | session_user_names(connection))
         requested = dict(connection.execute(
             sa.select(sessions.c.node_name, sa.func.sum(sessions.c.gpu_count))
             .where(sessions.c.ended_at.is_(None), sessions.c.gpu_count > 0).group_by(sessions.c.node_name)).all())
@@ -115,6 +117,8 @@ def build(ctx: PortalContext) -> Overview:
         total = allocatable[name] if name in allocatable else agent.totals.get(name)
         nodes.append(NodeGpus(name, total, int(requested.get(name) or 0),
                               None if busy is None else busy[0], None if busy is None else busy[1]))
+    used = {row.user_name: row for row in by_user}
+    limits = [limits_from(name, limit_rows.get(name), ctx.settings, used.get(name)) for name in known]
     over = [u for u in limits if u["over"]["gpuHours"] > 0 or u["over"]["cost"] > 0]
     over.sort(key=lambda u: (-u["over"]["cost"], -u["over"]["gpuHours"], u["user"]))
     cost, hours = _total(by_user)

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from portal.billing.rates import DEFAULT_MODEL, RateDefaults, price_timeline
+from portal.billing.rates import DEFAULT_MODEL, RateDefaults, RateRow, price_timeline
 from portal.models import PodSession, UsageDaily
 from portal.rollups import GIB, day_start, rollup_rows, rollup_zone, split_by_day
 
 sessions = PodSession.__table__
 usage_daily = UsageDaily.__table__
+READ = object()  # ``daily(rollups=READ)``: read the rollups' zone
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,11 @@ def _priced(timeline, day: date, model: str) -> RateDefaults:
     return timeline[-1].prices.get(model) or timeline[-1].prices[DEFAULT_MODEL]
 
 
-def _closed_by_day(connection: sa.Connection, first: date, last: date, zone: ZoneInfo, user: str | None):
+def _closed_by_day(connection: sa.Connection, first: date, last: date, zone: ZoneInfo, user: str | None,
+                   rollups: str | None | object):
     """(day, model) -> [gpu, cpu, GiB] seconds of closed sessions, from the rollups when they are in ``zone``."""
     sums: dict[tuple[date, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    if rollup_zone(connection) == zone.key:
+    if (rollup_zone(connection) if rollups is READ else rollups) == zone.key:
         d = usage_daily.c
         query = (sa.select(d.day, d.gpu_model, sa.func.sum(d.gpu_seconds), sa.func.sum(d.cpu_core_seconds),
                            sa.func.sum(d.memory_gib_seconds))
@@ -66,10 +68,12 @@ def _closed_by_day(connection: sa.Connection, first: date, last: date, zone: Zon
 
 
 def daily(connection: sa.Connection, *, first: date, last: date, zone: ZoneInfo, now: datetime,
-          defaults: RateDefaults, user: str | None = None) -> list[DayUsage]:
-    """GPU-hours and cost of each local day in [first, last), every day listed (zeros included)."""
+          defaults: RateDefaults, user: str | None = None, rates: list[RateRow] | None = None,
+          rollups: str | None | object = READ) -> list[DayUsage]:
+    """GPU-hours and cost of each local day in [first, last), every day listed (zeros included). ``rates``
+    (the rates rows) and ``rollups`` (the rollups' zone) when the caller has them; else they are read."""
     start, end = day_start(first, zone), day_start(last, zone)
-    sums = _closed_by_day(connection, first, last, zone, user)
+    sums = _closed_by_day(connection, first, last, zone, user, rollups)
     until = min(end, now)
     if until > start:
         s = sessions.c
@@ -83,7 +87,7 @@ def daily(connection: sa.Connection, *, first: date, last: date, zone: ZoneInfo,
                 acc[0] += seconds * gpus
                 acc[1] += seconds * cpu
                 acc[2] += seconds * memory / GIB
-    timeline = price_timeline(connection, start=start, end=end, zone=zone, defaults=defaults)
+    timeline = price_timeline(connection, start=start, end=end, zone=zone, defaults=defaults, rows=rates)
     hours: dict[date, float] = defaultdict(float)
     cost: dict[date, float] = defaultdict(float)
     for (day, model), (gpu, cpu, mem) in sums.items():
