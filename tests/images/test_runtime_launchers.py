@@ -12,13 +12,12 @@ import time
 
 import pytest
 
+from tests.support.chromium import launched as chromium_browser
+
 from tests.images.runtime_support import code_server, image_venv, start_lab, stop_lab, wait_until
 
 pytestmark = pytest.mark.slow
 IDLE_S = 8
-CHROMIUM = os.environ.get("JHUB_TEST_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 DESKTOP_PROGRAMS = ("vncserver", "Xtigervnc", "xfce4-session", "dbus-run-session")
 
 
@@ -42,13 +41,7 @@ def lab(tmp_path_factory, code_server_bin):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    yield from chromium_browser()
 
 
 def test_the_launcher_lists_desktop_vscode_and_tensorboard(lab):

@@ -4,7 +4,6 @@ JupyterHub: what a user and an admin see and do. No token or secret ever appears
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -13,22 +12,14 @@ from portal_api_support import ADMIN_TOKEN, HUB_TOKEN, SESSION_SECRET
 from portal_test_pods import user_pod
 
 from portal.app.auth.cookies import SESSION_COOKIE
+from tests.support.chromium import launched as chromium_browser
 
 pytest_plugins = ["conftest_api"]
-CHROMIUM = os.environ.get("JHUB_TEST_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    yield from chromium_browser()
 
 
 @pytest.fixture
