@@ -4,14 +4,13 @@ the bundled tarball itself; online, `pulumi up` builds it (test_program.py)."""
 
 from __future__ import annotations
 
-import json
 
 import yaml
 
 from components.bundle.locks import load_lock
 from components.portal import images as im
 from tests.program.test_offline import AIRGAPPED, airgapped, make_bundle
-from tests.support.program import ROOT, run_program, stack_config
+from tests.support.program import ROOT, run_program, stack_config, with_test_key
 
 
 def ok(run):
@@ -58,9 +57,7 @@ def test_the_airgapped_example_names_the_unbuilt_portal_image():
     from tests.support.secrets_for_tests import add_secrets
 
     config = stack_config(AIRGAPPED)
-    ssh = json.loads(config["jhub:ssh"])
-    ssh["privateKeyFile"] = str(ROOT / "tests" / "stacks" / "test_ed25519")
-    config["jhub:ssh"] = json.dumps(ssh)
+    with_test_key(config)
     values, secret_keys = add_secrets(config)
     run = run_program(values, secret_keys=secret_keys, stack="airgapped")
     assert isinstance(run.error, PreflightError), run.error

@@ -17,7 +17,7 @@ from components.bundle import built
 from components.bundle.preflight import PreflightError
 from tests.program.test_offline import AIRGAPPED, THREE, airgapped, make_bundle
 from tests.support import program as support
-from tests.support.program import ROOT, run_program, stack_config
+from tests.support.program import ROOT, run_program, stack_config, with_test_key
 from tests.support.registry import build_layout
 from tests.support.secrets_for_tests import add_secrets
 
@@ -108,9 +108,7 @@ def test_the_airgapped_example_offers_the_notebook_images_and_names_them_until_b
     config = stack_config(AIRGAPPED)
     hub = json.loads(config["jhub:hub"])
     assert [i["image"] for i in hub["images"]] == [GPU, CPU, "localhost/jhub-notebook-kernels:0.1.0"]
-    ssh = json.loads(config["jhub:ssh"])
-    ssh["privateKeyFile"] = str(ROOT / "tests" / "stacks" / "test_ed25519")
-    config["jhub:ssh"] = json.dumps(ssh)
+    with_test_key(config)
     values, secret_keys = add_secrets(config)
     run = run_program(values, secret_keys=secret_keys, stack="airgapped")
     assert isinstance(run.error, PreflightError), run.error

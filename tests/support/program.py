@@ -154,6 +154,14 @@ def stack_config(stack_file: Path, overrides: Optional[dict[str, Any]] = None) -
     return result
 
 
+def with_test_key(config: dict[str, str]) -> dict[str, str]:
+    """The stack's `jhub:ssh` pointed at the tests' SSH key (tests/stacks/test_ed25519), in place."""
+    ssh = json.loads(config["jhub:ssh"])
+    ssh["privateKeyFile"] = str(ROOT / "tests" / "stacks" / "test_ed25519")
+    config["jhub:ssh"] = json.dumps(ssh)
+    return config
+
+
 def run_program(
     config: dict[str, str],
     *,
