@@ -393,6 +393,9 @@ def test_every_kernel_is_registered_system_wide_and_checked_at_build(spec):
         value for kind, value in spec.stages["kernels"].steps if kind == "COPY"]
     check = re.search(r"/opt/jhub/kernels-check\.py ((?:\s*(?:\"[^\"]+\"|[\w#]+))+)", runs[-1])
     assert check, "the kernels image's last step does not run kernels-check.py"
+    # with root's own user data folder: root's steps set JUPYTER_DATA_DIR to the image's folder, which the
+    # check would otherwise take for a user's
+    assert re.search(r"env -u JUPYTER_DATA_DIR \S+python\"? /opt/jhub/kernels-check\.py", runs[-1])
     assert {word.strip('"') for word in shlex.split(check.group(1))} >= LANGUAGES
     # user installs: --user / ~ paths are not used by any kernel install
     assert not any(re.search(r"--user\b|installspec\(user = TRUE", run) for run in runs)
