@@ -99,14 +99,25 @@ def init_containers(hub: HubSettings) -> list[dict]:
 
 def user_install_env(hub: HubSettings) -> dict[str, str]:
     """`singleuser.extraEnv`: what a user installs (`pip install --user`, `conda create`, `ipykernel install
-    --user`) goes inside the storage folder, the one place that persists, wherever `mountPath` puts it. The
-    notebook images (images/notebook/Dockerfile) default to the same for the default mountPath; Jupyter's
-    runtime files (connection files, sockets) stay on the container's own disk."""
+    --user`, and the kernels image's languages: Julia's `Pkg.add`, Go modules, crates, NuGet packages, Scala
+    dependencies) goes inside the storage folder, the one place that persists, wherever `mountPath` puts it.
+    The notebook images (images/notebook/Dockerfile) default to the same for the default mountPath; Jupyter's
+    runtime files (connection files, sockets) stay on the container's own disk. JULIA_DEPOT_PATH ends in `:`
+    so that Julia still reads the image's own depot (IJulia) after the user's; programs a user installs with
+    `go install` or `cargo install` go to `<storage>/.local/bin`, with pip's."""
     base = hub.storage_mount_path
     return {
+        "CARGO_HOME": f"{base}/.cargo",
+        "CARGO_INSTALL_ROOT": f"{base}/.local",
         "CONDA_ENVS_DIRS": f"{base}/.conda/envs",
         "CONDA_PKGS_DIRS": f"{base}/.conda/pkgs",
+        "COURSIER_CACHE": f"{base}/.cache/coursier",
+        "DOTNET_CLI_HOME": base,
+        "GOBIN": f"{base}/.local/bin",
+        "GOPATH": f"{base}/go",
+        "JULIA_DEPOT_PATH": f"{base}/.julia:",
         "JUPYTER_DATA_DIR": f"{base}/.local/share/jupyter",
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "NUGET_PACKAGES": f"{base}/.nuget/packages",
         "PYTHONUSERBASE": f"{base}/.local",
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -31,6 +32,19 @@ SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 PLATFORMS = [arg for minor in range(39, 16, -1) for arg in ("--platform", f"manylinux_2_{minor}_x86_64")] + [
     "--platform", "manylinux2014_x86_64", "--platform", "linux_x86_64"]
 MIN_DRIVER = {"12.4": 550, "12.5": 555, "12.6": 560, "12.8": 570, "12.9": 575}
+# Every download and the ARG holding its checksum (sha256, or the sha512 Microsoft publishes for .NET), with
+# a target whose chain declares it.
+DOWNLOADS = {"MINIFORGE_SHA256": "cpu", "CODE_SERVER_SHA256": "cpu", "KUBECTL_SHA256": "cpu",
+             "JULIA_SHA256": "kernels", "GO_SHA256": "kernels", "RUSTUP_SHA256": "kernels",
+             "DOTNET_SDK_SHA512": "kernels", "COURSIER_SHA256": "kernels"}
+# The old system's ten languages, as their kernelspecs name them (.NET: C#; F# and PowerShell come with it).
+LANGUAGES = {"python", "bash", "r", "octave", "javascript", "julia", "go", "rust", "c#", "scala"}
+# What a user installs, per tool: each must point into the storage folder for the user (common's last ENV,
+# the kernels stage's last ENV, the hub's extraEnv) and away from the home directory in root's steps.
+USER_INSTALL = ("PYTHONUSERBASE", "CONDA_ENVS_DIRS", "CONDA_PKGS_DIRS", "JUPYTER_DATA_DIR", "JULIA_DEPOT_PATH",
+                "GOPATH", "GOBIN", "CARGO_HOME", "CARGO_INSTALL_ROOT", "DOTNET_CLI_HOME", "NUGET_PACKAGES",
+                "COURSIER_CACHE")
+EXACT_VERSION_RE = re.compile(r"^v?\d+(\.\d+)+$")
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +105,62 @@ def test_every_base_image_is_pinned_by_tag_and_digest(spec):
             f"stage {stage.name} starts FROM {stage.base}: neither a stage nor a pinned base"
 
 
-def test_every_download_is_pinned_by_version_and_checked_by_sha256(spec):
+def test_every_download_is_pinned_by_version_and_checked_by_its_digest(spec):
     runs = [value for stage in spec.stages.values() for kind, value in stage.steps if kind == "RUN"]
     downloads = [run for run in runs if re.search(r"\b(curl|wget) -", run)]
-    assert len(downloads) == 3  # Miniforge, code-server, kubectl
+    checked = []
     for run in downloads:
-        url = re.search(r"https://\S+", run).group(0)
-        assert "_VERSION}" in url, f"{url} names no pinned version"
-        assert "sha256sum -c" in run, f"the download of {url} is not checked"
-    for name in ("MINIFORGE_SHA256", "CODE_SERVER_SHA256", "KUBECTL_SHA256"):
-        assert SHA_RE.match(spec.arg("cpu", "cpu", name)), name
+        urls = re.findall(r"https://[^\s\"]+", run)
+        assert len(urls) == 1, f"one download a step: {urls}"
+        url = urls[0]
+        assert re.search(r"\$\{[A-Z_]+_VERSION\}", url), f"{url} names no pinned version"
+        saved = re.search(r"curl -fsSL -o (\S+)", run)
+        check = re.search(r'echo "\$\{(\w+_SHA(256|512))\}  (\S+)" \| sha(256|512)sum -c -', run)
+        assert saved and check, f"the download of {url} is not checked"
+        assert check.group(2) == check.group(4), f"{check.group(1)} is checked by sha{check.group(4)}sum"
+        assert check.group(3) == saved.group(1), f"{url}: the file checked is not the file downloaded"
+        before = run[:run.index(check.group(0))]
+        assert not re.search(rf"(tar|dpkg|bash|chmod)[^&]*{re.escape(saved.group(1))}", before), \
+            f"{url} is used before its check"
+        checked.append(check.group(1))
+    assert sorted(checked) == sorted(DOWNLOADS)
+    for name, target in DOWNLOADS.items():
+        digest = spec.arg(target, TARGETS[target], name)
+        length = 64 if name.endswith("256") else 128
+        assert re.fullmatch(rf"[0-9a-f]{{{length}}}", digest), f"{name}={digest!r} is not a sha{length * 4} digest"
     assert re.search(r"code-server_\$\{CODE_SERVER_VERSION\}_amd64\.deb", " ".join(downloads))
+
+
+def test_what_each_languages_own_installer_fetches_is_named_by_exact_version(spec):
+    """IJulia (Pkg), gonb/goimports/gopls (Go modules), the Rust toolchain (rustup) and evcxr (cargo, with its
+    Cargo.lock), dotnet-interactive (NuGet), almond (coursier), ijavascript (npm): never `latest`, always
+    a version ARG of the definition, and each of those an exact version."""
+    stage = spec.stages["kernels"]
+    runs = " ".join(value for kind, value in stage.steps if kind == "RUN")
+    assert not re.search(r"@latest|latest\.release|--version\s+\"?latest", runs)
+    wanted = {
+        r"(?<![\w-])go install ": r'(?<![\w-])go install "[\w./-]+@\$\{(\w+_VERSION)\}"',
+        r"cargo install ": r'cargo install --locked [\w-]+ --version "\$\{(\w+_VERSION)\}"',
+        r"dotnet tool install ": r'dotnet tool install [\w.-]+ --version "\$\{(\w+_VERSION)\}"',
+        r"Pkg\.add\(": r'Pkg\.add\(PackageSpec\(name="\w+", version=ENV\["(\w+_VERSION)"\]\)\)',
+        r"npm install -g ": r'npm install -g --omit=dev "[\w-]+@\$\{(\w+_VERSION)\}"',
+        r"rustup-init -y ": r'rustup-init -y [^&]*--default-toolchain "\$\{(\w+_VERSION)\}"',
+        r"coursier bootstrap ": r'coursier bootstrap [^&]*"sh\.almond:scala-kernel_\$\{(SCALA_VERSION)\}:'
+                                r'\$\{ALMOND_VERSION\}"',
+    }
+    named = set()
+    for command, pinned in wanted.items():
+        uses, pins = re.findall(command, runs), re.findall(pinned, runs)
+        assert uses, f"the kernels stage no longer runs {command.strip()!r}: update this test"
+        assert len(pins) == len(uses), f"a {command.strip()!r} without an exact version ARG"
+        named.update(pins)
+    named |= {"ALMOND_VERSION", "IJAVASCRIPT_VERSION"}
+    for name in named:
+        assert name in stage.args, f"{name} is not an ARG of the kernels stage"
+        assert EXACT_VERSION_RE.match(stage.args[name]), f"{name}={stage.args[name]!r} is not an exact version"
+    # everything coursier resolves is the one almond version, for the one Scala version
+    almond = re.findall(r"sh\.almond:[\w-]+_\$\{SCALA_VERSION\}:\$\{(\w+)\}", runs)
+    assert almond and set(almond) == {"ALMOND_VERSION"}
 
 
 def test_every_apt_install_reads_one_archive_snapshot(spec):
@@ -160,9 +219,13 @@ def test_the_lock_and_the_definition_pin_the_same_versions(spec):
         if target == "gpu":
             expected["torch"] = gpu["torch"]
         if target == "kernels":
-            expected.update(bash_kernel=kernels["bash-kernel"], octave_kernel=kernels["octave-kernel"],
-                            ijavascript=arg("IJAVASCRIPT_VERSION"))
-        got = {key: str(value) for key, value in entry["pins"].items()}
+            # the kernel packages of requirements-kernels.txt, and every `<NAME>_VERSION` ARG of the kernels
+            # stage as `name` (JULIA_VERSION: julia, DOTNET_SDK_VERSION: dotnet-sdk, GO_TOOLS_VERSION: go-tools)
+            expected.update({name: kernels[name] for name in ("bash-kernel", "octave-kernel")})
+            expected.update({d.normalize(name.removesuffix("_VERSION")): value
+                             for name, value in spec.stages["kernels"].args.items() if name.endswith("_VERSION")})
+        got = {d.normalize(key): str(value) for key, value in entry["pins"].items()}
+        expected = {d.normalize(key): value for key, value in expected.items()}
         assert got == expected, f"{ref}: the lock's pins differ from the definition's"
     assert len(tags) == 1, f"the family is built together, one tag: {sorted(tags)}"
 
@@ -257,8 +320,12 @@ def test_what_a_user_installs_lands_in_the_persistent_storage_folder(spec):
     for target, variant in TARGETS.items():
         env = spec.env(target, variant)
         assert env["PIP_USER"] == "1" and env["PYTHONUSERBASE"] == f"{STORAGE}/.local"
-        for name in ("CONDA_ENVS_DIRS", "CONDA_PKGS_DIRS", "JUPYTER_DATA_DIR"):
-            assert env[name].startswith(STORAGE + "/"), name
+        for name in USER_INSTALL:
+            assert env[name] == STORAGE or env[name].startswith(STORAGE + "/"), f"{target}: {name}={env[name]}"
+        # Julia: the user's depot first; the empty entry after it keeps Julia's default depots (the image's
+        # IJulia) behind it. Programs from `go install` and `cargo install` go where pip's scripts go.
+        assert env["JULIA_DEPOT_PATH"].split(":") == [f"{STORAGE}/.julia", ""]
+        assert env["GOBIN"] == env["CARGO_INSTALL_ROOT"] + "/bin" == env["PATH"].split(":")[0]
         assert not env["JUPYTER_RUNTIME_DIR"].startswith(HOME), "sockets and connection files stay local"
         path = env["PATH"].split(":")
         assert path[0] == f"{STORAGE}/.local/bin", "commands a user installs come first"
@@ -284,17 +351,54 @@ def test_the_definition_copies_the_runtime_configuration(spec):
 
 def test_no_root_step_writes_into_the_users_home(spec):
     """Root's steps run with root's HOME (/root); the user's HOME and install paths come after them, so
-    nothing root-owned lands in /home/jovyan (tools write caches and state to $HOME)."""
+    nothing root-owned lands in /home/jovyan (tools write caches and state to $HOME). In the kernels image,
+    whose root steps run Pkg, go, cargo, dotnet and coursier, every user-install variable points away from
+    the home directory too (the gpu stage's one root step is pip with PIP_USER=0)."""
     for target, variant in TARGETS.items():
-        home, user = "/root", "0"
+        home, user, env = "/root", "0", {}
         for kind, value in spec.steps(target, variant):
             if kind == "ENV":
-                home = d._pairs(value).get("HOME", home)
+                env.update(d._pairs(value))
+                home = env.get("HOME", home)
             elif kind == "USER":
                 user = value.split(":")[0]
             elif kind == "RUN" and user in ("0", "root"):
                 assert not home.startswith(HOME), f"{target}: a root step runs with HOME={home}: {value[:80]}"
+                if target == "kernels":
+                    into_home = {name: env[name] for name in USER_INSTALL if env.get(name, "").startswith(HOME)}
+                    assert not into_home, f"a root step runs with {into_home}: {value[:80]}"
         assert (home, user) == (HOME, "1000"), target
+
+
+def test_no_root_step_leaves_what_it_installs_writable_by_the_user(spec):
+    """What root installs stays root's: no chown to the user, no mode that lets group or others write, no
+    install into a folder the user owns."""
+    writable = re.compile(r"chmod\s+(-\S+\s+)*([0-7]?[0-7]{2}[2367]|[0-7]?[0-7][2367][0-7]|[ugoa]*[go][ugoa]*\+[rwxXst]*w)\b")
+    for target, variant in TARGETS.items():
+        for kind, value in spec.steps(target, variant):
+            if kind == "RUN":
+                assert not re.search(r"\bch(own|grp)\b", value), f"{target}: {value[:100]}"
+                assert not writable.search(value), f"{target}: {value[:100]}"
+                assert not re.search(r"--(tool-path|root|prefix)[= ]\S*(/home/|\$HOME|~)", value), value[:100]
+
+
+def test_every_kernel_is_registered_system_wide_and_checked_at_build(spec):
+    """The kernels stage's installers write kernelspecs into the image's Jupyter data folder (not a user's),
+    and its last step runs kernels-check.py for the ten languages: the build fails when Jupyter would not
+    list one of them (`jupyter kernelspec list`) or a kernel's program is missing."""
+    root_env = d._pairs(next(value for kind, value in spec.stages["kernels"].steps if kind == "ENV"))
+    assert root_env["JUPYTER_DATA_DIR"] == spec.env("cpu", "cpu")["NOTEBOOK_ENV"] + "/share/jupyter"
+    runs = [value for kind, value in spec.stages["kernels"].steps if kind == "RUN"]
+    assert "kernels-check.py /opt/jhub/kernels-check.py" in [
+        value for kind, value in spec.stages["kernels"].steps if kind == "COPY"]
+    check = re.search(r"/opt/jhub/kernels-check\.py ((?:\s*(?:\"[^\"]+\"|[\w#]+))+)", runs[-1])
+    assert check, "the kernels image's last step does not run kernels-check.py"
+    # with root's own user data folder: root's steps set JUPYTER_DATA_DIR to the image's folder, which the
+    # check would otherwise take for a user's
+    assert re.search(r"env -u JUPYTER_DATA_DIR \S+python\"? /opt/jhub/kernels-check\.py", runs[-1])
+    assert {word.strip('"') for word in shlex.split(check.group(1))} >= LANGUAGES
+    # user installs: --user / ~ paths are not used by any kernel install
+    assert not any(re.search(r"--user\b|installspec\(user = TRUE", run) for run in runs)
 
 
 def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
@@ -305,10 +409,17 @@ def test_the_hub_sets_the_same_install_paths_for_any_storage_mount(spec):
 
     image = spec.env("cpu", "cpu")
     hub = user_install_env(HubSettings())
-    assert hub == {name: image[name] for name in hub}
+    assert set(USER_INSTALL) <= set(hub)
+    for target, variant in TARGETS.items():
+        env = spec.env(target, variant)
+        assert hub == {name: env[name] for name in hub}, target
     moved = user_install_env(HubSettings.model_validate({"storage": {"mountPath": "/workspace/storage"}}))
     assert moved["PYTHONUSERBASE"] == "/workspace/storage/.local"
     assert moved["CONDA_ENVS_DIRS"] == "/workspace/storage/.conda/envs"
+    assert moved["JULIA_DEPOT_PATH"] == "/workspace/storage/.julia:"
+    assert moved["GOPATH"] == "/workspace/storage/go" and moved["CARGO_HOME"] == "/workspace/storage/.cargo"
+    assert moved["NUGET_PACKAGES"] == "/workspace/storage/.nuget/packages"
+    assert moved["COURSIER_CACHE"] == "/workspace/storage/.cache/coursier"
     assert moved["JUPYTER_RUNTIME_DIR"] == image["JUPYTER_RUNTIME_DIR"]
 
 
