@@ -11,6 +11,9 @@
 #   JHUB_JOIN_ID       optional; the worker's reset id (empty: none). It changes whenever the worker's
 #                      join runs again for a reset, so that this admit runs with it and registers the
 #                      token again. Only logged.
+#   JHUB_JOIN_STEP     optional; a digest of the worker's join command (16 hex digits). It changes
+#                      whenever that join runs again for a change, so that this admit runs before it
+#                      (and the revoke after it). Not used otherwise.
 # stdin (add, revoke): line 1 is the worker's join token (32+ letters and digits). It is never logged and
 #   reaches no command line and no environment: only bash builtins handle it (its sha256 is taken by
 #   sha256sum reading a pipe).
@@ -51,6 +54,8 @@ validate() {
   is_node_name "$JHUB_NODE_NAME" || die "JHUB_NODE_NAME '$JHUB_NODE_NAME' is not a valid node name"
   [[ "${JHUB_JOIN_ID:-}" =~ ^[A-Za-z0-9._:@+-]{0,128}$ ]] ||
     die "JHUB_JOIN_ID must be the worker's reset id (letters, digits, '.', '_', ':', '@', '+', '-'), got '${JHUB_JOIN_ID:-}'"
+  [[ "${JHUB_JOIN_STEP:-}" =~ ^([0-9a-f]{16})?$ ]] ||
+    die "JHUB_JOIN_STEP must be the digest of the worker's join command (16 hex digits), got '${JHUB_JOIN_STEP:-}'"
   [ "$ACTION" = add ] || return 0
   require_env JHUB_NODE_ADDRESS "the worker's address on the cluster network"
   is_ip "$JHUB_NODE_ADDRESS" || die "JHUB_NODE_ADDRESS must be an IP address, got '$JHUB_NODE_ADDRESS'"

@@ -18,6 +18,10 @@
 # only when its sha256 differs from the last import recorded on this node
 # (/var/lib/jhub/images/<file>.sha256) or one of its refs is missing from containerd. Every name is then
 # labelled io.cri-containerd.pinned=pinned.
+# An import that fails, or gives a ref another digest than the lock's (or none), is undone before the
+# error: every name it created is removed, and every name it moved is put back at the digest it had, from
+# another name still at that digest (`<repository>@<digest>` is tagged for each lock ref first where no
+# such name exists, and removed again after). No wrong image stays, under a name or pinned.
 # The import names this host's platform (linux/amd64 or linux/arm64, from `uname -m`): a tarball whose
 # index names platforms it holds no blobs for (a `docker save` under the containerd image store)
 # imports only this one.
@@ -154,6 +158,84 @@ up_to_date() {
   [ -z "$STALE" ]
 }
 
+# other_name_at DIGEST NAME...: a name containerd has at DIGEST that is none of NAMES, preferring one
+# whose labels are LABELS (env); empty when there is none
+other_name_at() {
+  local digest="$1"
+  shift
+  awk -v d="$digest" -v l="${LABELS:-}" -v skip="$(printf '%s\n' "$@")" '
+    BEGIN { n = split(skip, s, "\n"); for (k = 1; k <= n; k++) if (s[k] != "") no[s[k]] = 1 }
+    $2 == d && !($1 in no) { if ($3 == l) { print $1; found = 1; exit } if (any == "") any = $1 }
+    END { if (!found && any != "") print any }' <<<"$IMAGES"
+}
+
+# keep_old I: before the import of tarball I, each of its refs that containerd has gets a second name at
+# its digest (<repository>@<digest>, tagged unless some name outside the refs is there already), so an
+# undo can put it back. Sets BEFORE (containerd's "name digest labels" lines) and KEEPERS (names tagged).
+keep_old() {
+  local i="$1" ref refs have keeper
+  BEFORE="$IMAGES" KEEPERS=()
+  IFS=, read -ra refs <<<"${REFS[$i]}"
+  for ref in "${refs[@]}"; do
+    have="$(digest_of "$ref")"
+    keeper="$(repository_of "$ref")@$have"
+    [ -n "$have" ] && [ -z "$(other_name_at "$have" "${refs[@]}")" ] || continue
+    mk8s ctr --namespace k8s.io images tag "$ref" "$keeper" >/dev/null ||
+      die "cannot tag $ref as $keeper on $(uname -n) before importing ${FILES[$i]}; nothing was imported"
+    KEEPERS+=("$keeper")
+    list_images
+  done
+}
+
+# drop_keepers I: remove the names keep_old tagged, but a <repository>@<digest> the lock wants
+drop_keepers() {
+  local i="$1" keeper drop=()
+  for keeper in "${KEEPERS[@]}"; do
+    [[ ",${AT_NAMES[$i]}," == *",$keeper,"* ]] && [ "$(digest_of "$keeper")" = "${DIGESTS[$i]}" ] ||
+      drop+=("$keeper")
+  done
+  [ "${#drop[@]}" = 0 ] || mk8s ctr --namespace k8s.io images rm "${drop[@]}" >/dev/null ||
+    die "cannot remove ${drop[*]} on $(uname -n), the names kept while ${FILES[$i]} was imported"
+}
+
+# undo_import I: put every name the import of tarball I created or moved back as BEFORE had it (digest
+# and labels, the pin among them); sets UNDONE (what was done, for the error)
+undo_import() {
+  local i="$1" name digest old source labels pairs removed=() restored=() lost=()
+  list_images
+  while read -r name digest _; do
+    [[ -n "$name" && " ${KEEPERS[*]} " != *" $name "* ]] || continue
+    read -r old labels <<<"$(awk -v r="$name" '$1 == r { print $2, $3; exit }' <<<"$BEFORE")"
+    [ "${old:-}" != "$digest" ] || continue
+    source=""
+    [ -z "${old:-}" ] || source="$(LABELS="$labels" other_name_at "$old" "$name")"
+    if [ -n "$source" ]; then
+      mk8s ctr --namespace k8s.io images tag --force "$source" "$name" >/dev/null ||
+        die "undoing the import of ${FILES[$i]} on $(uname -n): cannot put $name back at $old"
+      restored+=("$name")
+      list_images
+      if [ "$labels" != - ] && [ "$(awk -v r="$name" '$1 == r { print $3 }' <<<"$IMAGES")" != "$labels" ]; then
+        IFS=, read -ra pairs <<<"$labels"
+        mk8s ctr --namespace k8s.io images label "$name" "${pairs[@]}" >/dev/null ||
+          die "undoing the import of ${FILES[$i]} on $(uname -n): cannot label $name $labels again"
+      fi
+    else
+      mk8s ctr --namespace k8s.io images rm "$name" >/dev/null ||
+        die "undoing the import of ${FILES[$i]} on $(uname -n): cannot remove $name (at $digest)"
+      if [ -n "${old:-}" ]; then lost+=("$name at $old"); else removed+=("$name"); fi
+    fi
+  done < <(printf '%s\n' "$IMAGES")
+  list_images
+  drop_keepers "$i"
+  UNDONE="the import was undone"
+  [ "${#removed[@]}" = 0 ] || UNDONE="$UNDONE; removed what it added: $(printf '%s, ' "${removed[@]}")"
+  [ "${#restored[@]}" = 0 ] || UNDONE="${UNDONE%, }; put back at the digest they had: $(printf '%s, ' "${restored[@]}")"
+  [ "${#lost[@]}" = 0 ] ||
+    UNDONE="${UNDONE%, }; removed, as no other name kept the digest they had: $(printf '%s, ' "${lost[@]}")"
+  UNDONE="${UNDONE%, }"
+}
+
+# ensure_imported I: import tarball I unless it is there, then check it (check_imported)
 ensure_imported() {
   local i="$1" file="${FILES[$1]}" at
   if up_to_date "$i"; then
@@ -163,25 +245,36 @@ ensure_imported() {
     return 0
   fi
   [ -z "$STALE" ] || log "$file: $STALE, importing again"
-  with_progress "importing $file" timeout -k 10 "$JHUB_IMPORT_TIMEOUT" \
-    microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null ||
-    die "importing $file on $(uname -n) failed or took over ${JHUB_IMPORT_TIMEOUT}s"
+  keep_old "$i"
+  if ! with_progress "importing $file" timeout -k 10 "$JHUB_IMPORT_TIMEOUT" \
+    microk8s ctr --namespace k8s.io images import --platform "$PLATFORM" "$(image_path "$file")" >/dev/null; then
+    undo_import "$i"
+    die "importing $file on $(uname -n) failed or took over ${JHUB_IMPORT_TIMEOUT}s; $UNDONE"
+  fi
   log "$file: imported (sha256 ${SUMS[$i]:0:12})"
-  IMPORTED+=("$i")
+  list_images
+  check_imported "$i"
 }
 
-# check_imported I: every ref the tarball gave is in containerd at the lock's digest; then its sha256 is
-# recorded, so a failed check is looked at again on the next run
+# check_imported I: every ref the tarball gave is in containerd at the lock's digest, else the import is
+# undone; then its sha256 is recorded, so a failed check is looked at again on the next run
 check_imported() {
-  local i="$1" ref refs have
+  local i="$1" ref refs have problem=""
   IFS=, read -ra refs <<<"${REFS[$i]}"
   for ref in "${refs[@]}"; do
-    has_ref "$ref" ||
-      die "${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"
     have="$(digest_of "$ref")"
-    [ "${DIGESTS[$i]}" = - ] || [ "$have" = "${DIGESTS[$i]}" ] ||
-      die "${FILES[$i]} was imported on $(uname -n), but containerd has $ref at $have while the lock says ${DIGESTS[$i]}; the tarball is not the image the lock names: bundle it again (scripts/bundle.py, then --check). Nothing was pinned"
+    if ! has_ref "$ref"; then
+      problem="${FILES[$i]} was imported but containerd has no image $ref; the lock lists a ref this tarball does not contain"
+    elif [ "${DIGESTS[$i]}" != - ] && [ "$have" != "${DIGESTS[$i]}" ]; then
+      problem="${FILES[$i]} was imported on $(uname -n), but containerd has $ref at $have while the lock says ${DIGESTS[$i]}; the tarball is not the image the lock names: bundle it again (scripts/bundle.py, then --check)"
+    fi
+    [ -z "$problem" ] || break
   done
+  if [ -n "$problem" ]; then
+    undo_import "$i"
+    die "$problem. Nothing was pinned; $UNDONE"
+  fi
+  drop_keepers "$i"
   printf '%s\n' "${SUMS[$i]}" | ensure_file "$(record_file "${FILES[$i]}")" 644
 }
 
@@ -223,10 +316,8 @@ main() {
   host_platform
   verify_all
   list_images
-  IMPORTED=() TAGGED=0
+  TAGGED=0
   for i in "${!FILES[@]}"; do ensure_imported "$i"; done
-  [ "${#IMPORTED[@]}" = 0 ] || list_images
-  for i in "${IMPORTED[@]}"; do check_imported "$i"; done
   for i in "${!FILES[@]}"; do ensure_digest_names "$i"; done
   [ "$TAGGED" = 0 ] || list_images
   for i in "${!FILES[@]}"; do ensure_pinned "$i"; done

@@ -149,15 +149,30 @@ class MicroK8sCluster(pulumi.ComponentResource):
         host = self._args.hosts[worker.name]
         token = pulumi.Output.secret(self.token.stdout).apply(lambda cluster_token: worker_token(cluster_token,
                                                                                            worker.name))
-        # The worker's address on the cluster network, as its own address step found it.
-        # JHUB_JOIN_ID: the worker's reset id, so a reset that runs the join again runs this admit too (a
-        # changed command text re-runs create; a trigger would replace the admit, and its delete removes
-        # the node) and the token is renewed when it expired since the last admit.
-        admit_env = host.address.apply(lambda address: {
+        cluster = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address,
+                   "JHUB_CLUSTER_ID": settings.cluster_id}
+        join_timeout = duration_seconds(settings.microk8s.join_timeout)
+        # Every input is in the command text, so a change re-runs the (idempotent) join; no triggers.
+        join_create = self.fingerprint.apply(lambda fingerprint: host.command("join", {
+            **cluster,
+            "JHUB_CONTROL_PLANE_FINGERPRINT": fingerprint,
+            "JHUB_RESET_ID": worker.reset_id,
             "JHUB_NODE_NAME": worker.name,
-            "JHUB_NODE_ADDRESS": address,
+            "JHUB_JOIN_TIMEOUT": str(join_timeout),
+        }, timeout_s=join_timeout + 120))
+        # The worker's address on the cluster network, as its own address step found it.
+        # JHUB_JOIN_STEP: a digest of the join's command text, so whatever runs the join again (a reset, a
+        # new join.sh, another fingerprint or timeout) runs this admit before it and the revoke after it: a
+        # changed command text re-runs create (a trigger would replace the admit, and its delete removes
+        # the node), and the token is registered again though the last join's revoke dropped it. A failed
+        # join retried as it was re-runs neither: its token was never revoked, and its expiry is years.
+        # JHUB_JOIN_ID: the worker's reset id, logged.
+        admit_env = pulumi.Output.all(host.address, join_create).apply(lambda got: {
+            "JHUB_NODE_NAME": worker.name,
+            "JHUB_NODE_ADDRESS": got[0],
             "JHUB_TOKEN_TTL": str(TOKEN_TTL_SECONDS),
             **({"JHUB_JOIN_ID": worker.reset_id} if worker.reset_id else {}),
+            "JHUB_JOIN_STEP": hashlib.sha256(got[1].encode()).hexdigest()[:16],
         })
         admit = self._on_cp(
             f"{worker.name}-admit",
@@ -168,19 +183,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
             after=[self.addons, *host.installed],
             replace_first=True,
         )
-        cluster = {"JHUB_CONTROL_PLANE_ADDRESS": self._args.control_plane_address,
-                   "JHUB_CLUSTER_ID": settings.cluster_id}
-        join_timeout = duration_seconds(settings.microk8s.join_timeout)
-        # Every input is in the command text, so a change re-runs the (idempotent) join; no triggers.
         join = host.target.run(
             f"{worker.name}-join",
-            create=self.fingerprint.apply(lambda fingerprint: host.command("join", {
-                **cluster,
-                "JHUB_CONTROL_PLANE_FINGERPRINT": fingerprint,
-                "JHUB_RESET_ID": worker.reset_id,
-                "JHUB_NODE_NAME": worker.name,
-                "JHUB_JOIN_TIMEOUT": str(join_timeout),
-            }, timeout_s=join_timeout + 120)),
+            create=join_create,
             stdin=token,
             logging=LOG_STDERR,
             opts=pulumi.ResourceOptions(parent=host, depends_on=[admit, self.fingerprint_step, *host.installed],

@@ -408,3 +408,16 @@ def test_an_admit_for_a_reset_renews_an_expired_token(host):
     assert int(token_lines(host)[0].split("|")[1]) > time.time() + 86400
     res = host.run("admit", "add", env=admit_env(JHUB_JOIN_ID="bad id"), stdin=TOKEN, fails=True)
     assert "JHUB_JOIN_ID must be the worker's reset id" in res.stderr
+
+
+def test_the_join_digest_of_an_admit_is_checked_and_changes_nothing_else(host):
+    host.install_microk8s()
+    res = host.run("admit", "add", env=admit_env(JHUB_JOIN_STEP="0123456789abcdef"), stdin=TOKEN)
+    assert "registered in credentials/cluster-tokens.txt" in res.stderr
+    before = host.snapshot()
+    again = host.run("admit", "add", env=admit_env(JHUB_JOIN_STEP="fedcba9876543210"), stdin=TOKEN)
+    assert "already registered" in again.stderr and host.snapshot() == before
+    for bad in ("xyz", "0123456789ABCDEF", "0123"):
+        res = host.run("admit", "add", env=admit_env(JHUB_JOIN_STEP=bad), stdin=TOKEN, fails=True)
+        assert ("JHUB_JOIN_STEP must be the digest of the worker's join command (16 hex digits), "
+                f"got '{bad}'") in res.stderr

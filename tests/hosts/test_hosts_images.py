@@ -88,6 +88,8 @@ def test_ref_not_in_the_tarball_is_a_clear_error(host):
     res = host.run("images", env=env, fails=True)
     assert ("hub.tar was imported but containerd has no image quay.io/jupyterhub/k8s-hub:9.9.9; "
             "the lock lists a ref this tarball does not contain") in res.stderr
+    assert "the import was undone; removed what it added: quay.io/jupyterhub/k8s-hub:4.1.0" in res.stderr
+    assert "quay.io/jupyterhub/k8s-hub:4.1.0" not in host.state("microk8s")["images"], "nothing of it stays"
 
 
 def test_bad_lock_lines_are_refused(host):
@@ -263,11 +265,84 @@ def test_a_tarball_holding_another_manifest_than_the_lock_is_a_clear_error_and_n
     assert (f"hub.tar was imported on {res.calls[0].env.get('FAKE_NODENAME') or __import__('os').uname().nodename}, "
             f"but containerd has {HUB} at {hub_digest} while the lock says {wrong}") in res.stderr
     assert "bundle it again" in res.stderr and "Nothing was pinned" in res.stderr
+    assert f"the import was undone; removed what it added: {HUB}" in res.stderr
     assert not res.has("microk8s ctr --namespace k8s.io images label")
     assert not res.has("microk8s ctr --namespace k8s.io images tag")
+    assert res.has(f"microk8s ctr --namespace k8s.io images rm {HUB}")
+    assert HUB not in host.state("microk8s")["images"], "the image the lock does not name is gone"
     assert not host.p("/var/lib/jhub/images/hub.tar.sha256").exists(), "so the next run looks again"
     again = host.run("images", env=env, fails=True)
     assert again.has("microk8s ctr --namespace k8s.io images import")
+
+
+def upgrade_to_a_wrong_tarball(host, env):
+    """The lock moves hub.tar to a new manifest, but the tarball on the node holds another one."""
+    new_sha, new_digest = oci_tarball(host, f"{IMAGE_DIR}/hub.tar", [HUB], b"not the layer the lock names")
+    wrong = "sha256:" + "e" * 64
+    lines = env["JHUB_IMAGES"].splitlines()
+    lines[0] = f"hub.tar {new_sha} {HUB} {wrong}"
+    return {**env, "JHUB_IMAGES": "\n".join(lines)}, new_sha, new_digest, wrong
+
+
+def test_a_wrong_import_over_a_pinned_image_puts_the_old_one_back_under_its_name(host):
+    """containerd's import moves a name it finds to the tarball's manifest and keeps its labels, the pin
+    among them: without the undo, the wrong image would stay under the name, pinned."""
+    env, hub_digest, _ = digest_scene(host)
+    host.run("images", env=env)
+    before = host.state("microk8s")
+    bad, _, new_digest, wrong = upgrade_to_a_wrong_tarball(host, env)
+    res = host.run("images", env=bad, fails=True)
+    assert f"containerd has {HUB} at {new_digest} while the lock says {wrong}" in res.stderr
+    assert f"the import was undone; put back at the digest they had: {HUB}" in res.stderr
+    assert [c for c in res.lines() if " images tag " in c or " images rm " in c or " images label " in c] == [
+        f"microk8s ctr --namespace k8s.io images tag --force {HUB_AT}{hub_digest} {HUB}"], \
+        "the digest name jhub tagged keeps the old image"
+    after = host.state("microk8s")
+    assert after["digests"][HUB] == hub_digest and after["images"][HUB]["io.cri-containerd.pinned"] == "pinned"
+    assert new_digest not in after["digests"].values()
+    assert after == before, "containerd is as it was before the run"
+
+    # the right tarball comes: imported once, then a second run changes nothing
+    good_sha, good_digest = oci_tarball(host, f"{IMAGE_DIR}/hub.tar", [HUB], b"the new layer")
+    lines = env["JHUB_IMAGES"].splitlines()
+    lines[0] = f"hub.tar {good_sha} {HUB} {good_digest}"
+    good = {**env, "JHUB_IMAGES": "\n".join(lines)}
+    host.run("images", env=good)
+    assert host.state("microk8s")["digests"][HUB] == good_digest
+    state, files = host.state("microk8s"), host.snapshot()
+    again = host.run("images", env=good)
+    assert [c.line for c in again.calls if c.argv[4:5] != ["ls"]] == []
+    assert host.state("microk8s") == state and host.snapshot() == files
+
+
+def test_a_wrong_import_over_a_name_no_other_name_keeps_is_undone_through_a_name_kept_for_it(host):
+    """No <repository>@<digest> holds the old image (imported by hand, or that name was removed): one is
+    tagged before the import, the name is put back from it, and it goes again."""
+    env, hub_digest, _ = digest_scene(host)
+    host.run("images", env=env)
+    state = host.state("microk8s")
+    del state["images"][HUB_AT + hub_digest], state["digests"][HUB_AT + hub_digest]
+    host.set_state("microk8s", images=state["images"], digests=state["digests"])
+    before = host.state("microk8s")
+    bad, _, new_digest, _ = upgrade_to_a_wrong_tarball(host, env)
+    res = host.run("images", env=bad, fails=True)
+    assert [c for c in res.lines() if " images " in c and " ls" not in c] == [
+        f"microk8s ctr --namespace k8s.io images tag {HUB} {HUB_AT}{hub_digest}",
+        f"microk8s ctr --namespace k8s.io images import --platform linux/amd64 {host.p(IMAGE_DIR)}/hub.tar",
+        f"microk8s ctr --namespace k8s.io images tag --force {HUB_AT}{hub_digest} {HUB}",
+        f"microk8s ctr --namespace k8s.io images rm {HUB_AT}{hub_digest}"]
+    assert host.state("microk8s") == before
+
+
+def test_a_failed_import_that_named_images_is_undone(host):
+    """An import cut off by its timeout may have named some images already: they go."""
+    env, _, _ = digest_scene(host)
+    before = host.state("microk8s")
+    host.set_state("microk8s", import_hangs_after=30)
+    res = host.run("images", env={**env, "JHUB_IMPORT_TIMEOUT": "2"}, fails=True)
+    assert "importing hub.tar on" in res.stderr and "failed or took over 2s" in res.stderr
+    assert f"the import was undone; removed what it added: {HUB}" in res.stderr
+    assert host.state("microk8s")["images"] == before["images"]
 
 
 def test_a_bad_digest_field_is_refused(host):

@@ -14,6 +14,8 @@ import re
 import subprocess
 import sys
 
+import yaml
+
 from hostkit import HOSTS, REPO, Host
 
 sys.path.insert(0, str(REPO))
@@ -101,3 +103,43 @@ def test_removing_the_worker_revokes_a_token_it_never_used(tmp_path):
     removed = execute(cp, (text, ""))
     assert "join token of gpu02 revoked" in removed.stderr
     assert gpu02 not in cp.read(TOKENS) and gpu03 in cp.read(TOKENS), "the other worker's token stays"
+
+
+def test_a_join_run_again_for_a_change_gets_its_token_registered_again_and_revoked_after(tmp_path):
+    """The token is revoked once the join succeeded. A later change that runs the join again (here another
+    join timeout; a new join.sh, a reset or another fingerprint do the same) changes the admit's and the
+    revoke's text too, as they carry the join's digest: Pulumi runs the admit before the join and the revoke
+    after it. A worker that left its cluster by hand meanwhile joins again, and the door closes behind it."""
+    config = yaml.safe_load(THREE.read_text())["config"]
+    before = run_program(stack_config(THREE))
+    assert before.error is None, before.error
+    same = run_program(stack_config(THREE))
+    assert all(step(before, n) == step(same, n) for n in ("gpu02-admit", "gpu02-join", "gpu02-token-revoke"))
+    after = run_program(stack_config(THREE, {"jhub:microk8s": {**config["jhub:microk8s"], "joinTimeout": "15m"}}))
+    assert after.error is None, after.error
+
+    (tmp_path / "cp").mkdir()
+    (tmp_path / "worker").mkdir()
+    cp, worker = Host(tmp_path / "cp"), Host(tmp_path / "worker")
+    cp.install_microk8s()
+    worker.install_microk8s()
+    worker.set_state("microk8s", control_plane_root=str(cp.root))
+    for name, node in (("gpu02-admit", cp), ("gpu02-join", worker), ("gpu02-token-revoke", cp)):
+        execute(node, step(before, name))
+    token = step(before, "gpu02-admit")[1]
+    assert token not in cp.read(TOKENS)
+    execute(worker, ("microk8s leave", ""))  # by hand, on the worker
+    refused = execute(worker, step(after, "gpu02-join"), fails=True)
+    assert "the control plane refused the join token" in refused.stderr, "the join alone would not do"
+
+    # `pulumi up` with the new timeout: the steps whose text changed run again, in their order
+    changed = [(name, node) for name, node in (("gpu02-admit", cp), ("gpu02-join", worker),
+                                               ("gpu02-token-revoke", cp))
+               if step(before, name) != step(after, name)]
+    assert [name for name, _ in changed] == ["gpu02-admit", "gpu02-join", "gpu02-token-revoke"]
+    for name, node in changed:
+        done = execute(node, step(after, name))
+    assert "join token of gpu02 revoked" in done.stderr
+    assert worker.p("/var/snap/microk8s/current/var/lock/clustered.lock").exists()
+    assert token not in cp.read(TOKENS), "revoked again after the join"
+    assert not after.named("gpu02-admit").inputs.get("triggers"), "a replaced admit would remove the node"

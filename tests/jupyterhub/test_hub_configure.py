@@ -4,24 +4,13 @@ our values, and KubeSpawner expands our storage templates to the same escaped na
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from types import SimpleNamespace
 
 import pytest
 
 from tests.jupyterhub.hubconfigs import (AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, hub_env, settings_of,
                                         values_of)
-
-# kubernetes_asyncio reads a kubeconfig at import; no API server is contacted (KubeSpawner runs with _mock).
-if "KUBECONFIG" not in os.environ:
-    _kubeconfig = os.path.join(tempfile.mkdtemp(prefix="jhub-values-"), "kubeconfig")
-    with open(_kubeconfig, "w") as _file:
-        _file.write("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-                    "clusters: [{name: t, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-                    "users: [{name: t, user: {token: t}}]\ncontexts: [{name: t, context: {cluster: t, user: t}}]\n")
-    os.environ["KUBECONFIG"] = _kubeconfig
 
 pytest.importorskip("jupyterhub", reason="the hub packages of requirements/hub.txt are not installed")
 kubespawner = pytest.importorskip("kubespawner", reason="the hub packages of requirements/hub.txt are not installed")
@@ -32,6 +21,29 @@ CLASSES = {"native": "jhub_native.JhubNativeAuthenticator",
            "oidc": "oauthenticator.generic.GenericOAuthenticator",
            "ldap": "ldapauthenticator.LDAPAuthenticator",
            "cookie-sso": "jhub_cookie_sso.CookieSSOAuthenticator"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kubeconfig(tmp_path_factory):
+    """A KubeSpawner loads a kubeconfig when it is made; no API server is contacted (it runs with _mock).
+    kubernetes_asyncio reads KUBECONFIG once, at its first import, into KUBE_CONFIG_DEFAULT_LOCATION, and an
+    earlier test module may have imported it with no KUBECONFIG set (tests/mpi imports hub/jhub_mpi.py, which
+    imports kubespawner): so that default is pointed at this file as well, for this module only, and
+    kubespawner's cached load_config is cleared on the way in and out."""
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner.clients import load_config
+
+    path = tmp_path_factory.mktemp("jhub-values") / "kubeconfig"
+    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+                    "clusters: [{name: t, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+                    "users: [{name: t, user: {token: t}}]\ncontexts: [{name: t, context: {cluster: t, user: t}}]\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", str(path))
+        patch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        load_config.cache_clear()
+        yield path
+        load_config.cache_clear()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -27,23 +27,32 @@ IMAGE_DIR = "/var/lib/jhub/bundle/images"
 PIN = "io.cri-containerd.pinned=pinned"
 
 
-@pytest.fixture
-def bundled(tmp_path, monkeypatch):
-    """An images.lock and its tarball, written by the bundler from a registry holding an amd64+arm64 image."""
+def bundle_versions(tmp_path, monkeypatch, seeds):
+    """For each seed, an images.lock and its tarball, written by the bundler from a registry whose team/app:1.0
+    is then an amd64+arm64 image made from that seed: [(bundle dir, lock entry, locked images)]."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(name, raising=False)
-    out = tmp_path / "bundle"
-    with registry(tmp_path) as running:
-        monkeypatch.setenv("JHUB_INSECURE_REGISTRIES", running.host)
-        ref = running.push(build_layout(tmp_path / "layout"), "team/app")
-        entry = {"ref": ref, "file": "images/app.tar", "sha256": None, "alsoTagged": ["example.org/team/app:1.0"],
-                 "features": ["jupyterhub"]}
-        fetch_image(entry, out)
-    (out / "images.lock").write_text(yaml.safe_dump({"version": 1, "images": [entry]}, sort_keys=False))
     (tmp_path / "charts").mkdir()
     (tmp_path / "charts" / "charts.lock").write_text("version: 1\ncharts: []\n")
-    return out, entry, load_lock(out, tmp_path / "charts").images
+    bundles = []
+    with registry(tmp_path) as running:
+        monkeypatch.setenv("JHUB_INSECURE_REGISTRIES", running.host)
+        for n, seed in enumerate(seeds):
+            out = tmp_path / ("bundle" if n == 0 else f"bundle{n}")
+            ref = running.push(build_layout(tmp_path / f"layout{n}", seed=seed), "team/app")
+            entry = {"ref": ref, "file": "images/app.tar", "sha256": None,
+                     "alsoTagged": ["example.org/team/app:1.0"], "features": ["jupyterhub"]}
+            fetch_image(entry, out)
+            (out / "images.lock").write_text(yaml.safe_dump({"version": 1, "images": [entry]}, sort_keys=False))
+            bundles.append((out, entry, load_lock(out, tmp_path / "charts").images))
+    return bundles
+
+
+@pytest.fixture
+def bundled(tmp_path, monkeypatch):
+    """An images.lock and its tarball, written by the bundler from a registry holding an amd64+arm64 image."""
+    return bundle_versions(tmp_path, monkeypatch, [b"jhub"])[0]
 
 
 class Node:
@@ -125,5 +134,49 @@ def test_a_lock_digest_the_tarball_does_not_hold_is_a_clear_error_from_the_real_
         assert (f"but containerd has {entry['ref']} at {entry['digest']} while the lock says {wrong}; "
                 "the tarball is not the image the lock names") in failed.stderr
         assert not [c for c in node.ctr_calls() if " label " in f" {c} " or " tag " in f" {c} "]
-        assert all(labels == "-" for _, labels in node.images().values()), "nothing pinned"
+        assert (f"the import was undone; removed what it added: {entry['ref']}, example.org/team/app:1.0"
+                in failed.stderr)
+        assert node.images() == {}, "no name the import gave stays, so no image the lock does not name"
         assert not (node.root / "var/lib/jhub/images/app.tar.sha256").exists()
+
+
+def test_a_wrong_tarball_over_a_pinned_image_is_undone_in_a_real_containerd_and_the_old_one_is_back(
+        tmp_path, monkeypatch):
+    """containerd's import moves a name it has to the tarball's manifest and keeps the name's labels, the pin
+    among them. An upgrade whose tarball is not the lock's image must leave the old image under its names."""
+    (old_out, old_entry, old_locked), (new_out, new_entry, new_locked) = bundle_versions(
+        tmp_path, monkeypatch, [b"jhub", b"jhub, the next build"])
+    old_digest, new_digest = old_entry["digest"], new_entry["digest"]
+    assert old_digest != new_digest
+    wrong = "sha256:" + "e" * 64
+    bad = [line.replace(new_digest, wrong) for line in image_lines(new_locked)]
+    repository = old_entry["ref"].rsplit(":", 1)[0]
+    with containerd() as ctr:
+        node = Node(tmp_path, ctr, old_out / old_entry["file"])
+        node.run(image_lines(old_locked))
+        before = node.images()
+        assert before[old_entry["ref"]] == (old_digest, PIN)
+
+        (node.root / IMAGE_DIR.lstrip("/") / "app.tar").write_bytes((new_out / new_entry["file"]).read_bytes())
+        failed = node.run(bad, fails=True)
+        assert f"containerd has {old_entry['ref']} at {new_digest} while the lock says {wrong}" in failed.stderr
+        assert ("the import was undone; put back at the digest they had: "
+                f"{old_entry['ref']}, example.org/team/app:1.0") in failed.stderr
+        assert node.images() == before, "the old image is back under its names, pinned; the new one has no name"
+
+        # no <repository>@<digest> keeps the old image: the script tags one before the import, and removes it
+        subprocess.run(node.ctr + ["images", "rm", f"{repository}@{old_digest}",
+                                   f"example.org/team/app@{old_digest}"], check=True, capture_output=True)
+        before = node.images()
+        node.run(bad, fails=True)
+        assert [c.split()[3:5] for c in node.ctr_calls() if " ls" not in c] == [
+            ["tag", old_entry["ref"]], ["import", "--platform"], ["tag", "--force"], ["tag", "--force"],
+            ["rm", f"{repository}@{old_digest}"]]
+        assert node.images() == before
+
+        # the right lock for the new tarball: imported, then a second run changes nothing
+        node.run(image_lines(new_locked))
+        after = node.images()
+        assert after[old_entry["ref"]] == after[f"{repository}@{new_digest}"] == (new_digest, PIN)
+        node.run(image_lines(new_locked))
+        assert [c for c in node.ctr_calls() if " ls" not in c] == [] and node.images() == after

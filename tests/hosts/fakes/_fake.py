@@ -154,6 +154,7 @@ MK8S_DEFAULT = {
     "control_plane_root": None,    # a join checks its token in that fake host's token files, as the agent does
     "clock_offset": 0,             # seconds this host's join is ahead of now (a join retried days later)
     "import_seconds": 0,           # how long `ctr images import` takes, silent
+    "import_hangs_after": 0,       # seconds `ctr images import` then hangs, its images named (a cut-off import)
     "kubelet_registers": False,    # a Ready node's kubelet registers its Node (by args/kubelet's name)
     "server": "127.0.0.1",
 }
