@@ -22,6 +22,7 @@ from . import manifests
 from .auth_values import admins_without_password, secret_env
 from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, RELEASE_NAME
 from .hub_files import read_branding, read_hub_sources
+from .user_images import pinned_hub
 from .values import ValuesInput, chart_values
 
 RELEASE_TIMEOUT_S = 1200  # first start pulls images online; offline it is quick
@@ -38,6 +39,8 @@ class JupyterHubArgs:
     lock: Lock
     hub_url: pulumi.Input[str]  # where people open the hub
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # Images the project built, pushed to jhub:offline.buildRegistry: full reference -> pinned registry one
+    images: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -108,11 +111,13 @@ class JupyterHub(pulumi.ComponentResource):
             after = after + [config_map]
 
         cp = settings.control_plane.name
-        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], *branding_maps).apply(
+        pinned = pulumi.Output.all(**args.images) if args.images else pulumi.Output.from_input({})
+        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], pinned,
+                                   *branding_maps).apply(
             lambda got: chart_values(ValuesInput(
-                hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
+                hub=pinned_hub(self.hub, got[3]), auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(got[3:]), secret_env_names=env_names, hub_secret_name=got[1],
+                branding_config_maps=tuple(got[4:]), secret_env_names=env_names, hub_secret_name=got[1],
                 tls_secret_name=got[2], mpi=settings.mpi,
                 rdma_resource=settings.infiniband.resource_name if settings.infiniband.enabled else "")))
         self.release = k8s.helm.v3.Release(

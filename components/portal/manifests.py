@@ -152,6 +152,7 @@ class PortalPod:
     # that removing an idle folder works without root; else the image's own user.
     storage_owner: Optional[tuple[int, int]] = None
     source_digest: str = ""  # of portal/: a new build rolls the pod even when the tag stays
+    image: str = im.PORTAL_IMAGE  # with jhub:offline.buildRegistry: the pushed image, pinned by digest
 
 
 def service_account(namespace: str) -> dict:
@@ -224,7 +225,7 @@ def _owner(pod: PortalPod) -> tuple[int, int]:
 
 
 def _portal_container(pod: PortalPod, name: str, args: list[str], mounts: list[dict]) -> dict:
-    return {"name": name, "image": im.PORTAL_IMAGE, "imagePullPolicy": "IfNotPresent", "args": args,
+    return {"name": name, "image": pod.image, "imagePullPolicy": "IfNotPresent", "args": args,
             "env": _env(pod.env, pod.secret_name, pod.secret_keys), "volumeMounts": mounts,
             "securityContext": _locked_down(*_owner(pod))}
 
@@ -308,7 +309,7 @@ def agent_secret(namespace: str, token: Any) -> dict:
             "type": "Opaque", "stringData": {AGENT_TOKEN_KEY: token}}
 
 
-def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") -> dict:
+def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", image: str = im.PORTAL_IMAGE) -> dict:
     """One agent per GPU node. It runs as root (uid 0) without privileges or capabilities: the kubelet's
     pod-resources socket is root's; the NVIDIA runtime class injects the GPUs (NVML), and hostPID lets it map
     the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU."""
@@ -336,7 +337,7 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") ->
                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                 "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [{
-                    "name": "agent", "image": im.PORTAL_IMAGE, "imagePullPolicy": "IfNotPresent",
+                    "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
                     "command": ["python", "-m", "portal.agent"], "env": env,
                     "volumeMounts": [{"name": "pod-resources", "mountPath": im.KUBELET_POD_RESOURCES_DIR,
                                       "readOnly": True}],

@@ -150,3 +150,48 @@ def test_an_unreachable_registry_and_a_wrong_image_name_are_named(tmp_path, env,
     with pytest.raises(BundleError) as other:
         push_archive(path, "localhost/jhub-portal:0.1.0", f"127.0.0.1:{port}/jhub")
     assert "push of localhost/jhub-portal:0.1.0" in str(other.value) and REF in str(other.value)
+
+
+def _bundled(tmp_path, tarball):
+    """A bundle holding the built image, recorded in its lock as scripts/bundle.py leaves it."""
+    import yaml
+
+    path, digest, _ = tarball
+    images_dir, charts_dir = path.parent.parent, tmp_path / "charts"
+    charts_dir.mkdir()
+    (charts_dir / "charts.lock").write_text("version: 1\ncharts: []\n")
+    entry = {"ref": REF, "build": {"context": "images/notebook", "target": "cpu"},
+             "file": "images/" + path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+             "digest": digest, "features": []}
+    (images_dir / "images.lock").write_text(yaml.safe_dump({"version": 1, "snaps": [], "images": [entry]}))
+    return images_dir, charts_dir, entry
+
+
+def test_the_bundle_step_pushes_its_built_images_and_one_bundled_image(tmp_path, env, tarball, capsys):
+    from scripts import bundle
+
+    images_dir, charts_dir, entry = _bundled(tmp_path, tarball)
+    with registry(tmp_path) as running:
+        env.setenv("JHUB_INSECURE_REGISTRIES", running.host)
+        target = f"{running.host}/site/jhub"
+        # after bundling (here: all intact), every built image goes to the registry
+        assert bundle.main(["--dir", str(images_dir), "--charts-dir", str(charts_dir), "--push", target]) == 0
+        assert f"= {target}/jhub-notebook-cpu:0.1.0@{entry['digest']}" in capsys.readouterr().err
+        assert served(running.host, "site/jhub/jhub-notebook-cpu:0.1.0", "--tls-verify=false")[0] == entry["digest"]
+        # what `pulumi up` runs with a mirror: one bundled image, stdout "<sha256> <digest>" only
+        assert bundle.main(["--dir", str(images_dir), "--image", REF, "--push", f"{running.host}/other"]) == 0
+        assert capsys.readouterr().out == f"{entry['sha256']} {entry['digest']}\n"
+        assert served(running.host, "other/jhub-notebook-cpu:0.1.0", "--tls-verify=false")[0] == entry["digest"]
+        # a tarball that is not the lock's is not pushed
+        (images_dir / entry["file"]).write_bytes(b"changed")
+        assert bundle.main(["--dir", str(images_dir), "--image", REF, "--push", f"{running.host}/third"]) == 1
+        err = capsys.readouterr().err
+        assert f"image {REF}:" in err and "not the lock's sha256" in err
+
+
+def test_a_bad_push_registry_is_refused_before_anything(tmp_path, capsys):
+    from scripts import bundle
+
+    with pytest.raises(SystemExit):
+        bundle.main(["--dir", str(tmp_path), "--image", REF, "--push", "https://harbor.local/jhub"])
+    assert 'such as "harbor.local/jhub", got "https://harbor.local/jhub"' in capsys.readouterr().err
