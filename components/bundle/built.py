@@ -95,7 +95,7 @@ def push_environment(settings) -> Optional[dict]:
     offline = settings.offline
     env: dict = {}
     if offline.registry_ca_file:
-        env["JHUB_REGISTRY_CA_FILE"] = offline.registry_ca_file
+        env["JHUB_REGISTRY_CA_FILE"] = str(Path(offline.registry_ca_file).expanduser())  # relative: the project's
     if offline.build_registry_username:
         env["JHUB_PUSH_USERNAME"] = offline.build_registry_username
         env["JHUB_PUSH_PASSWORD"] = pulumi.Output.secret(offline.build_registry_password.get_secret_value())

@@ -132,6 +132,13 @@ def test_the_push_login_and_ca_reach_the_step_and_the_password_stays_secret(monk
     assert is_secret_wrapper(env) or is_secret_wrapper(env["JHUB_PUSH_PASSWORD"])
     for reg in run.resources():
         assert not [p for p, s in plain_strings(reg.inputs) if "push-s3cret-value" in s], reg.name
+    # the nodes trust the site CA for their pulls from the build registry (hosts/registry.sh)
+    for node in ("gpu01", "gpu02", "gpu03"):
+        trust = run.named(f"{node}-registry").inputs["create"]
+        assert "JHUB_BUILD_REGISTRY=harbor.local " in trust and "MIIB" in trust
+        assert "JHUB_REGISTRY_UPSTREAMS= " in trust or "JHUB_REGISTRY_UPSTREAMS='' " in trust
+    assert not [r for r in ok(run_program(three_online(buildRegistry=REGISTRY))).resources()
+                if r.name.endswith("-registry")], "without a CA no registry step"
 
 
 def test_with_a_mirror_the_bundled_tarball_is_pushed_and_pinned_at_the_locks_digest(tmp_path, monkeypatch):
