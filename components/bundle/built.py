@@ -86,7 +86,9 @@ def pinned(entry: LockedFile, registry: str, built: pulumi.Output[str]) -> pulum
                                   f"manifest digest (the step printed {out!r})")
         return f"{target}@{digest}"
 
-    return built.apply(ref)
+    # With a push login the step's stdout is secret (its inputs are); the digest is not, and the values and
+    # Deployments that name it stay readable in diffs.
+    return pulumi.Output.unsecret(built.apply(ref))
 
 
 def push_environment(settings) -> Optional[dict]:

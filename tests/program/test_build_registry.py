@@ -132,6 +132,11 @@ def test_the_push_login_and_ca_reach_the_step_and_the_password_stays_secret(monk
     assert is_secret_wrapper(env) or is_secret_wrapper(env["JHUB_PUSH_PASSWORD"])
     for reg in run.resources():
         assert not [p for p, s in plain_strings(reg.inputs) if "push-s3cret-value" in s], reg.name
+    # the digest is no secret: the values and the Deployment stay readable (as without a login)
+    baseline = ok(run_program(three_online()))
+    assert is_secret_wrapper(hub_release(run).inputs["values"]) == \
+        is_secret_wrapper(hub_release(baseline).inputs["values"])
+    assert not is_secret_wrapper(run.named("portal-deployment").inputs["spec"])
     # the nodes trust the site CA for their pulls from the build registry (hosts/registry.sh)
     for node in ("gpu01", "gpu02", "gpu03"):
         trust = run.named(f"{node}-registry").inputs["create"]
