@@ -26,6 +26,7 @@ from typing import Iterable, Optional
 import pulumi
 import pulumi_command as command
 
+from ..settings.base import reveal
 from .locks import BuildSpec, Lock, LockedFile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def push_environment(settings) -> Optional[dict]:
         env["JHUB_REGISTRY_CA_FILE"] = str(Path(offline.registry_ca_file).expanduser())  # relative: the project's
     if offline.build_registry_username:
         env["JHUB_PUSH_USERNAME"] = offline.build_registry_username
-        env["JHUB_PUSH_PASSWORD"] = pulumi.Output.secret(offline.build_registry_password.get_secret_value())
+        env["JHUB_PUSH_PASSWORD"] = pulumi.Output.secret(reveal(offline.build_registry_password))
     return env or None
 
 
