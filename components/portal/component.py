@@ -38,6 +38,7 @@ class PortalArgs:
     public_url: pulumi.Output[str]  # where browsers reach the portal; the hub registers <it>/oauth_callback
     oauth_client_secret: pulumi.Output[str]  # the hub's portal_service_token
     hub_api_token: pulumi.Output[str]  # the hub's limits-hook token (role hub)
+    image_pull_secret: Optional[pulumi.Output[str]] = None  # the build registry's login Secret (the hub's)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -77,8 +78,9 @@ class Portal(pulumi.ComponentResource):
             for key in portal_env.SECRET_KEYS}), after)
         rbac = self._create_rbac(ns, after)
         self.public_url = args.public_url
-        pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url, portal_image).apply(
-            lambda got: manifests.portal_deployment(manifests.PortalPod(image=got[3],
+        pull_secret = args.image_pull_secret if args.image_pull_secret is not None else ""
+        pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url, portal_image, pull_secret).apply(
+            lambda got: manifests.portal_deployment(manifests.PortalPod(image=got[3], image_pull_secret=got[4],
                 namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
                 env=portal_env.plain_env(settings, hub_url=got[1], public_url=got[2]),
                 secret_name=got[0]["name"], secret_keys=portal_env.SECRET_KEYS,
@@ -93,7 +95,7 @@ class Portal(pulumi.ComponentResource):
             agent_secret = self._create("gpu-agent-secret", manifests.agent_secret(
                 ns, pulumi.Output.secret(agent_token)), after)
             self._create("gpu-agent", manifests.agent_daemonset(ns, settings.portal.url_in(ns), digest,
-                                                                image=portal_image),
+                                                                image=portal_image, image_pull_secret=pull_secret),
                          after + [agent_secret, service])
         self.register_outputs({"publicUrl": self.public_url})
 

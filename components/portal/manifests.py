@@ -153,6 +153,7 @@ class PortalPod:
     storage_owner: Optional[tuple[int, int]] = None
     source_digest: str = ""  # of portal/: a new build rolls the pod even when the tag stays
     image: str = im.PORTAL_IMAGE  # with jhub:offline.buildRegistry: the pushed image, pinned by digest
+    image_pull_secret: str = ""  # ... and the Secret with its login, when it has one
 
 
 def service_account(namespace: str) -> dict:
@@ -270,9 +271,14 @@ def portal_deployment(pod: PortalPod) -> dict:
                 "initContainers": [migrate],
                 "containers": [portal],
                 "volumes": volumes,
+                **_pull_secrets(pod.image_pull_secret),
             }},
         },
     }
+
+
+def _pull_secrets(name: str) -> dict:
+    return {"imagePullSecrets": [{"name": name}]} if name else {}
 
 
 def portal_service(namespace: str) -> dict:
@@ -309,7 +315,8 @@ def agent_secret(namespace: str, token: Any) -> dict:
             "type": "Opaque", "stringData": {AGENT_TOKEN_KEY: token}}
 
 
-def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", image: str = im.PORTAL_IMAGE) -> dict:
+def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", image: Any = im.PORTAL_IMAGE,
+                    image_pull_secret: Any = "") -> dict:
     """One agent per GPU node. It runs as root (uid 0) without privileges or capabilities: the kubelet's
     pod-resources socket is root's; the NVIDIA runtime class injects the GPUs (NVML), and hostPID lets it map
     the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU."""
@@ -348,6 +355,7 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", im
                 }],
                 "volumes": [{"name": "pod-resources",
                              "hostPath": {"path": im.KUBELET_POD_RESOURCES_DIR, "type": "Directory"}}],
+                **_pull_secrets(image_pull_secret),
             }},
         },
     }

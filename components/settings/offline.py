@@ -24,7 +24,8 @@ class OfflineSettings(StrictModel):
     not needed.
     `buildRegistry` (`harbor.local/jhub`): where `pulumi up` pushes the images the project builds (the
     portal, the notebook images), which pods then pull by digest; nothing is imported on the nodes for them.
-    Push login: `buildRegistryUsername` and the secret `buildRegistryPassword`; `registryCaFile` is the CA."""
+    Login (push, and the pods' pulls): `buildRegistryUsername` and the secret `buildRegistryPassword`;
+    `registryCaFile` is the CA."""
 
     mode: Literal["air-gapped", "online"] = "air-gapped"
     dir: str = Field(default="offline-images", min_length=1)

@@ -132,6 +132,22 @@ def test_the_push_login_and_ca_reach_the_step_and_the_password_stays_secret(monk
     assert is_secret_wrapper(env) or is_secret_wrapper(env["JHUB_PUSH_PASSWORD"])
     for reg in run.resources():
         assert not [p for p, s in plain_strings(reg.inputs) if "push-s3cret-value" in s], reg.name
+    # the same login pulls: a dockerconfigjson Secret that every pod running a pushed image names
+    pull = run.named("registry-pull-secret")
+    assert is_secret_wrapper(pull.inputs["stringData"]) or is_secret_wrapper(
+        pull.inputs["stringData"][".dockerconfigjson"])
+    secret = manifest_of(pull)
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    auths = json.loads(secret["stringData"][".dockerconfigjson"])["auths"]
+    assert base64.b64decode(auths["harbor.local"]["auth"]).decode() == "robot$jhub:push-s3cret-value"
+    (name,) = hub_values(run)["imagePullSecrets"]
+    assert name.startswith("registry-pull-secret-"), "Pulumi's name for it (a new login: a new name)"
+    for workload in ("portal-deployment", "gpu-agent"):
+        assert manifest_of(run.named(workload))["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": name}]
+    assert pull.urn in hub_release(run).dependencies
+    objects = render("jupyterhub-4.4.0.tgz", hub_values(run), release="jupyterhub", namespace="jhub")
+    (puller,) = [o for o in of_kind(objects, "DaemonSet") if o["metadata"]["name"] == "continuous-image-puller"]
+    assert {"name": name} in puller["spec"]["template"]["spec"]["imagePullSecrets"]
     # the digest is no secret: the values and the Deployment stay readable (as without a login)
     baseline = ok(run_program(three_online()))
     assert is_secret_wrapper(hub_release(run).inputs["values"]) == \
@@ -142,8 +158,11 @@ def test_the_push_login_and_ca_reach_the_step_and_the_password_stays_secret(monk
         trust = run.named(f"{node}-registry").inputs["create"]
         assert "JHUB_BUILD_REGISTRY=harbor.local " in trust and "MIIB" in trust
         assert "JHUB_REGISTRY_UPSTREAMS= " in trust or "JHUB_REGISTRY_UPSTREAMS='' " in trust
-    assert not [r for r in ok(run_program(three_online(buildRegistry=REGISTRY))).resources()
-                if r.name.endswith("-registry")], "without a CA no registry step"
+    anonymous = ok(run_program(three_online(buildRegistry=REGISTRY)))
+    assert not [r for r in anonymous.resources() if r.name.endswith("-registry")], "without a CA no registry step"
+    assert "registry-pull-secret" not in {r.name for r in anonymous.resources()}
+    assert "imagePullSecrets" not in hub_values(anonymous)
+    assert "imagePullSecrets" not in manifest_of(anonymous.named("portal-deployment"))["spec"]["template"]["spec"]
 
 
 def test_with_a_mirror_the_bundled_tarball_is_pushed_and_pinned_at_the_locks_digest(tmp_path, monkeypatch):
