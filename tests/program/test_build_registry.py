@@ -105,6 +105,36 @@ def test_the_real_chart_renders_the_pinned_images_for_the_pre_puller_and_the_spa
     assert f"{image['name']}:{image['tag']}" == pinned(GPU, "notebook-gpu")
 
 
+def whole_numbers(value):
+    """Registered inputs come back through protobuf's Struct, where every number is a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
+def test_the_hubs_own_config_check_and_spawn_form_take_the_pinned_images(monkeypatch):
+    """custom.jhub through the hub's own validation (hub/jhub_config.py) into the spawn form's image choice
+    (hub/jhub_profiles.py): KubeSpawner is told to run the registry image by digest."""
+    import importlib
+    import sys
+
+    fake_steps(monkeypatch)
+    values = hub_values(ok(run_program(three_online(buildRegistry=REGISTRY))))
+    sys.path.insert(0, str(ROOT / "hub"))
+    try:
+        cleaned = importlib.import_module("jhub_config").validate(whole_numbers(values["custom"]["jhub"]))
+        option = importlib.import_module("jhub_profiles")._image_option(cleaned["profiles"]["images"])
+    finally:
+        sys.path.remove(str(ROOT / "hub"))
+    assert option["choices"]["gpu"]["kubespawner_override"] == {"image": pinned(GPU, "notebook-gpu")}
+    assert option["choices"]["gpu"]["default"] is True
+    assert option["choices"]["cpu"]["kubespawner_override"] == {"image": pinned(CPU, "notebook-cpu")}
+
+
 def test_the_registry_changes_nothing_without_the_key_and_gives_byte_identical_inputs(monkeypatch):
     fake_steps(monkeypatch)
     first, again = (ok(run_program(three_online(buildRegistry=REGISTRY))) for _ in range(2))
