@@ -130,8 +130,8 @@ class JupyterHub(pulumi.ComponentResource):
             lambda got: chart_values(ValuesInput(
                 hub=pinned_hub(self.hub, got[3]), auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(got[5:]), image_pull_secret=got[4], secret_env_names=env_names, hub_secret_name=got[1],
-                tls_secret_name=got[2], mpi=settings.mpi,
+                branding_config_maps=tuple(got[5:]), secret_env_names=env_names, hub_secret_name=got[1],
+                tls_secret_name=got[2], image_pull_secret=got[4], mpi=settings.mpi,
                 rdma_resource=settings.infiniband.resource_name if settings.infiniband.enabled else "")))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",
