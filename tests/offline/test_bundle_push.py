@@ -48,7 +48,8 @@ def served(host: str, repository: str, *args: str) -> tuple[str, bytes]:
 
 def test_the_target_name_keeps_the_images_name_and_tag_under_the_registry_project():
     assert target_reference(REF, "harbor.local/jhub") == "harbor.local/jhub/jhub-notebook-cpu:0.1.0"
-    assert target_reference("localhost/jhub-portal:0.1.0", "10.0.0.5:5000/a/b/") == "10.0.0.5:5000/a/b/jhub-portal:0.1.0"
+    assert (target_reference("localhost/jhub-portal:0.1.0", "10.0.0.5:5000/a/b/")
+            == "10.0.0.5:5000/a/b/jhub-portal:0.1.0")
 
 
 def test_a_pushed_image_is_served_at_the_tarballs_digest(tmp_path, env, tarball):
