@@ -9,6 +9,9 @@
 #                            With a path (a Harbor proxy-cache project) pulls go to <mirror><path> with
 #                            override_path = true; without one to <mirror> itself.
 #   JHUB_REGISTRY_CA         optional; PEM text of the CA that signed the mirror's certificate.
+#   JHUB_BUILD_REGISTRY      optional; host[:port] of jhub:offline.buildRegistry, where the images jhub
+#                            builds are pulled from directly. With JHUB_REGISTRY_CA, its hosts.toml trusts
+#                            that CA (without one, containerd trusts the system's CAs: no file is needed).
 # stdin: not read. stdout: nothing.
 # A directory jhub did not write (MicroK8s ships one for docker.io) is saved under
 # /var/lib/jhub/registry/original/ before jhub takes it over, and put back when the upstream is dropped.
@@ -22,7 +25,7 @@ fi
 MARK="$REGISTRY_MARK"
 # containerd's view of the directory (file contents never carry JHUB_ROOT)
 CERTS_D_HOST=/var/snap/microk8s/current/args/certs.d
-UPSTREAMS=() PATHS=()
+UPSTREAMS=() PATHS=() DIRECT=""
 CHANGES=0
 
 validate() {
@@ -50,6 +53,16 @@ validate() {
   if [ -z "${JHUB_REGISTRY_MIRROR:-}" ] && [ "${#UPSTREAMS[@]}" -gt 0 ]; then
     die "JHUB_REGISTRY_UPSTREAMS is set but JHUB_REGISTRY_MIRROR is empty; set the mirror URL"
   fi
+  DIRECT="${JHUB_BUILD_REGISTRY:-}"
+  if [ -n "$DIRECT" ]; then
+    if ! [[ "$DIRECT" =~ ^[a-z0-9.-]+(:[0-9]{1,5})?$ ]] || ! is_hostname "${DIRECT%:*}"; then
+      die "JHUB_BUILD_REGISTRY must be a registry host name (like harbor.lab.local), got '$DIRECT'"
+    fi
+    for up in "${UPSTREAMS[@]}"; do
+      [ "$up" != "$DIRECT" ] || DIRECT=""  # mirrored already: the upstream's file serves it
+    done
+    [ -n "${JHUB_REGISTRY_CA:-}" ] || DIRECT=""
+  fi
 }
 
 certs_d() { mk8s_data /args/certs.d; }
@@ -69,6 +82,15 @@ hosts_toml() {
   [ -z "${JHUB_REGISTRY_CA:-}" ] || printf '  ca = "%s/%s/ca.crt"\n' "$CERTS_D_HOST" "$up"
 }
 
+# the build registry, pulled from directly, with the site's CA
+direct_toml() {
+  printf '%s\n' "$MARK"
+  printf 'server = "https://%s"\n\n' "$1"
+  printf '[host."https://%s"]\n' "$1"
+  printf '  capabilities = ["pull", "resolve"]\n'
+  printf '  ca = "%s/%s/ca.crt"\n' "$CERTS_D_HOST" "$1"
+}
+
 ensure_upstream() {
   local up="$1" path="$2" dir
   dir="$(certs_d)/$up"
@@ -77,18 +99,24 @@ ensure_upstream() {
     cp -a -- "$dir/." "$(original_dir "$up")/"
     log "saved the original $CERTS_D_HOST/$up to /var/lib/jhub/registry/original/$up"
   fi
-  hosts_toml "$up" "$path" | ensure_file "$dir/hosts.toml" 644
+  if [ "${3:-}" = direct ]; then
+    direct_toml "$up" | ensure_file "$dir/hosts.toml" 644
+  else
+    hosts_toml "$up" "$path" | ensure_file "$dir/hosts.toml" 644
+  fi
   local wrote="$JHUB_CHANGED"
   if [ -n "${JHUB_REGISTRY_CA:-}" ]; then
     printf '%s\n' "$JHUB_REGISTRY_CA" | ensure_file "$dir/ca.crt" 644
   else
     ensure_absent "$dir/ca.crt"
   fi
+  local where="$JHUB_REGISTRY_MIRROR$path"
+  [ "${3:-}" != direct ] || where="https://$up itself, trusting the site CA"
   if [ "$wrote" = 1 ] || [ "$JHUB_CHANGED" = 1 ]; then
     CHANGES=$((CHANGES + 1))
-    log "$up: pulls now go to $JHUB_REGISTRY_MIRROR$path"
+    log "$up: pulls now go to $where"
   else
-    log "$up: already mirrored to $JHUB_REGISTRY_MIRROR$path, skipping"
+    log "$up: already mirrored to $where, skipping"
   fi
 }
 
@@ -99,7 +127,7 @@ remove_stale() {
     dir="${dir%/}"
     if [ ! -d "$dir" ] || ! is_managed "$dir"; then continue; fi
     up="$(basename -- "$dir")" keep=0
-    for u in "${UPSTREAMS[@]}"; do [ "$u" != "$up" ] || keep=1; done
+    for u in "${UPSTREAMS[@]}" "$DIRECT"; do [ "$u" != "$up" ] || keep=1; done
     [ "$keep" = 0 ] || continue
     rm -rf -- "$dir"
     if [ -d "$(original_dir "$up")" ]; then
@@ -118,6 +146,7 @@ main() {
   validate
   [ -d "$(mk8s_data /args)" ] || die "MicroK8s is not installed on $(uname -n) ($CERTS_D_HOST is missing); run install first"
   for i in "${!UPSTREAMS[@]}"; do ensure_upstream "${UPSTREAMS[$i]}" "${PATHS[$i]}"; done
+  [ -z "$DIRECT" ] || ensure_upstream "$DIRECT" "" direct
   remove_stale
   if [ "$CHANGES" -gt 0 ]; then
     snapc restart microk8s.daemon-containerd >/dev/null

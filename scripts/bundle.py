@@ -4,6 +4,9 @@
     python scripts/bundle.py [--stack airgapped] [--refresh] [--mirror HOST[/PREFIX]]  # download, record
     python scripts/bundle.py --check [--stack airgapped]   # what an air-gapped `pulumi up` lacks, what is wrong
     python scripts/bundle.py --build REF   # build one `build:` image into its tarball, print "sha256 digest"
+    python scripts/bundle.py --build REF --push HOST/PROJECT   # ... and push it there (online `pulumi up`)
+    python scripts/bundle.py --image REF --push HOST/PROJECT   # push the bundled tarball of a `build:` image
+    python scripts/bundle.py [--stack S] --push HOST/PROJECT   # bundle, then push every built image bundled
 
 For every lock entry the stack needs (all entries without --stack) it downloads the file into
 offline-images/ or charts/ and writes what it verified back into the lock, with Python alone (no snap, no
@@ -221,9 +224,11 @@ def check(images_dir: Path, charts_dir: Path, stack: str | None) -> int:
     return 0
 
 
-def build_one(images_dir: Path, ref: str) -> int:
-    """Build one image the project builds (online `pulumi up`, components/builds/): the tarball the lock
-    names, the lock itself untouched; stdout is `<tarball sha256> <manifest digest>` and nothing else."""
+def build_one(images_dir: Path, ref: str, push: str | None = None, *, bundled: bool = False) -> int:
+    """Build one image the project builds (online `pulumi up`, components/bundle/built.py): the tarball the
+    lock names, the lock itself untouched; with `push` (`jhub:offline.buildRegistry`), then push it there
+    (scripts/bundler/push.py). `bundled`: build nothing, push the bundle's tarball, held to the lock's sha256
+    and digest. stdout is `<tarball sha256> <manifest digest>` and nothing else."""
     from scripts.bundler import BundleError
     from scripts.bundler.build import build_image
 
@@ -235,12 +240,57 @@ def build_one(images_dir: Path, ref: str) -> int:
         return 1
     entry = dict(entry)
     try:
-        build_image(entry, images_dir, ROOT)
+        if bundled:
+            _check_bundled(entry, images_dir)
+        else:
+            build_image(entry, images_dir, ROOT)
+        if push:
+            _push(entry, images_dir, push)
     except BundleError as error:
         print(f"bundle: {error}", file=sys.stderr)
         return 1
     print(entry["sha256"], entry["digest"])
     return 0
+
+
+def _check_bundled(entry: dict, images_dir: Path) -> None:
+    from scripts.bundler import BundleError
+
+    tarball = images_dir / entry["file"]
+    if not (entry.get("sha256") and entry.get("digest")):
+        raise BundleError(f"image {entry['ref']} is not bundled yet: run scripts/bundle.py on a connected machine")
+    if not tarball.is_file() or sha256(tarball) != entry["sha256"]:
+        raise BundleError(f"image {entry['ref']}: {tarball} is missing or not the lock's sha256 {entry['sha256']}")
+
+
+def _push(entry: dict, images_dir: Path, registry: str) -> None:
+    """Push the entry's tarball as `<registry>/<name>:<tag>`; its digest must stay the one recorded."""
+    from scripts.bundler import BundleError
+    from scripts.bundler.push import push_archive, target_reference
+
+    target = target_reference(entry["ref"], registry)
+    print(f"+ push {entry['ref']} -> {target}", file=sys.stderr, flush=True)
+    digest = push_archive(images_dir / entry["file"], entry["ref"], registry)
+    if digest != entry["digest"]:
+        raise BundleError(f"push of {entry['ref']} to {target}: pushed {digest}, the tarball says {entry['digest']}")
+    print(f"= {target}@{digest}", file=sys.stderr, flush=True)
+
+
+def push_built(images_dir: Path, wanted: set[str] | None, registry: str) -> list[str]:
+    """After bundling: push every `build:` image bundled (those the stack needs) to the site's registry."""
+    from scripts.bundler import BundleError
+
+    images = yaml.safe_load((images_dir / IMAGE_LOCK).read_text())
+    failures = []
+    for entry in images.get("images") or []:
+        if not entry.get("build") or (wanted is not None and entry["file"] not in wanted):
+            continue
+        try:
+            _check_bundled(entry, images_dir)
+            _push(entry, images_dir, registry)
+        except BundleError as error:
+            failures.append(str(error))
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,22 +303,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mirror", metavar="HOST[/PREFIX]",
                         help="fetch images from a registry holding copies as PREFIX/<registry>/<repository>")
     parser.add_argument("--build", metavar="REF", help="only build this `build:` image; the lock is not changed")
+    parser.add_argument("--image", metavar="REF", help="with --push: push this bundled `build:` image only")
+    parser.add_argument("--push", metavar="HOST/PROJECT",
+                        help="push the images the project builds to this registry (jhub:offline.buildRegistry)")
     parser.add_argument("--dir", default=str(ROOT / "offline-images"))
     parser.add_argument("--charts-dir", default=str(ROOT / "charts"))
     args = parser.parse_args(argv)
     images_dir, charts_dir = Path(args.dir), Path(args.charts_dir)
     if args.check:
         return check(images_dir, charts_dir, args.stack)
+    if args.push:
+        from components.settings.offline import BUILD_REGISTRY_RE
+
+        if not BUILD_REGISTRY_RE.match(args.push.rstrip("/")):
+            parser.error(f'--push: must be a registry host and project such as "harbor.local/jhub", got "{args.push}"')
+    if args.image:
+        if not args.push or args.build:
+            parser.error("--image goes with --push, not with --build")
+        return build_one(images_dir, args.image, args.push, bundled=True)
     if args.build:
-        return build_one(images_dir, args.build)
-    failures = build(images_dir, charts_dir, wanted_paths(args.stack, images_dir, charts_dir),
-                     refresh=args.refresh, mirror=args.mirror)
+        return build_one(images_dir, args.build, args.push)
+    wanted = wanted_paths(args.stack, images_dir, charts_dir)
+    failures = build(images_dir, charts_dir, wanted, refresh=args.refresh, mirror=args.mirror)
     if failures:
         print(f"bundle: {len(failures)} entr{'ies' if len(failures) != 1 else 'y'} not bundled "
               "(the lock keeps what was verified; run again to resume):", file=sys.stderr)
         for failure in failures:
             print(f"  - {failure}", file=sys.stderr)
         return 1
+    if args.push:
+        failures = push_built(images_dir, wanted, args.push)
+        if failures:
+            print(f"bundle: {len(failures)} image{'s' if len(failures) != 1 else ''} not pushed:", file=sys.stderr)
+            for failure in failures:
+                print(f"  - {failure}", file=sys.stderr)
+            return 1
     return 0
 
 

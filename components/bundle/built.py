@@ -5,6 +5,12 @@ buildx), and every node imports the tarball through the hosts' image step (hosts
 manifest digest checked, pinned). With a registry mirror, air-gapped nodes import no tarballs, and a
 `localhost/` image is in no registry: the bundled tarball is imported the same way, at the lock's sha256.
 
+With `jhub:offline.buildRegistry` (`harbor.local/jhub`), nothing is imported on the nodes: the build step
+(online) pushes the image it built to `<buildRegistry>/<name>:<tag>` (`scripts/bundle.py --build REF --push
+REGISTRY`, the bundle's own OCI client, scripts/bundler/push.py); with a mirror, a push step
+(`<slug>-image-push`, `--image REF --push REGISTRY`) pushes the bundled tarball. Every consumer then names
+`<buildRegistry>/<name>:<tag>@<digest>` (`pinned`), the digest the step printed.
+
 Air-gapped without a mirror, the cluster's own image step imports the bundled tarballs: nothing here.
 Steps are named `<slug>-image-build`, `<node>-<slug>-image-copy` and `<node>-<slug>-image`, the slug being
 the image's name without `jhub-` (`portal`, `notebook-cpu`).
@@ -20,6 +26,7 @@ from typing import Iterable, Optional
 import pulumi
 import pulumi_command as command
 
+from ..settings.base import reveal
 from .locks import BuildSpec, Lock, LockedFile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +57,52 @@ def source_digest(spec: BuildSpec, root: Path = ROOT) -> str:
     return sha.hexdigest()
 
 
-def build_command(ref: str, images_dir: Path) -> str:
-    """The build step's shell: stdout is `<sha256> <digest>` of the tarball, all else goes to stderr."""
+def build_command(ref: str, images_dir: Path, registry: Optional[str] = None, bundled: bool = False) -> str:
+    """The build step's shell: stdout is `<sha256> <digest>` of the tarball, all else goes to stderr. With
+    `registry`, the image is pushed there too; `bundled`: the bundle's tarball is pushed, nothing built."""
+    push = f" --push {shlex.quote(registry)}" if registry else ""
     return ("set -eu; " + PYTHON + f'"$py" scripts/bundle.py --dir {shlex.quote(str(from_project(images_dir)))} '
-            f"--build {shlex.quote(ref)}")
+            f"--{'image' if bundled else 'build'} {shlex.quote(ref)}{push}")
+
+
+def pushes(settings) -> bool:
+    """Whether the built images go to the site's registry (`jhub:offline.buildRegistry`) instead of the nodes."""
+    return must_import(settings) and settings.offline.build_registry is not None
+
+
+def registry_ref(ref: str, registry: str) -> str:
+    """`localhost/jhub-portal:0.1.0` in `harbor.local/jhub` -> `harbor.local/jhub/jhub-portal:0.1.0` (the name
+    scripts/bundler/push.py pushes to)."""
+    return f"{registry}/{ref.rsplit('/', 1)[-1]}"
+
+
+def pinned(entry: LockedFile, registry: str, built: pulumi.Output[str]) -> pulumi.Output[str]:
+    """`<registry>/<name>:<tag>@<digest>` from the step's `<sha256> <digest>`: what pods pull."""
+    target = registry_ref(entry.name, registry)
+
+    def ref(out: str) -> str:
+        digest = (out.split() + ["", ""])[1]
+        if not digest.startswith("sha256:"):
+            raise pulumi.RunError(f"jhub:offline.buildRegistry: pushing {entry.name} to {target} gave no "
+                                  f"manifest digest (the step printed {out!r})")
+        return f"{target}@{digest}"
+
+    # With a push login the step's stdout is secret (its inputs are); the digest is not, and the values and
+    # Deployments that name it stay readable in diffs.
+    return pulumi.Output.unsecret(built.apply(ref))
+
+
+def push_environment(settings) -> Optional[dict]:
+    """The push's login and CA (`buildRegistryUsername`/`Password`, `registryCaFile`); the password stays a
+    secret in the state."""
+    offline = settings.offline
+    env: dict = {}
+    if offline.registry_ca_file:
+        env["JHUB_REGISTRY_CA_FILE"] = str(Path(offline.registry_ca_file).expanduser())  # relative: the project's
+    if offline.build_registry_username:
+        env["JHUB_PUSH_USERNAME"] = offline.build_registry_username
+        env["JHUB_PUSH_PASSWORD"] = pulumi.Output.secret(reveal(offline.build_registry_password))
+    return env or None
 
 
 def needed(lock: Lock, refs: Iterable[str]) -> list[LockedFile]:
@@ -71,18 +120,27 @@ def must_import(settings) -> bool:
 def build_or_bundled(parent: pulumi.Resource, entry: LockedFile, settings, images_dir: Path,
                      trigger: Optional[str] = None, after: Optional[list] = None) -> pulumi.Output[str]:
     """`<sha256> <digest>` of the tarball the nodes import: built here (online, after the steps in `after`:
-    one build at a time), or the bundle's."""
+    one build at a time), or the bundle's. With `jhub:offline.buildRegistry`, pushed there as well (see the
+    module's text): the same `<sha256> <digest>`."""
+    registry = settings.offline.build_registry if pushes(settings) else None
     if settings.offline.air_gapped:
-        if not entry.sha256:
+        if not entry.sha256 or (registry and not entry.digest):
             raise pulumi.RunError(f"offline-images/images.lock: {entry.name} is not bundled yet: run "
                                   "scripts/bundle.py on a connected machine with buildah, podman or docker buildx "
                                   "(a registry mirror cannot serve a localhost/ image)")
-        return pulumi.Output.from_input(f"{entry.sha256} {entry.digest or '-'}")
-    assert entry.build is not None
+        if registry is None:
+            return pulumi.Output.from_input(f"{entry.sha256} {entry.digest or '-'}")
+        step, create = "push", build_command(entry.name, images_dir, registry, bundled=True)
+        triggers = [entry.sha256, registry_ref(entry.name, registry)]
+    else:
+        assert entry.build is not None
+        step, create = "build", build_command(entry.name, images_dir, registry)
+        triggers = [trigger or source_digest(entry.build)] + ([registry_ref(entry.name, registry)] if registry else [])
     built = command.local.Command(
-        f"{slug(entry.name)}-image-build",
-        create=build_command(entry.name, images_dir),
-        triggers=[trigger or source_digest(entry.build)],
+        f"{slug(entry.name)}-image-{step}",
+        create=create,
+        triggers=triggers,
+        environment=push_environment(settings) if registry else None,
         interpreter=["/bin/sh", "-c"],
         add_previous_output_in_env=False,
         logging=command.local.Logging.STDERR,

@@ -172,11 +172,15 @@ class Host(pulumi.ComponentResource):
 
     def _create_images_step(self, after) -> list[pulumi.Resource]:
         offline = self._args.settings.offline
-        if offline.uses_mirror:
+        # The build registry (jhub:offline.buildRegistry) with the site's CA: the nodes trust it for pulls.
+        direct = offline.build_registry_host if offline.registry_ca_file else None
+        if offline.uses_mirror or direct:
             env = {
                 "JHUB_REGISTRY_MIRROR": offline.registry_mirror or "",
-                "JHUB_REGISTRY_UPSTREAMS": scripts.lines(offline.mirror_lines()),
+                "JHUB_REGISTRY_UPSTREAMS": scripts.lines(offline.mirror_lines()) if offline.uses_mirror else "",
             }
+            if direct:
+                env["JHUB_BUILD_REGISTRY"] = direct
             if offline.registry_ca_file:
                 ca = Path(offline.registry_ca_file).expanduser()
                 ca = ca if ca.is_absolute() else self._args.settings.project_dir / ca

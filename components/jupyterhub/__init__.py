@@ -24,10 +24,14 @@ def deploy(ctx: DeployContext):
     from .user_images import UserImages, built_choices
 
     settings = ctx.settings
+    images = {}
     if built.must_import(settings) and built_choices(settings, ctx.lock):
-        # Not waited for by the release: a user's server starts only once its image is on the node.
-        UserImages(settings, ctx.lock, ctx.parts["cluster"].hosts, ctx.images_dir, depends_on=ctx.cluster_ready)
+        # Not waited for by the release: a user's server starts only once its image is on the node. With
+        # jhub:offline.buildRegistry the values name the pushed images by digest, so the release follows the push.
+        images = UserImages(settings, ctx.lock, ctx.parts["cluster"].hosts, ctx.images_dir,
+                            depends_on=ctx.cluster_ready).refs
     return JupyterHub(JupyterHubArgs(
+        images=images,
         # A lone local node has no configured address: the values (OAuth redirects, the portal's sign-in)
         # carry the address the node found for itself, the one people open.
         settings=settings, provider=ctx.provider, lock=ctx.lock,

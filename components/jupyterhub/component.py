@@ -14,6 +14,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
+from ..bundle import built
 from ..bundle.locks import Lock
 from ..bundle.charts import chart_source
 from ..settings import Settings
@@ -22,6 +23,7 @@ from . import manifests
 from .auth_values import admins_without_password, secret_env
 from .chart import CHART_NAME, CHART_REPO, CHART_VERSION, RELEASE_NAME
 from .hub_files import read_branding, read_hub_sources
+from .user_images import pinned_hub
 from .values import ValuesInput, chart_values
 
 RELEASE_TIMEOUT_S = 1200  # first start pulls images online; offline it is quick
@@ -38,6 +40,8 @@ class JupyterHubArgs:
     lock: Lock
     hub_url: pulumi.Input[str]  # where people open the hub
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # Images the project built, pushed to jhub:offline.buildRegistry: full reference -> pinned registry one
+    images: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -47,6 +51,7 @@ class JupyterHub(pulumi.ComponentResource):
     admin_passwords: Optional[pulumi.Output[dict]] = None  # generated initial passwords (secret), native only
     portal_service_token: Optional[pulumi.Output[str]] = None  # the portal's hub service token (secret)
     portal_api_token: Optional[pulumi.Output[str]] = None  # the limits hook's portal API token (secret)
+    image_pull_secret: Optional[pulumi.Output[str]] = None  # the build registry's login Secret, when there is one
 
     def __init__(self, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("jhub:jupyterhub:JupyterHub", "jupyterhub", None, opts)
@@ -88,8 +93,19 @@ class JupyterHub(pulumi.ComponentResource):
         role = self._create("cluster-reader", manifests.cluster_reader_role(self.hub.namespace), [])
         binding = self._create("cluster-reader-binding", manifests.cluster_reader_binding(self.hub.namespace),
                                [role, ns])
-        secret_names = {"hub": pulumi.Output.from_input(""), "tls": pulumi.Output.from_input("")}
+        secret_names = {"hub": pulumi.Output.from_input(""), "tls": pulumi.Output.from_input(""),
+                        "pull": pulumi.Output.from_input("")}
         after = [ns, binding]
+        offline = settings.offline
+        if built.pushes(settings) and offline.build_registry_username:
+            # The push's login pulls too: the registry's project may be private.
+            login = pulumi.Output.secret(reveal(offline.build_registry_password)).apply(
+                lambda password: manifests.registry_login(offline.build_registry_host,
+                                                          offline.build_registry_username, password))
+            pull = self._create("registry-pull-secret", manifests.registry_pull_secret(
+                self.hub.namespace, pulumi.Output.secret(login)), [ns])
+            secret_names["pull"], after = pull.metadata.apply(lambda m: m["name"]), after + [pull]
+            self.image_pull_secret = secret_names["pull"]
         if env_names:
             hub_secret = self._create("hub-secret", manifests.hub_secret(self.hub.namespace, {
                 k: pulumi.Output.secret(env.apply(lambda e, k=k: e[k])) for k in env_names}), [ns])
@@ -108,12 +124,14 @@ class JupyterHub(pulumi.ComponentResource):
             after = after + [config_map]
 
         cp = settings.control_plane.name
-        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], *branding_maps).apply(
+        pinned = pulumi.Output.all(**args.images) if args.images else pulumi.Output.from_input({})
+        values = pulumi.Output.all(self.url, secret_names["hub"], secret_names["tls"], pinned, secret_names["pull"],
+                                   *branding_maps).apply(
             lambda got: chart_values(ValuesInput(
-                hub=self.hub, auth=settings.auth, tls=self.tls, portal=settings.portal,
+                hub=pinned_hub(self.hub, got[3]), auth=settings.auth, tls=self.tls, portal=settings.portal,
                 control_plane=cp, hub_url=got[0], hub_sources=sources, branding_files=branding,
-                branding_config_maps=tuple(got[3:]), secret_env_names=env_names, hub_secret_name=got[1],
-                tls_secret_name=got[2], mpi=settings.mpi,
+                branding_config_maps=tuple(got[5:]), secret_env_names=env_names, hub_secret_name=got[1],
+                tls_secret_name=got[2], image_pull_secret=got[4], mpi=settings.mpi,
                 rdma_resource=settings.infiniband.resource_name if settings.infiniband.enabled else "")))
         self.release = k8s.helm.v3.Release(
             "jupyterhub",

@@ -6,6 +6,8 @@ same builder serves both and the manifests are validated against the real API sc
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from .chart import HUB_SERVICE_ACCOUNT
@@ -57,6 +59,21 @@ def hub_secret(namespace_name: str, env: dict[str, Any]) -> dict:
     a fresh name whenever its data changes, so the release changes too and the hub restarts with it."""
     return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(None, namespace_name), "type": "Opaque",
             "stringData": dict(sorted(env.items()))}
+
+
+def registry_login(host: str, username: str, password: str) -> str:
+    """`.dockerconfigjson` of one registry login (what the kubelet reads from an image pull secret)."""
+    import base64
+
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"auth": auth}}}, sort_keys=True, separators=(",", ":"))
+
+
+def registry_pull_secret(namespace_name: str, dockerconfigjson: Any) -> dict:
+    """The login for pulls from jhub:offline.buildRegistry, named by the pods that run its images (the spawned
+    servers, the pre-puller, the portal). Unnamed: a new login gets a new name, and the pods follow."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(None, namespace_name, "registry"),
+            "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": dockerconfigjson}}
 
 
 def branding_config_map(namespace_name: str, item) -> dict:

@@ -41,6 +41,7 @@ class ValuesInput:
     tls_secret_name: str = ""
     mpi: Optional[MpiSettings] = None  # jhub:mpi: per-user MPI namespaces (custom.jhub.mpi)
     rdma_resource: str = ""  # jhub:infiniband's RDMA resource when the Network Operator runs
+    image_pull_secret: str = ""  # the jhub:offline.buildRegistry login's Secret, for every pod of the chart
 
 
 def sorted_dict(value: Any) -> Any:
@@ -156,4 +157,6 @@ def chart_values(inp: ValuesInput) -> dict:
         "scheduling": scheduling_values(inp.hub, USER_SCHEDULER_IMAGE),
         "singleuser": singleuser_section(inp),
     }
+    if inp.image_pull_secret:  # the chart adds it to every pod it makes and KubeSpawner to each server's
+        values["imagePullSecrets"] = [inp.image_pull_secret]
     return sorted_dict(values)

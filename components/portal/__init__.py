@@ -29,6 +29,7 @@ def deploy(ctx: DeployContext):
         # The same URLs the hub's values register: its public URL and the portal's OAuth redirect.
         hub_url=hub.url, public_url=hub.url.apply(lambda url: portal_public_url(settings.portal, url)),
         oauth_client_secret=hub.portal_service_token, hub_api_token=hub.portal_api_token,
+        image_pull_secret=hub.image_pull_secret,
         depends_on=ctx.cluster_ready + [hub.namespace_resource]))
 
 

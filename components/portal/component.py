@@ -38,6 +38,7 @@ class PortalArgs:
     public_url: pulumi.Output[str]  # where browsers reach the portal; the hub registers <it>/oauth_callback
     oauth_client_secret: pulumi.Output[str]  # the hub's portal_service_token
     hub_api_token: pulumi.Output[str]  # the hub's limits-hook token (role hub)
+    image_pull_secret: Optional[pulumi.Output[str]] = None  # the build registry's login Secret (the hub's)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -65,7 +66,8 @@ class Portal(pulumi.ComponentResource):
         if agent_token is not None:
             tokens[portal_env.AGENT] = agent_token
 
-        after = list(args.depends_on) + self._create_image(digest)
+        image_steps, portal_image = self._create_image(digest)
+        after = list(args.depends_on) + image_steps
         db_url, db_after = self._create_database(ns, after)
         secret_values = pulumi.Output.all(db_url=db_url, client=args.oauth_client_secret, session=session_secret,
                                           tokens=pulumi.Output.all(**tokens)).apply(
@@ -76,8 +78,9 @@ class Portal(pulumi.ComponentResource):
             for key in portal_env.SECRET_KEYS}), after)
         rbac = self._create_rbac(ns, after)
         self.public_url = args.public_url
-        pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url).apply(
-            lambda got: manifests.portal_deployment(manifests.PortalPod(
+        pull_secret = args.image_pull_secret if args.image_pull_secret is not None else ""
+        pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url, portal_image, pull_secret).apply(
+            lambda got: manifests.portal_deployment(manifests.PortalPod(image=got[3], image_pull_secret=got[4],
                 namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
                 env=portal_env.plain_env(settings, hub_url=got[1], public_url=got[2]),
                 secret_name=got[0]["name"], secret_keys=portal_env.SECRET_KEYS,
@@ -91,19 +94,22 @@ class Portal(pulumi.ComponentResource):
         if agent_token is not None:
             agent_secret = self._create("gpu-agent-secret", manifests.agent_secret(
                 ns, pulumi.Output.secret(agent_token)), after)
-            self._create("gpu-agent", manifests.agent_daemonset(ns, settings.portal.url_in(ns), digest),
+            self._create("gpu-agent", manifests.agent_daemonset(ns, settings.portal.url_in(ns), digest,
+                                                                image=portal_image, image_pull_secret=pull_secret),
                          after + [agent_secret, service])
         self.register_outputs({"publicUrl": self.public_url})
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _create_image(self, digest: str) -> list[pulumi.Resource]:
+    def _create_image(self, digest: str) -> tuple[list[pulumi.Resource], pulumi.Input[str]]:
         """Online: build the image here and import it on every node. Air-gapped, the cluster's image step
         imports the bundle's tarball, except with a registry mirror (nodes then import no tarball): this
-        imports the bundled one, at the sha256 the lock records (components/bundle/built.py)."""
+        imports the bundled one, at the sha256 the lock records (components/bundle/built.py). With
+        jhub:offline.buildRegistry: pushed there, and the pods run it by digest. Returns the steps and the
+        image."""
         args = self._args
         if not built.must_import(args.settings):
-            return []
+            return [], im.PORTAL_IMAGE
         return image.provide(self, args.settings, args.lock, args.cluster.hosts, args.images_dir, digest,
                              after=list(args.depends_on))
 

@@ -1,7 +1,8 @@
 """Where the portal image comes from when `pulumi up` must provide it (online mode, or a registry mirror):
 the project's one builder and import steps, `components/bundle/built.py`, with the portal's source digest as
-the rebuild trigger. Air-gapped, the bundle holds the tarball (images.lock `build:` entry) and the cluster's
-image step imports it."""
+the rebuild trigger. With `jhub:offline.buildRegistry` the image is pushed there instead of imported, and
+the pods name it by digest. Air-gapped, the bundle holds the tarball (images.lock `build:` entry) and the
+cluster's image step imports it."""
 
 from __future__ import annotations
 
@@ -22,9 +23,14 @@ def locked_entry(lock: Lock) -> LockedFile:
 
 
 def provide(parent: pulumi.Resource, settings, lock: Lock, hosts: dict, images_dir: Path, digest: str,
-            after: list) -> list[pulumi.Resource]:
-    """Build (online) or take the bundled tarball (mirror), then import it on every node."""
+            after: list) -> tuple[list[pulumi.Resource], pulumi.Input[str]]:
+    """Build (online) or take the bundled tarball (mirror), then import it on every node; or, with
+    jhub:offline.buildRegistry, push it there. Returns the steps to wait for and the image the pods run."""
     entry = locked_entry(lock)
+    if built.pushes(settings):
+        steps: list[pulumi.Resource] = []
+        tarball = built.build_or_bundled(parent, entry, settings, images_dir, trigger=digest, after=steps)
+        return steps, built.pinned(entry, settings.offline.build_registry, tarball)
     tarball = built.build_or_bundled(parent, entry, settings, images_dir, trigger=digest)
     return [built.import_on(parent, host, entry, images_dir, tarball, after=list(after))
-            for _, host in sorted(hosts.items())]
+            for _, host in sorted(hosts.items())], im.PORTAL_IMAGE

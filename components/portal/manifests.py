@@ -152,6 +152,8 @@ class PortalPod:
     # that removing an idle folder works without root; else the image's own user.
     storage_owner: Optional[tuple[int, int]] = None
     source_digest: str = ""  # of portal/: a new build rolls the pod even when the tag stays
+    image: str = im.PORTAL_IMAGE  # with jhub:offline.buildRegistry: the pushed image, pinned by digest
+    image_pull_secret: str = ""  # ... and the Secret with its login, when it has one
 
 
 def service_account(namespace: str) -> dict:
@@ -224,7 +226,7 @@ def _owner(pod: PortalPod) -> tuple[int, int]:
 
 
 def _portal_container(pod: PortalPod, name: str, args: list[str], mounts: list[dict]) -> dict:
-    return {"name": name, "image": im.PORTAL_IMAGE, "imagePullPolicy": "IfNotPresent", "args": args,
+    return {"name": name, "image": pod.image, "imagePullPolicy": "IfNotPresent", "args": args,
             "env": _env(pod.env, pod.secret_name, pod.secret_keys), "volumeMounts": mounts,
             "securityContext": _locked_down(*_owner(pod))}
 
@@ -269,9 +271,14 @@ def portal_deployment(pod: PortalPod) -> dict:
                 "initContainers": [migrate],
                 "containers": [portal],
                 "volumes": volumes,
+                **_pull_secrets(pod.image_pull_secret),
             }},
         },
     }
+
+
+def _pull_secrets(name: str) -> dict:
+    return {"imagePullSecrets": [{"name": name}]} if name else {}
 
 
 def portal_service(namespace: str) -> dict:
@@ -308,7 +315,8 @@ def agent_secret(namespace: str, token: Any) -> dict:
             "type": "Opaque", "stringData": {AGENT_TOKEN_KEY: token}}
 
 
-def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") -> dict:
+def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", image: Any = im.PORTAL_IMAGE,
+                    image_pull_secret: Any = "") -> dict:
     """One agent per GPU node. It runs as root (uid 0) without privileges or capabilities: the kubelet's
     pod-resources socket is root's; the NVIDIA runtime class injects the GPUs (NVML), and hostPID lets it map
     the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU."""
@@ -336,7 +344,7 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") ->
                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                 "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [{
-                    "name": "agent", "image": im.PORTAL_IMAGE, "imagePullPolicy": "IfNotPresent",
+                    "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
                     "command": ["python", "-m", "portal.agent"], "env": env,
                     "volumeMounts": [{"name": "pod-resources", "mountPath": im.KUBELET_POD_RESOURCES_DIR,
                                       "readOnly": True}],
@@ -347,6 +355,7 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "") ->
                 }],
                 "volumes": [{"name": "pod-resources",
                              "hostPath": {"path": im.KUBELET_POD_RESOURCES_DIR, "type": "Directory"}}],
+                **_pull_secrets(image_pull_secret),
             }},
         },
     }

@@ -28,9 +28,11 @@ def check_image(value: str) -> str:
 
 
 def split_image(ref: str) -> tuple[str, str]:
-    """`quay.io/x/y:1.0` -> (`quay.io/x/y`, `1.0`)."""
+    """`quay.io/x/y:1.0` -> (`quay.io/x/y`, `1.0`); a pinned `h/x/y:1.0@sha256:...` (an image the project
+    built, in `jhub:offline.buildRegistry`) -> (`h/x/y`, `1.0@sha256:...`): the chart writes `name:tag`."""
+    ref, at, digest = ref.partition("@")
     name, _, tag = ref.rpartition(":")
-    return name, tag
+    return name, tag + at + digest
 
 
 def full_image(ref: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -33,6 +34,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
+_OPENERS: dict[str, tuple] = {}
+
+
+def _openers() -> tuple:
+    """(following, not following) openers; with `JHUB_REGISTRY_CA_FILE` (the site's `registryCaFile`), HTTPS
+    trusts that CA besides the system's."""
+    ca_file = os.environ.get("JHUB_REGISTRY_CA_FILE", "")
+    if not ca_file:
+        return urllib.request.urlopen, _NO_REDIRECT.open
+    if ca_file not in _OPENERS:
+        try:
+            context = ssl.create_default_context()
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise BundleError(f"JHUB_REGISTRY_CA_FILE {ca_file}: not a readable PEM CA ({error})") from None
+        https = urllib.request.HTTPSHandler(context=context)
+        _OPENERS[ca_file] = (urllib.request.build_opener(https).open,
+                             urllib.request.build_opener(https, _NoRedirect).open)
+    return _OPENERS[ca_file]
 
 
 def request(url: str, *, method: str = "GET", headers: Optional[dict] = None, data: Optional[bytes] = None,
@@ -44,7 +64,8 @@ def request(url: str, *, method: str = "GET", headers: Optional[dict] = None, da
     if auth:
         req.add_unredirected_header("Authorization", auth)
     try:
-        return (urllib.request.urlopen if follow else _NO_REDIRECT.open)(req, timeout=timeout)
+        following, not_following = _openers()
+        return (following if follow else not_following)(req, timeout=timeout)
     except urllib.error.HTTPError as error:
         return error
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:

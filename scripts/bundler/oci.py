@@ -16,7 +16,7 @@ import json
 import os
 import urllib.parse
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from . import BundleError
 from .auth import basic, credentials_for, parse_challenge
@@ -85,10 +85,12 @@ def sha256_digest(data: bytes) -> str:
 
 
 class Registry:
-    def __init__(self, *, env: Optional[dict] = None, timeout: float = 60):
+    def __init__(self, *, env: Optional[dict] = None, timeout: float = 60,
+                 logins: Optional[dict[str, tuple[str, str]]] = None):
         env = os.environ if env is None else env
         self.insecure = {h.strip() for h in env.get("JHUB_INSECURE_REGISTRIES", "").split(",") if h.strip()}
         self.timeout = timeout
+        self.logins = dict(logins or {})  # host -> (user, password), before the auth files (push.py)
         self._tokens: dict[tuple[str, str], str] = {}  # (host, repository) -> Authorization value
 
     def _url(self, ref: Reference, path: str) -> str:
@@ -97,7 +99,9 @@ class Registry:
 
     def _authorize(self, ref: Reference, challenge: str, *, own_host: bool = True) -> str:
         scheme, params = parse_challenge(challenge)
-        creds = credentials_for(ref.registry) if own_host else None  # a login is for its own registry only
+        creds = None
+        if own_host:  # a login is for its own registry only
+            creds = self.logins.get(ref.registry) or credentials_for(ref.registry)
         if scheme == "basic":
             if creds is None:
                 raise BundleError(f"{ref}: the registry asks for a login; add it to ~/.docker/config.json "
@@ -125,21 +129,25 @@ class Registry:
             raise BundleError(f"{ref}: the token service {params['realm']} sent no token")
         return f"Bearer {token}"
 
-    def open(self, ref: Reference, path: str, *, headers: Optional[dict] = None):
-        """GET a registry path of `ref`'s repository. Redirects are followed here, so that each host gets
-        only its own token: registry.k8s.io sends clients on to regional registries that challenge them
-        again, Docker Hub and quay.io send blobs to CDNs that must get no Authorization at all."""
-        url = self._url(ref, path)
+    def open(self, ref: Reference, path: str, *, headers: Optional[dict] = None, method: str = "GET",
+             body: Optional[Callable[[], object]] = None, url: Optional[str] = None):
+        """GET (or `method`) a registry path of `ref`'s repository, or `url` (an upload's Location).
+        Redirects are followed here, so that each host gets only its own token: registry.k8s.io sends clients
+        on to regional registries that challenge them again, Docker Hub and quay.io send blobs to CDNs that
+        must get no Authorization at all. `body` gives the request's data afresh for each try (a file is read
+        once per try)."""
+        url = url or self._url(ref, path)
         for _ in range(MAX_REDIRECTS):
             host = urllib.parse.urlsplit(url).netloc
             key = (host, ref.repository)
-            response = request(url, headers=headers, auth=self._tokens.get(key), timeout=self.timeout, follow=False)
+            response = request(url, method=method, headers=headers, data=body() if body else None,
+                               auth=self._tokens.get(key), timeout=self.timeout, follow=False)
             if response.status == 401:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 response.close()
                 self._tokens[key] = self._authorize(ref, challenge, own_host=host == ref.api_host)
-                response = request(url, headers=headers, auth=self._tokens[key], timeout=self.timeout,
-                                   follow=False)
+                response = request(url, method=method, headers=headers, data=body() if body else None,
+                                   auth=self._tokens[key], timeout=self.timeout, follow=False)
             if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 url = urllib.parse.urljoin(url, response.headers["Location"])
                 response.close()

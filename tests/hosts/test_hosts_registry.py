@@ -80,3 +80,33 @@ def test_bad_input_is_refused_before_any_change(host):
         assert message in res.stderr
     assert host.snapshot() == before
     assert not any(c.line.startswith("snap restart") for c in host.calls())
+
+
+def test_the_build_registry_is_trusted_with_the_site_ca_and_dropped_with_it(host):
+    host.install_microk8s()
+    direct = {"JHUB_REGISTRY_MIRROR": "", "JHUB_REGISTRY_UPSTREAMS": "", "JHUB_REGISTRY_CA": CA,
+              "JHUB_BUILD_REGISTRY": "harbor.lab.local:8443"}
+    res = host.run("registry", env=direct)
+    assert res.lines() == ["snap restart microk8s.daemon-containerd"]
+    assert host.read(f"{CERTS}/harbor.lab.local:8443/hosts.toml") == dedent("""
+        # managed by jhub: pulls from this registry go to the site mirror
+        server = "https://harbor.lab.local:8443"
+
+        [host."https://harbor.lab.local:8443"]
+          capabilities = ["pull", "resolve"]
+          ca = "/var/snap/microk8s/current/args/certs.d/harbor.lab.local:8443/ca.crt"
+    """)
+    assert host.read(f"{CERTS}/harbor.lab.local:8443/ca.crt") == CA + "\n"
+    assert not host.p(f"{CERTS}/quay.io").exists(), "no mirror: no upstream is redirected"
+    before = host.snapshot()
+    assert host.run("registry", env=direct).calls == [] and host.snapshot() == before
+
+    # beside a mirror; an upstream of the same name keeps the mirror's file
+    res = host.run("registry", env={**env(upstreams="quay.io"), "JHUB_BUILD_REGISTRY": "quay.io"})
+    assert 'host."https://harbor.lab.local"' in host.read(f"{CERTS}/quay.io/hosts.toml")
+    assert not host.p(f"{CERTS}/harbor.lab.local:8443").exists()
+    # without a CA, containerd's own trust serves it: no file
+    host.run("registry", env={**direct, "JHUB_REGISTRY_CA": ""})
+    assert not host.p(f"{CERTS}/harbor.lab.local:8443").exists() and not host.p(f"{CERTS}/quay.io").exists()
+    bad = host.run("registry", env={**direct, "JHUB_BUILD_REGISTRY": "harbor.local/jhub"}, fails=True)
+    assert "JHUB_BUILD_REGISTRY must be a registry host name" in bad.stderr

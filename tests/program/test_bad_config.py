@@ -121,7 +121,23 @@ CASES = [
                                             "dnsServers": ["10.0.0.2"]})
      | {"jhub:offline": json.dumps({"mode": "air-gapped"})}, (), "jhub:microk8s.addons[1]:", "offline bundle"),
     ("ca-without-mirror", config() | {"jhub:offline": json.dumps({"mode": "online", "registryCaFile": "ca.pem"})},
-     (), "jhub:offline:", "registryMirror"),
+     (), "jhub:offline:", '"registryMirror" or "buildRegistry"'),
+    ("build-registry-url", config() | {"jhub:offline": json.dumps(
+        {"mode": "online", "buildRegistry": "https://harbor.local/jhub"})},
+     (), "jhub:offline.buildRegistry:", 'such as "harbor.local/jhub" (no https://'),
+    ("build-registry-no-project", config() | {"jhub:offline": json.dumps(
+        {"mode": "online", "buildRegistry": "harbor.local"})}, (), "jhub:offline.buildRegistry:", '"harbor.local"'),
+    ("build-registry-air-gapped", config(microk8s={"addons": ["dns"], "dnsServers": ["10.0.0.2"]})
+     | {"jhub:offline": json.dumps({"buildRegistry": "harbor.local/jhub"})}, (), "jhub:offline:",
+     "(harbor.local/jhub) applies in \"online\" mode or with \"registryMirror\""),
+    ("build-registry-login-alone", config() | {"jhub:offline": json.dumps(
+        {"mode": "online", "buildRegistryUsername": "robot"})}, (), "jhub:offline:", 'only apply with "buildRegistry"'),
+    ("build-registry-user-without-password", config() | {"jhub:offline": json.dumps(
+        {"mode": "online", "buildRegistry": "harbor.local/jhub", "buildRegistryUsername": "robot"})}, (),
+     "jhub:offline:", "go together"),
+    ("build-registry-password-plain", config() | {"jhub:offline": json.dumps(
+        {"mode": "online", "buildRegistry": "harbor.local/jhub", "buildRegistryUsername": "robot",
+         "buildRegistryPassword": "hunter2hunter2"})}, (), "jhub:offline.buildRegistryPassword:", "is a secret"),
     ("ca-file-missing", config() | {"jhub:offline": json.dumps(
         {"mode": "online", "registryMirror": "https://harbor.local", "registryCaFile": "/nonexistent/ca.pem"})},
      (), "jhub:offline.registryCaFile:", "does not exist"),

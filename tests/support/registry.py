@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -152,7 +153,9 @@ def htpasswd(tmp_path: Path, user: str, password: str) -> dict:
 
 
 @contextmanager
-def registry(tmp_path: Path, *, token_auth: dict | None = None, auth: dict | None = None):
+def registry(tmp_path: Path, *, token_auth: dict | None = None, auth: dict | None = None,
+             tls: dict | None = None):
+    """`tls`: {certificate, key} (PEM files) to serve HTTPS instead of plain HTTP."""
     need_programs()
     port = free_port()
     storage = tmp_path / "registry-storage"
@@ -163,6 +166,8 @@ def registry(tmp_path: Path, *, token_auth: dict | None = None, auth: dict | Non
         config["auth"] = {"token": token_auth}
     if auth:
         config["auth"] = auth
+    if tls:
+        config["http"]["tls"] = tls
     config_path = tmp_path / "registry.yml"
     config_path.write_text(json.dumps(config))  # YAML is a superset of JSON
     log = open(tmp_path / "registry.log", "wb")
@@ -171,7 +176,8 @@ def registry(tmp_path: Path, *, token_auth: dict | None = None, auth: dict | Non
         deadline = time.monotonic() + 20
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2)
+                urllib.request.urlopen(f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/", timeout=2,
+                                       context=ssl._create_unverified_context() if tls else None)
                 break
             except urllib.error.HTTPError:
                 break  # 401 with token auth: it answers
