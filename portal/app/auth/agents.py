@@ -47,16 +47,20 @@ class Refused:
     reason: str
 
 
-def _expiry(token: str) -> float | None:
-    """The token's ``exp`` (epoch seconds), read without checking the signature: used only to keep a review
-    no longer than the token lives, after the API server vouched for the token."""
+def _claims(token: str) -> dict | None:
+    """The token's claims, read without checking the signature: only to refuse early what no review could
+    accept (not for us, expired) and to keep an accepted review no longer than the token lives."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        exp = claims.get("exp") if isinstance(claims, dict) else None
-        return float(exp) if isinstance(exp, int | float) else None
     except (IndexError, ValueError):
         return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _expiry(claims: dict) -> float | None:
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 class AgentTokenReviewer:
@@ -86,15 +90,24 @@ class AgentTokenReviewer:
         found = self.cached(token)
         if found is not None:
             return found
-        if not _JWT.match(token):  # not a ServiceAccount token at all: no review needed to refuse it
+        # What no review could accept is refused without one (and without keeping it): not a JWT, not for
+        # this audience, expired. Random tokens then cost the API server nothing.
+        claims = _claims(token) if _JWT.match(token) else None
+        if claims is None:
             return Refused(401, "the token is not valid")
-        self.reviews += 1
+        audiences = claims.get("aud")
+        if self.audience not in (audiences if isinstance(audiences, list) else [audiences]):
+            return Refused(401, f"the token is not valid for the audience {self.audience!r}")
+        expires = _expiry(claims)
+        if expires is not None and expires <= self.clock():
+            return Refused(401, "the token has expired")
+        with self._lock:
+            self.reviews += 1
         status = self.review_token(token, [self.audience])  # AgentReviewUnavailable: nothing is kept
         answer = self._judge(status)
         now = self.clock()
         until = now + self.cache_seconds
-        expires = _expiry(token) if isinstance(answer, Principal) else None
-        if expires is not None:
+        if expires is not None and isinstance(answer, Principal):
             until = min(until, expires)
         with self._lock:
             if len(self._cache) >= CACHE_SIZE:
