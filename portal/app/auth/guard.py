@@ -15,7 +15,6 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPBearer
-
 from starlette.concurrency import run_in_threadpool
 
 from portal.app.auth.agents import AgentReviewUnavailable, Refused
