@@ -1,6 +1,11 @@
 """GPU ingest benchmark: 100 nodes x 8 GPUs, each node sending one batch every 10 s for a simulated hour,
 through the portal's real ASGI application (auth, validation, the ingest route) into PostgreSQL.
 
+Each node authenticates as in the cluster: with its own pod-bound ServiceAccount token, which the portal
+checks with a TokenReview against the tests' local API server (tests/support/kubeapi.py) and keeps for
+PORTAL_AGENT_TOKEN_CACHE_SECONDS, so the reviews are counted in the portal's CPU but are not one per batch
+(``--auth api-token``: one shared agent-role API token, as a trial without Kubernetes).
+
 Prints the portal's CPU (process CPU time spent handling the batches / the simulated hour, as % of one
 core), the p50 of one node's batch, and the database's growth per GPU-day: raw samples (pruned after the
 retention period, so bounded by it) and the rollups that are kept. The last lines are ``name: value unit``.
@@ -38,19 +43,40 @@ TABLES = ("gpu_samples", "gpu_hourly", "gpu_session_usage")
 SESSIONS_PER_GPU_DAY = 1  # for the kept-rollup figure: each GPU starts one new session a day
 
 
-def _app(url: str):
+AGENT_ACCOUNT = "jhub-portal-gpu-agent"
+
+
+def _app(url: str, auth: str, kube):
     from portal.app import create_app
     from portal.app.settings import load_web_settings
     from portal.gpu.settings import load_gpu_settings
     from portal.settings import load_settings
 
-    web = load_web_settings(api_tokens={"agents": {"role": "agent", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}},
-                            session_secret="s" * 40, collector_enabled=False)
+    admin = {"ops": {"role": "admin", "sha256": hashlib.sha256(b"bench-admin-" + b"x" * 30).hexdigest()}}
+    if auth == "kubernetes":
+        web = load_web_settings(api_tokens=admin, session_secret="s" * 40, collector_enabled=False,
+                                agent_auth="kubernetes", agent_service_account=f"jhub:{AGENT_ACCOUNT}")
+    else:
+        web = load_web_settings(api_tokens={"agents": {"role": "agent",
+                                                       "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}},
+                                session_secret="s" * 40, collector_enabled=False)
     engine = make_engine(url, pool_size=4)
     clock = {"now": START}
     app = create_app(load_settings(database_url=url), web, engine=engine, clock=lambda: clock["now"],
-                     gpu=load_gpu_settings())
+                     gpu=load_gpu_settings(), kube_factory=kube.api_client if kube else None)
     return app, engine, clock
+
+
+def _agent_tokens(kube) -> dict[int, str]:
+    """Each node's agent pod and its projected token (audience jhub-portal), as the kubelet gets it."""
+    tokens = {}
+    for node in range(NODES):
+        pod = kube.add({"kind": "Pod", "apiVersion": "v1", "metadata": {
+            "name": f"{AGENT_ACCOUNT}-{node:03d}", "namespace": "jhub", "uid": f"uid-agent-{node:03d}"},
+            "spec": {"nodeName": f"gpu{node:03d}", "serviceAccountName": AGENT_ACCOUNT}}, "pods")
+        tokens[node] = kube.issue_token(namespace="jhub", service_account=AGENT_ACCOUNT, audiences=["jhub-portal"],
+                                        pod=pod, expires_in=3600)
+    return tokens
 
 
 def _seed_sessions(engine) -> dict[tuple[int, int], str]:
@@ -85,11 +111,11 @@ def _body(node: int, at: datetime, pods: dict, rng: random.Random) -> bytes:
     return json.dumps({"node": f"gpu{node:03d}", "batch_id": f"{node}-{stamp}", "samples": samples}).encode()
 
 
-async def _post(app, body: bytes) -> int:
+async def _post(app, body: bytes, token: str) -> int:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/api/gpu/samples", "raw_path": b"/api/gpu/samples", "query_string": b"", "root_path": "",
              "headers": [(b"host", b"portal:29781"), (b"content-type", b"application/json"),
-                         (b"authorization", f"Bearer {TOKEN}".encode()), (b"content-length", str(len(body)).encode())],
+                         (b"authorization", f"Bearer {token}".encode()), (b"content-length", str(len(body)).encode())],
              "client": ("10.0.0.9", 40000), "server": ("portal", 29781)}
     inbox = [{"type": "http.request", "body": body, "more_body": False}]
     status = []
@@ -121,9 +147,13 @@ def _live_sizes(engine) -> dict[str, int]:
     return _sizes(engine, "live_")
 
 
-def run(url: str, minutes: int) -> None:
+def run(url: str, minutes: int, auth: str) -> None:
+    from tests.support.kubeapi import KubeApiServer
+
     migrate(url)
-    app, engine, clock = _app(url)
+    kube = KubeApiServer() if auth == "kubernetes" else None
+    tokens = _agent_tokens(kube) if kube else {node: TOKEN for node in range(NODES)}
+    app, engine, clock = _app(url, auth, kube)
     pods = _seed_sessions(engine)
     rng = random.Random(7)
     rounds = minutes * 60 // INTERVAL
@@ -138,7 +168,7 @@ def run(url: str, minutes: int) -> None:
             for node in range(NODES):
                 body = _body(node, at, pods, rng)  # the agent's work, not the portal's
                 cpu, wall = time.process_time(), time.perf_counter()
-                status = await _post(app, body)
+                status = await _post(app, body, tokens[node])
                 latencies.append(time.perf_counter() - wall)
                 cpu_seconds += time.process_time() - cpu
                 errors += status != 200
@@ -151,6 +181,9 @@ def run(url: str, minutes: int) -> None:
     with engine.connect() as conn:
         counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
     engine.dispose()
+    reviews = kube.reviews if kube else 0
+    if kube:
+        kube.close()
 
     simulated = rounds * INTERVAL
     gpu_days = NODES * GPUS * simulated / 86400
@@ -165,6 +198,9 @@ def run(url: str, minutes: int) -> None:
     print(f"portal CPU handling the batches: {cpu_seconds:.1f} s over {simulated} s simulated "
           f"({cpu_percent:.2f} % of one core, {1000 * cpu_seconds / len(latencies):.2f} ms CPU per batch); per batch p50 {p50:.2f} ms, p95 "
           f"{statistics.quantiles(latencies, n=20)[-1] * 1000:.2f} ms")
+    print(f"agent credentials: {auth}" + (f", {reviews} TokenReviews for {len(latencies)} batches of {NODES} "
+                                          f"node-bound tokens (cached {app.state.portal.web.agent_token_cache_seconds:.0f} s)"
+                                          if kube else " (one shared agent-role API token)"))
     print(f"rows: {counts}; growth with dead row versions of the upserts (autovacuum reclaims them): "
           f"{ {t: f'{b / 1e6:.1f} MB' for t, b in grown.items()} }")
     print(f"live growth per GPU-day: raw samples {raw_per_gpu_day / 1e6:.2f} MB, pruned after the retention "
@@ -180,8 +216,11 @@ def run(url: str, minutes: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes (default 60)")
+    parser.add_argument("--auth", choices=("kubernetes", "api-token"), default="kubernetes",
+                        help="the agents' credentials: node-bound ServiceAccount tokens (default, as deployed) or "
+                             "one agent-role API token (a trial)")
     args = parser.parse_args()
-    run_in_throwaway_database(lambda url: run(url, args.minutes))
+    run_in_throwaway_database(lambda url: run(url, args.minutes, args.auth))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`Portal`: PostgreSQL (or an external database), the portal Deployment with its RBAC and NetworkPolicy, and
 the GPU agent DaemonSet. Manifests come from the pure builders in this package; this class only registers.
 
-Secrets (database password, session secret, admin and agent API tokens) are generated once, like the hub's
-(`RANDOM_SECRET_COMMAND`), and kept in the encrypted state: every later `pulumi up` keeps them.
+Secrets (database password, session secret, admin API token) are generated once, like the hub's
+(`RANDOM_SECRET_COMMAND`), and kept in the encrypted state: every later `pulumi up` keeps them. The GPU
+agents have no shared secret: each uses its pod's projected ServiceAccount token, bound to its node.
 """
 
 from __future__ import annotations
@@ -62,9 +63,6 @@ class Portal(pulumi.ComponentResource):
         session_secret = self._random_secret("portal-session-secret")
         tokens = {portal_env.ADMIN: self.admin_token, portal_env.HUB: args.hub_api_token}
         agents = gpu_agent_enabled(settings)
-        agent_token = self._random_secret("portal-agent-token") if agents else None
-        if agent_token is not None:
-            tokens[portal_env.AGENT] = agent_token
 
         image_steps, portal_image = self._create_image(digest)
         after = list(args.depends_on) + image_steps
@@ -76,7 +74,7 @@ class Portal(pulumi.ComponentResource):
         secret = self._create("portal-secret", manifests.portal_secret(ns, {
             key: pulumi.Output.secret(secret_values.apply(lambda values, key=key: values[key]))
             for key in portal_env.SECRET_KEYS}), after)
-        rbac = self._create_rbac(ns, after)
+        rbac = self._create_rbac(ns, after, agents)
         self.public_url = args.public_url
         pull_secret = args.image_pull_secret if args.image_pull_secret is not None else ""
         pod = pulumi.Output.all(secret.metadata, args.hub_url, args.public_url, portal_image, pull_secret).apply(
@@ -91,12 +89,11 @@ class Portal(pulumi.ComponentResource):
             opts=self._opts(after + db_after + rbac + [secret]))
         service = self._create("portal-service", manifests.portal_service(ns), after)
         self._create("portal-network-policy", manifests.portal_network_policy(ns), after)
-        if agent_token is not None:
-            agent_secret = self._create("gpu-agent-secret", manifests.agent_secret(
-                ns, pulumi.Output.secret(agent_token)), after)
+        if agents:
+            agent_account = self._create("gpu-agent-service-account", manifests.agent_service_account(ns), after)
             self._create("gpu-agent", manifests.agent_daemonset(ns, settings.portal.url_in(ns), digest,
                                                                 image=portal_image, image_pull_secret=pull_secret),
-                         after + [agent_secret, service])
+                         after + [agent_account, service])
         self.register_outputs({"publicUrl": self.public_url})
 
     # -- steps ------------------------------------------------------------------------------------
@@ -128,7 +125,7 @@ class Portal(pulumi.ComponentResource):
                           after + [secret, service], skip_await=True)
         return pulumi.Output.secret(password.apply(lambda p: manifests.database_url(ns, p))), [db, policy]
 
-    def _create_rbac(self, ns: str, after: list) -> list[pulumi.Resource]:
+    def _create_rbac(self, ns: str, after: list, agents: bool) -> list[pulumi.Resource]:
         user_namespaces = portal_env.user_namespaces(self._args.settings)
         account = self._create("portal-service-account", manifests.service_account(ns), after)
         role = self._create("portal-role", manifests.role(ns), after)
@@ -138,6 +135,10 @@ class Portal(pulumi.ComponentResource):
         reader_binding = self._create("portal-cluster-reader-binding", manifests.cluster_reader_binding(ns),
                                       after + [reader, account])
         made = [account, binding, reader_binding]
+        if agents:  # the agents' tokens are checked with TokenReviews
+            reviewer = self._create("portal-token-reviewer", manifests.token_reviewer_role(ns), after)
+            made.append(self._create("portal-token-reviewer-binding", manifests.cluster_binding(ns, "token-reviewer"),
+                                     after + [reviewer, account]))
         if user_namespaces:
             made.append(self._create("portal-pod-stopper", manifests.pod_stopper_role(ns), after))
         return made

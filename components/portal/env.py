@@ -15,8 +15,10 @@ from ..settings import Settings
 from . import images as im
 
 SECRET_KEYS = ("PORTAL_API_TOKENS", "PORTAL_DATABASE_URL", "PORTAL_OAUTH_CLIENT_SECRET", "PORTAL_SESSION_SECRET")
-# Token names in PORTAL_API_TOKENS and their roles (the agent role comes with the GPU agent).
-ADMIN, HUB, AGENT = "admin", "hub", "agent"
+# Token names in PORTAL_API_TOKENS and their roles. No agent-role token: in the cluster the GPU agents use
+# their projected ServiceAccount tokens, each bound to its node (PORTAL_AGENT_AUTH=kubernetes refuses the
+# unbound agent-role tokens).
+ADMIN, HUB = "admin", "hub"
 
 
 def _number(value: float) -> str:
@@ -55,6 +57,10 @@ def plain_env(settings: Settings, *, hub_url: str, public_url: str) -> dict[str,
         "PORTAL_OAUTH_CLIENT_ID": PORTAL_SERVICE["oauthClientId"],
         "PORTAL_OAUTH_CALLBACK_URL": f"{public_url}/oauth_callback",
         "PORTAL_SERVICE_NAME": PORTAL_SERVICE["name"],
+        # GPU agents: their ServiceAccount tokens, reviewed by the API server, each for its own node only
+        "PORTAL_AGENT_AUTH": "kubernetes",
+        "PORTAL_AGENT_AUDIENCE": im.AGENT_TOKEN_AUDIENCE,
+        "PORTAL_AGENT_SERVICE_ACCOUNT": f"{hub.namespace}:{im.AGENT}",
     }
     if hub.storage.size:
         env["PORTAL_USER_STORAGE_SIZE"] = hub.storage.size
@@ -73,7 +79,7 @@ def digest(token: str) -> str:
 
 
 def api_tokens(tokens: dict[str, str]) -> str:
-    """PORTAL_API_TOKENS from {name: token}; the role is the name (admin, hub, agent)."""
+    """PORTAL_API_TOKENS from {name: token}; the role is the name (admin, hub)."""
     return json.dumps({name: {"role": name, "sha256": digest(token)} for name, token in tokens.items()},
                       sort_keys=True)
 

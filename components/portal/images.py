@@ -20,7 +20,13 @@ PORT = SERVICE_PORT
 DB = f"{SERVICE_NAME}-db"  # StatefulSet and its headless Service
 DB_PORT = 5432
 DB_NAME = DB_USER = "portal"
-AGENT = f"{SERVICE_NAME}-gpu-agent"
+AGENT = f"{SERVICE_NAME}-gpu-agent"  # DaemonSet and its ServiceAccount
+# The agents' credential: a projected ServiceAccount token for this audience (only the portal accepts it; the
+# API server does not), bound to the agent's pod and node, valid this long (the least Kubernetes allows);
+# the kubelet replaces it at 80 % of that.
+AGENT_TOKEN_AUDIENCE = "jhub-portal"
+AGENT_TOKEN_SECONDS = 600
+AGENT_TOKEN_DIR = "/var/run/secrets/jhub-portal"
 
 # The z2jh chart's hub: its pod labels and its API Service (what the portal calls for OAuth and the hub API).
 HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}

@@ -207,7 +207,19 @@ def pod_stopper_role(namespace: str) -> dict:
 
 
 def cluster_reader_binding(namespace: str) -> dict:
-    name = cluster_role_name(namespace, "reader")
+    return cluster_binding(namespace, "reader")
+
+
+def token_reviewer_role(namespace: str) -> dict:
+    """Reviewing the GPU agents' ServiceAccount tokens (auth/agents.py): create tokenreviews, and nothing else."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": _meta(cluster_role_name(namespace, "token-reviewer"), None, "portal"),
+            "rules": [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]}
+
+
+def cluster_binding(namespace: str, what: str) -> dict:
+    """Binds the portal's ServiceAccount to its ClusterRole ``what`` (reader, token-reviewer)."""
+    name = cluster_role_name(namespace, what)
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": _meta(name, None, "portal"),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
@@ -306,25 +318,29 @@ def portal_network_policy(namespace: str, pod_cidr: str = im.POD_CIDR) -> dict:
 
 # -- the GPU agent ----------------------------------------------------------------------------------------
 
-AGENT_TOKEN_KEY = "PORTAL_AGENT_TOKEN"
 AGENT_INTERVAL_SECONDS = 10
+AGENT_TOKEN_VOLUME = "portal-token"
 
 
-def agent_secret(namespace: str, token: Any) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(im.AGENT, namespace, "gpu-agent"),
-            "type": "Opaque", "stringData": {AGENT_TOKEN_KEY: token}}
+def agent_service_account(namespace: str) -> dict:
+    """The agents' identity: no API token is mounted and it has no RBAC at all; the portal checks its projected
+    tokens (audience jhub-portal) with a TokenReview and takes from each only its own node's samples."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(im.AGENT, namespace, "gpu-agent"),
+            "automountServiceAccountToken": False}
 
 
 def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", image: Any = im.PORTAL_IMAGE,
                     image_pull_secret: Any = "") -> dict:
     """One agent per GPU node. It runs as root (uid 0) without privileges or capabilities: the kubelet's
     pod-resources socket is root's; the NVIDIA runtime class injects the GPUs (NVML), and hostPID lets it map
-    the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU."""
+    the PIDs NVML reports to pod cgroups (/proc/<pid>/cgroup) where several pods share a GPU.
+    Its credential is a projected ServiceAccount token (audience jhub-portal, AGENT_TOKEN_SECONDS), which the
+    kubelet keeps fresh in the file PORTAL_AGENT_TOKEN_FILE names; the agent reads it for every send."""
     # Names: portal/agent/__init__.py (the agent helper's); the agent's defaults hold for the rest.
     env = _env({"AGENT_INTERVAL_SECONDS": str(AGENT_INTERVAL_SECONDS), "NVIDIA_DRIVER_CAPABILITIES": "utility",
                 "NVIDIA_VISIBLE_DEVICES": "all", "PORTAL_URL": portal_url,
-                "KUBELET_POD_RESOURCES_SOCKET": f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"},
-               im.AGENT, (AGENT_TOKEN_KEY,))
+                "PORTAL_AGENT_TOKEN_FILE": f"{im.AGENT_TOKEN_DIR}/token",
+                "KUBELET_POD_RESOURCES_SOCKET": f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"})
     env.append({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
     env.sort(key=lambda item: item["name"])
     template_meta: dict[str, Any] = {"labels": _labels("gpu-agent")}
@@ -336,7 +352,8 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", im
             "selector": {"matchLabels": _selector("gpu-agent")},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
             "template": {"metadata": template_meta, "spec": {
-                "automountServiceAccountToken": False,
+                "serviceAccountName": im.AGENT,
+                "automountServiceAccountToken": False,  # no token for the API server; the projected one below
                 "enableServiceLinks": False,
                 "hostPID": True,
                 "runtimeClassName": im.NVIDIA_RUNTIME_CLASS,
@@ -347,14 +364,18 @@ def agent_daemonset(namespace: str, portal_url: str, source_digest: str = "", im
                     "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
                     "command": ["python", "-m", "portal.agent"], "env": env,
                     "volumeMounts": [{"name": "pod-resources", "mountPath": im.KUBELET_POD_RESOURCES_DIR,
-                                      "readOnly": True}],
+                                      "readOnly": True},
+                                     {"name": AGENT_TOKEN_VOLUME, "mountPath": im.AGENT_TOKEN_DIR, "readOnly": True}],
                     "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                         "privileged": False, "readOnlyRootFilesystem": True,
                                         "runAsNonRoot": False, "runAsUser": 0},
                     "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                 }],
                 "volumes": [{"name": "pod-resources",
-                             "hostPath": {"path": im.KUBELET_POD_RESOURCES_DIR, "type": "Directory"}}],
+                             "hostPath": {"path": im.KUBELET_POD_RESOURCES_DIR, "type": "Directory"}},
+                            {"name": AGENT_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": {
+                                "audience": im.AGENT_TOKEN_AUDIENCE, "expirationSeconds": im.AGENT_TOKEN_SECONDS,
+                                "path": "token"}}]}}],
                 **_pull_secrets(image_pull_secret),
             }},
         },

@@ -3,14 +3,16 @@
 Every interval it reads each GPU (and each MIG slice) through NVML -- utilisation, memory used and total,
 power, temperature, UUID --, finds the pod and container holding it through the kubelet's pod-resources
 API (by process, PID -> cgroup -> pod UID, where pods share a GPU), and sends the samples to the portal's
-``POST /api/gpu/samples`` with an agent-role token. It buffers across a portal outage (bounded: the
+``POST /api/gpu/samples``, in the cluster with its pod's projected ServiceAccount token (bound to its node). It buffers across a portal outage (bounded: the
 oldest samples go first, and are counted) and never makes the portal count a sample twice. Without a GPU
 or without NVML it logs one line and idles until stopped (exit 0 on SIGTERM), so it never crash-loops.
 
 Environment:
   PORTAL_URL                     the portal, e.g. http://portal.jhub.svc:29781 (required)
-  PORTAL_AGENT_TOKEN(_FILE)      a portal API token of role "agent" (PORTAL_API_TOKENS), or a file holding
-                                 it, e.g. a mounted Secret (required; exactly one of the two)
+  PORTAL_AGENT_TOKEN_FILE        a file holding the token, read again for every send: in the cluster the
+                                 projected ServiceAccount token (audience jhub-portal) the kubelet rotates
+  PORTAL_AGENT_TOKEN             or the token itself: a portal API token of role "agent" (PORTAL_API_TOKENS),
+                                 for a trial without Kubernetes (required: exactly one of the two)
   NODE_NAME                      this node's name (required; from the downward API: spec.nodeName)
   AGENT_INTERVAL_SECONDS         seconds between samples (default 10, at least 1)
   AGENT_BUFFER_MAX_SAMPLES       samples kept while the portal is away (default 50000: about 17 h of an

@@ -95,7 +95,7 @@ def main(env: dict[str, str] | None = None, stop: threading.Event | None = None)
         stop.wait()
         return 0
     pod_resources = PodResourcesClient(settings.pod_resources_socket)
-    sender = Sender(settings.portal_url, settings.token, settings.node_name,
+    sender = Sender(settings.portal_url, settings.credential(), settings.node_name,
                     SampleBuffer(settings.buffer_max_samples), max_batch=settings.batch_max_samples,
                     timeout=settings.http_timeout_seconds)
     log.info("watching %d GPU(s) on node %s every %.0f s", nv.nvmlDeviceGetCount(), settings.node_name,

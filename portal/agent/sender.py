@@ -5,6 +5,10 @@ A portal outage fills the buffer; when it is full the oldest samples go first, a
 portal has answered for them, so nothing is lost to a failed send, and a sample the portal stored is never
 sent again. A batch whose answer was lost is sent again with the same id and samples: the portal stores
 each sample once (its key is node, device and instant) and reports the rest as duplicates.
+
+The credential is read for every request: a token file (the pod's projected ServiceAccount token, which
+the kubelet replaces before it expires) is read again each time, so a rotated token is used at once. A
+file that cannot be read is one more reason to keep the samples and try again.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -46,6 +52,26 @@ class SampleBuffer:
             self._samples.popleft()
 
 
+class TokenUnreadable(Exception):
+    """The token file cannot be read now (or is empty)."""
+
+
+def token_file(path: Path | str) -> Callable[[], str]:
+    """A credential read from ``path`` each time it is asked for."""
+    path = Path(path)
+
+    def read() -> str:
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise TokenUnreadable(f"cannot read the token file {str(path)!r}: {exc.strerror}") from None
+        if not token:
+            raise TokenUnreadable(f"the token file {str(path)!r} is empty")
+        return token
+
+    return read
+
+
 def batch_id(node: str, samples: list[dict]) -> str:
     """The same samples make the same id, so a resent batch is recognisably the same batch."""
     digest = hashlib.sha256(node.encode())
@@ -57,7 +83,7 @@ def batch_id(node: str, samples: list[dict]) -> str:
 @dataclass
 class Sender:
     portal_url: str
-    token: str
+    token: str | Callable[[], str]  # the token, or a reader (token_file) asked before every request
     node: str
     buffer: SampleBuffer
     max_batch: int = 2000
@@ -71,9 +97,11 @@ class Sender:
 
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(base_url=self.portal_url, timeout=self.timeout, transport=self.transport,
-                                        headers={"Authorization": f"Bearer {self.token}"})
+            self._client = httpx.Client(base_url=self.portal_url, timeout=self.timeout, transport=self.transport)
         return self._client
+
+    def _credential(self) -> str:
+        return self.token() if callable(self.token) else self.token
 
     def flush(self) -> bool:
         """Send what the buffer holds, oldest first; False when the portal could not take it all now."""
@@ -82,7 +110,12 @@ class Sender:
             body = {"node": self.node, "batch_id": batch_id(self.node, samples), "dropped_samples": self.buffer.dropped,
                     "samples": samples}
             try:
-                reply = self.client().post(SAMPLES_PATH, json=body)
+                headers = {"Authorization": f"Bearer {self._credential()}"}
+            except TokenUnreadable as exc:
+                self._trouble(f"{exc}; keeping {len(self.buffer)} samples")
+                return False
+            try:
+                reply = self.client().post(SAMPLES_PATH, json=body, headers=headers)
             except httpx.HTTPError as exc:
                 self._trouble(f"cannot reach the portal ({type(exc).__name__}); keeping {len(self.buffer)} samples")
                 return False

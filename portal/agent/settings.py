@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from portal.agent.podresources import DEFAULT_SOCKET
+from portal.agent.sender import token_file
 
 
 class AgentSettingsError(ValueError):
@@ -26,6 +28,11 @@ class AgentSettings:
     resource_prefix: str = "nvidia.com/"
     proc_root: Path = Path("/proc")
     http_timeout_seconds: float = 10.0
+    token_file: Path | None = None  # PORTAL_AGENT_TOKEN_FILE: read again for every request (token: its first read)
+
+    def credential(self) -> str | Callable[[], str]:
+        """What the sender authenticates with: the token file (re-read each time), else the token."""
+        return token_file(self.token_file) if self.token_file is not None else self.token
 
     def __repr__(self) -> str:  # never the token
         return f"AgentSettings(portal_url={self.portal_url!r}, node_name={self.node_name!r}, ...)"
@@ -68,7 +75,8 @@ def load_agent_settings(env: dict[str, str] | None = None) -> AgentSettings:
             if not token:
                 problems.append(f"PORTAL_AGENT_TOKEN_FILE {token_file!r} is empty")
     elif not token:
-        problems.append("PORTAL_AGENT_TOKEN or PORTAL_AGENT_TOKEN_FILE is not set (an agent-role portal token)")
+        problems.append("PORTAL_AGENT_TOKEN_FILE (in the cluster: the projected ServiceAccount token) or "
+                        "PORTAL_AGENT_TOKEN (an agent-role portal API token, for a trial) is not set")
     try:
         numbers = {
             "interval_seconds": _number(env, "AGENT_INTERVAL_SECONDS", 10.0, float, 1),
@@ -84,7 +92,7 @@ def load_agent_settings(env: dict[str, str] | None = None) -> AgentSettings:
     if problems:
         raise AgentSettingsError("invalid GPU agent settings: " + "; ".join(problems))
     return AgentSettings(
-        portal_url=url, token=token, node_name=node, **numbers,
+        portal_url=url, token=token, node_name=node, **numbers, token_file=Path(token_file) if token_file else None,
         pod_resources_socket=env.get("KUBELET_POD_RESOURCES_SOCKET", "").strip() or DEFAULT_SOCKET,
         resource_prefix=env.get("AGENT_GPU_RESOURCE_PREFIX", "").strip() or "nvidia.com/",
         proc_root=Path(env.get("AGENT_PROC_ROOT", "").strip() or "/proc"))

@@ -41,6 +41,7 @@ class PortalContext:
     kube_factory: Callable[[], object] | None = None  # returns a kubernetes ApiClient
     live_pods_factory: Callable[..., object] | None = None  # (ApiClient, settings) -> LivePods (the factory's)
     storage_cache_factory: Callable[[], object] | None = None  # -> ScanCache (set by the factory)
+    agents: object | None = None  # AgentTokenReviewer with PORTAL_AGENT_AUTH=kubernetes (auth/agents.py)
     clock: Callable[[], datetime] = utcnow
     collector: object | None = None  # the running Collector, when this process runs one
     syncer: object | None = None  # the running MysqlSyncer, likewise

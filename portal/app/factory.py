@@ -17,6 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 
+from portal.app.auth.agents import AgentTokenReviewer, kube_token_review
 from portal.app.auth.cookies import CookieSigner
 from portal.app.auth.guard import authenticate
 from portal.app.auth.hub import HubClient
@@ -101,6 +102,10 @@ def create_app(settings: PortalSettings, web: WebSettings, *, engine: sa.Engine 
         collector=collector, syncer=syncer, workers=dict(workers or {}),
         gpu=gpu if gpu is not None else load_gpu_settings(),
     )
+    if web.agent_auth == "kubernetes":
+        ctx.agents = AgentTokenReviewer(audience=web.agent_audience, service_account=web.agent_service_account or "",
+                                        cache_seconds=web.agent_token_cache_seconds,
+                                        review_token=kube_token_review(ctx.kube_factory))
     metrics.registry.register(EngineMetrics(ctx))
     clear_on_change(engine, ctx.views, ctx.pages)  # a committed change to the data forgets what shows it
     app = FastAPI(title="jhub usage portal", version="1.0", docs_url=None, redoc_url=None, openapi_url=None,

@@ -22,6 +22,8 @@ from portal.settings import PortalSettings, SettingsError, http_url, load_settin
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_SERVICE_ACCOUNT = re.compile(rf"^{_DNS_LABEL}:{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 MIN_SECRET_LENGTH = 32
 
 
@@ -98,6 +100,15 @@ class WebSettings(BaseSettings):
     api_tokens: dict[str, TokenSpec] = Field(default_factory=dict)
     api_tokens_file: Path | None = None
 
+    # How GPU agents authenticate (POST /api/gpu/samples). "api-token": agent-role PORTAL_API_TOKENS, bound to
+    # no node (a trial without Kubernetes). "kubernetes": each agent's projected ServiceAccount token, checked
+    # with a TokenReview for this audience and ServiceAccount ("<namespace>:<name>"), may send samples only
+    # for the node it is bound to; agent-role API tokens are then refused. A review is kept this long.
+    agent_auth: Literal["api-token", "kubernetes"] = "api-token"
+    agent_audience: str = Field(default="jhub-portal", min_length=1, max_length=253)
+    agent_service_account: str | None = None
+    agent_token_cache_seconds: float = Field(default=60.0, ge=0, le=300)
+
     # Dashboard pages reuse what they computed for this long (the overview, billing reports, a user's page)
     view_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
@@ -169,6 +180,17 @@ class WebSettings(BaseSettings):
         if auto is not None and auto < self.storage_min_idle_days:
             raise ValueError(f"PORTAL_STORAGE_AUTO_REMOVE_IDLE_DAYS ({auto}) is below PORTAL_STORAGE_MIN_IDLE_DAYS "
                              f"({self.storage_min_idle_days})")
+        if self.agent_auth == "kubernetes":
+            account = self.agent_service_account
+            if account is None:
+                raise ValueError("PORTAL_AGENT_AUTH=kubernetes needs PORTAL_AGENT_SERVICE_ACCOUNT "
+                                 "(<namespace>:<name> of the GPU agents' ServiceAccount)")
+            if not _SERVICE_ACCOUNT.match(account):
+                raise ValueError(f"PORTAL_AGENT_SERVICE_ACCOUNT {account!r} must be <namespace>:<name>")
+            unbound = sorted(name for name, spec in self.api_tokens.items() if spec.role == "agent")
+            if unbound:
+                raise ValueError(f"agent-role API tokens {unbound} are bound to no node; with PORTAL_AGENT_AUTH="
+                                 "kubernetes the agents use their ServiceAccount tokens: remove them")
         if self.session_secret is not None and len(self.session_secret.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"PORTAL_SESSION_SECRET must be at least {MIN_SECRET_LENGTH} characters")
         return self

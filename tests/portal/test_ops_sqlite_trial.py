@@ -28,3 +28,20 @@ def test_the_api_works_on_sqlite(sqlite_url, cluster, tmp_path):
     assert [(e["action"], e["detail"]["result"]) for e in made.audit()] == [("limits.update", "ok"),
                                                                             ("storage.remove", "ok")]
     made.engine.dispose()
+
+
+def test_a_trial_agent_sends_samples_with_an_agent_role_api_token(sqlite_url, cluster, tmp_path):
+    """Without Kubernetes there is no TokenReview: PORTAL_AGENT_AUTH=api-token (the default) takes agent-role
+    API tokens, bound to no node. The deployed portal runs with =kubernetes, which refuses such tokens."""
+    from gpu_test_support import T0, sample
+    from portal_api_support import sha
+
+    token = "trial-agent-token-" + "t" * 24
+    made = make_portal(sqlite_url, cluster, tmp_path, api_tokens={
+        "ops": {"role": "admin", "sha256": sha(ADMIN_TOKEN)}, "agent": {"role": "agent", "sha256": sha(token)}})
+    made.now = T0 + timedelta(hours=1)
+    assert made.app.state.portal.web.agent_auth == "api-token" and made.app.state.portal.agents is None
+    body = {"node": "laptop", "batch_id": "b-1", "samples": [sample("GPU-a", T0)]}
+    assert made.client(token=token).post("/api/gpu/samples", json=body).json() == {"accepted": 1, "duplicates": 0}
+    assert made.client(token=ADMIN_TOKEN).post("/api/gpu/samples", json=body).status_code == 403
+    made.engine.dispose()

@@ -15,7 +15,7 @@ from tests.support.program import ROOT, is_secret_wrapper, run_program, stack_co
 PORTAL_TYPE = "jhub:portal:Portal"
 HUB_TYPE = "jhub:jupyterhub:JupyterHub"
 RANDOM_STEPS = ("portal-service-token", "portal-api-token", "portal-admin-token", "portal-session-secret",
-                "portal-db-password", "portal-agent-token")
+                "portal-db-password")
 
 
 def made_secret(name: str) -> str:

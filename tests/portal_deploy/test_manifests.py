@@ -37,6 +37,8 @@ BUILT = {
     "cluster-reader": m.cluster_reader_role(NS, False),
     "cluster-reader-user-namespaces": m.cluster_reader_role(NS, True),
     "cluster-reader-binding": m.cluster_reader_binding(NS),
+    "token-reviewer": m.token_reviewer_role(NS),
+    "token-reviewer-binding": m.cluster_binding(NS, "token-reviewer"),
     "pod-stopper": m.pod_stopper_role(NS),
     "portal-secret": {**m.portal_secret(NS, {"PORTAL_DATABASE_URL": "x"}),
                       "metadata": {"name": "portal-secret-x", "namespace": NS}},
@@ -44,7 +46,7 @@ BUILT = {
     "deployment-storage": m.portal_deployment(pod(storage_host_path="/srv/users", storage_owner=(1000, 100))),
     "service": m.portal_service(NS),
     "network-policy": m.portal_network_policy(NS),
-    "agent-secret": m.agent_secret(NS, "t"),
+    "agent-service-account": m.agent_service_account(NS),
     "agent": m.agent_daemonset(NS, "http://jhub-portal.jhub.svc:29781", "cd" * 32),
 }
 
@@ -155,9 +157,30 @@ def test_the_gpu_agent_runs_on_gpu_nodes_with_the_nvidia_runtime_and_no_privileg
     env = {e["name"]: e for e in agent["env"]}
     assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
     assert env["NVIDIA_VISIBLE_DEVICES"]["value"] == "all"
-    assert env["PORTAL_AGENT_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": im.AGENT, "key": "PORTAL_AGENT_TOKEN"}
     assert env["PORTAL_URL"]["value"] == "http://jhub-portal.jhub.svc:29781"
     assert env["KUBELET_POD_RESOURCES_SOCKET"]["value"] == f"{im.KUBELET_POD_RESOURCES_DIR}/kubelet.sock"
     assert env["AGENT_INTERVAL_SECONDS"]["value"] == "10"
     mount = agent["volumeMounts"][0]
     assert mount == {"name": "pod-resources", "mountPath": im.KUBELET_POD_RESOURCES_DIR, "readOnly": True}
+
+
+def test_the_gpu_agent_authenticates_with_a_projected_token_of_its_own_service_account():
+    """No shared secret: the kubelet projects a short-lived token for the portal's audience, bound to the
+    agent's pod (and so its node), and refreshes the file the agent reads for every send."""
+    spec = BUILT["agent"]["spec"]["template"]["spec"]
+    agent = spec["containers"][0]
+    assert spec["serviceAccountName"] == im.AGENT == "jhub-portal-gpu-agent"
+    assert spec["automountServiceAccountToken"] is False, "no token for the API server"
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "portal-token"]
+    assert volume == {"name": "portal-token", "projected": {"sources": [{"serviceAccountToken": {
+        "audience": "jhub-portal", "expirationSeconds": 600, "path": "token"}}]}}
+    assert {"name": "portal-token", "mountPath": "/var/run/secrets/jhub-portal", "readOnly": True} \
+        in agent["volumeMounts"]
+    env = {e["name"]: e for e in agent["env"]}
+    assert env["PORTAL_AGENT_TOKEN_FILE"] == {"name": "PORTAL_AGENT_TOKEN_FILE",
+                                              "value": "/var/run/secrets/jhub-portal/token"}
+    assert "PORTAL_AGENT_TOKEN" not in env and not any("secretKeyRef" in e.get("valueFrom", {})
+                                                       for e in agent["env"])
+    account = BUILT["agent-service-account"]
+    assert account["metadata"] == {"name": im.AGENT, "namespace": NS, "labels": account["metadata"]["labels"]}
+    assert account["automountServiceAccountToken"] is False

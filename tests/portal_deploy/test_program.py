@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from components.portal import images as im
 from tests.portal_deploy.deploy_support import (HUB_TYPE, PORTAL_TYPE, RANDOM_STEPS, dev_config, made_secret,
                                                 manifest_of, ok, portal_children, run_dev, unwrap)
@@ -78,7 +80,7 @@ def test_generated_secrets_are_made_once_and_kept_secret(secret_steps):
     for reg in run.resources():
         for path, text in plain_strings(reg.inputs):
             assert not any(s in text for s in secrets), f"{reg.name}{path} holds a secret in plain text"
-    for name in ("portal-secret", "portal-db-secret", "gpu-agent-secret"):
+    for name in ("portal-secret", "portal-db-secret"):
         data = run.named(name).inputs["stringData"]
         assert is_secret_wrapper(data) or (data and all(is_secret_wrapper(v) for v in data.values())), \
             f"{name}: its data is secret"
@@ -116,14 +118,45 @@ def test_an_external_database_replaces_the_in_cluster_one(secret_steps):
         assert not [p for p, text in plain_strings(reg.inputs) if "s3cret-pw" in text], reg.name
 
 
-def test_the_gpu_agent_gets_its_own_token_with_the_agent_role(secret_steps):
+def test_the_gpu_agents_use_node_bound_service_account_tokens_and_no_shared_secret(secret_steps):
+    """The DaemonSet mounts a projected token of its own ServiceAccount for the portal's audience; the
+    portal reviews those (its ClusterRole may create tokenreviews) and holds no agent-role API token, which
+    its PORTAL_AGENT_AUTH=kubernetes would refuse anyway."""
     run = run_dev(gpuAgent=True)
     agent = manifest_of(run.named("gpu-agent"))
-    assert agent["kind"] == "DaemonSet" and agent["spec"]["template"]["spec"]["nodeSelector"] == im.GPU_NODE_SELECTOR
-    token = unwrap(run.named("gpu-agent-secret").inputs)["stringData"]["PORTAL_AGENT_TOKEN"]
-    assert token == made_secret("portal-agent-token")
-    tokens = json.loads(portal_env(run)["PORTAL_API_TOKENS"])
-    assert tokens["agent"] == {"role": "agent", "sha256": hashlib.sha256(token.encode()).hexdigest()}
+    spec = agent["spec"]["template"]["spec"]
+    assert agent["kind"] == "DaemonSet" and spec["nodeSelector"] == im.GPU_NODE_SELECTOR
+    assert spec["serviceAccountName"] == im.AGENT and spec["automountServiceAccountToken"] is False
+    projected = [v["projected"]["sources"] for v in spec["volumes"] if "projected" in v]
+    assert projected == [[{"serviceAccountToken": {"audience": "jhub-portal", "expirationSeconds": 600,
+                                                   "path": "token"}}]]
+    urns = {r.name: r.urn for r in run.resources()}
+    assert urns["gpu-agent-service-account"] in run.named("gpu-agent").dependencies
+    assert urns["portal-token-reviewer-binding"] in run.named("portal-deployment").dependencies
+    reviewer = manifest_of(run.named("portal-token-reviewer"))
+    assert reviewer["kind"] == "ClusterRole" and reviewer["rules"] == [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]
+    env = portal_env(run)
+    assert (env["PORTAL_AGENT_AUTH"], env["PORTAL_AGENT_AUDIENCE"], env["PORTAL_AGENT_SERVICE_ACCOUNT"]) == (
+        "kubernetes", "jhub-portal", "jhub:jhub-portal-gpu-agent")
+    assert sorted(json.loads(env["PORTAL_API_TOKENS"])) == ["admin", "hub"]
+    names = {r.name for r in run.resources()}
+    assert not names & {"portal-agent-token", "gpu-agent-secret"}, "no shared agent secret"
+
+
+def test_the_deployed_portal_boots_refusing_unbound_agent_tokens(secret_steps):
+    """The portal's own environment, as generated, loads; adding an agent-role API token to it is refused."""
+    from portal.app.settings import load_web_settings
+    from portal.settings import SettingsError
+
+    env = portal_env(run_dev(gpuAgent=True))
+    fields = {"agent_auth": env["PORTAL_AGENT_AUTH"], "agent_audience": env["PORTAL_AGENT_AUDIENCE"],
+              "agent_service_account": env["PORTAL_AGENT_SERVICE_ACCOUNT"], "session_secret": "s" * 40}
+    tokens = json.loads(env["PORTAL_API_TOKENS"])
+    assert load_web_settings(**fields, api_tokens=tokens).agent_auth == "kubernetes"
+    tokens["agent"] = {"role": "agent", "sha256": hashlib.sha256(b"x").hexdigest()}
+    with pytest.raises(SettingsError, match="bound to no node"):
+        load_web_settings(**fields, api_tokens=tokens)
 
 
 def test_portal_settings_follow_the_stack(secret_steps):

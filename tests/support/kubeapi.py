@@ -14,14 +14,27 @@ objects; tests may set those lists directly. ``publish`` changes the cluster and
 For what a store cannot express, tests script it: ``script_list`` / ``script_watch`` (410 Gone, a dropped
 stream, a gate that holds the stream), ``route`` (an answer of the test's own for a method and path),
 ``refuse`` (403 for the next n lists), ``down`` (every connection is cut).
+
+TokenReview (``POST /apis/authentication.k8s.io/v1/tokenreviews``) is answered as a 1.32 API server does for
+the ServiceAccount tokens this server issued (``issue_token``: a pod-bound, projected token, signed with a
+key of this server's): 201 with the review echoed and its ``status`` filled in. A good token: ``authenticated``
+true, the ServiceAccount's username, uid and groups, ``extra`` with the pod's and (since 1.30,
+ServiceAccountTokenPodNodeInfo) the node's name and uid and the credential id, and ``audiences``: those of
+the review's that the token has. A refused one (unknown, expired, another audience, its pod gone): no
+``authenticated`` (false is omitted, as Go's ``omitempty`` does), ``user: {}`` and the API server's ``error``.
+``reviews`` counts the reviews answered.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 import ipaddress
 import json
 import re
+import secrets
 import socket
 import ssl
 import tempfile
@@ -53,6 +66,15 @@ def gate(event: threading.Event): return ("gate", event)  # hold the stream unti
 def status(code: int, reason: str, message: str = "") -> dict:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason,
             "code": code, "message": message or reason}
+
+
+def _b64(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _go_quoted(values: list[str]) -> str:
+    """A []string as Go's %q prints it: ["a" "b"]."""
+    return "[" + " ".join(json.dumps(v) for v in values) + "]"
 
 
 class Stream:
@@ -163,6 +185,9 @@ class KubeApiServer:
         self.refuse_watch = False
         self.deletions: list[tuple[str, str | None, str, str | None]] = []  # plural, ns, name, uid precondition
         self.on_create: dict[str, object] = {}  # plural -> fn(obj) run on a created object before it is kept
+        self.issuer = "https://kubernetes.default.svc.cluster.local"  # MicroK8s' --service-account-issuer
+        self.reviews = 0  # TokenReviews answered
+        self._signing_key = secrets.token_bytes(32)
         self.down = False
         self.open_watches = 0
         self._lock = threading.RLock()
@@ -296,6 +321,81 @@ class KubeApiServer:
         """The requests so far as ``METHOD path?query`` lines."""
         return [f"{r['method']} {r['path']}" + (f"?{r['query']}" if r["query"] else "") for r in self.requests]
 
+    # -- ServiceAccount tokens and their review ------------------------------------------------------------
+    def issue_token(self, *, namespace: str, service_account: str, audiences: list[str], pod: dict | None = None,
+                    node: str | None = None, expires_in: float = 600, now: float | None = None) -> str:
+        """A projected ServiceAccount token as the kubelet gets it for a pod (TokenRequest with the pod as the
+        bound object): a JWT with the claims of a 1.32 API server, signed by this server. ``pod``: a pod kept
+        here (its name, uid and spec.nodeName are bound in); ``node`` overrides the node claim."""
+        issued = int(time.time() if now is None else now)
+        claims: dict = {"aud": list(audiences), "exp": int(issued + expires_in), "iat": issued, "nbf": issued,
+                        "iss": self.issuer, "jti": secrets.token_hex(16),
+                        "sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        "kubernetes.io": {"namespace": namespace, "serviceaccount": {
+                            "name": service_account, "uid": f"uid-sa-{namespace}-{service_account}"}}}
+        if pod is not None:
+            meta = pod["metadata"]
+            claims["kubernetes.io"]["pod"] = {"name": meta["name"], "uid": meta["uid"]}
+            node = node or pod.get("spec", {}).get("nodeName")
+        if node:
+            claims["kubernetes.io"]["node"] = {"name": node, "uid": f"uid-node-{node}"}
+        segments = [_b64({"alg": "RS256", "kid": "fake-kube-apiserver"}), _b64(claims)]
+        signature = hmac.new(self._signing_key, ".".join(segments).encode(), hashlib.sha256).digest()
+        return ".".join(segments + [base64.urlsafe_b64encode(signature).decode().rstrip("=")])
+
+    def _review(self, body: dict) -> dict:
+        """The review of ``body`` (a TokenReview), as the API server fills it in."""
+        spec = body.get("spec") or {}
+        wanted = spec.get("audiences") or [self.issuer]  # no audiences: the API server's own
+        claims, error = self._verify(spec.get("token") or "", wanted)
+        review = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+                  "metadata": {"creationTimestamp": None}, "spec": spec}
+        if error is not None:
+            review["status"] = {"user": {}, "error": f"[invalid bearer token, {error}]" if error else
+                                "invalid bearer token"}
+            return review
+        k8s = claims["kubernetes.io"]
+        namespace, account = k8s["namespace"], k8s["serviceaccount"]
+        extra = {"authentication.kubernetes.io/credential-id": [f"JTI={claims['jti']}"]}
+        for kind in ("pod", "node"):
+            if kind in k8s:
+                extra[f"authentication.kubernetes.io/{kind}-name"] = [k8s[kind]["name"]]
+                extra[f"authentication.kubernetes.io/{kind}-uid"] = [k8s[kind]["uid"]]
+        review["status"] = {
+            "authenticated": True,
+            "user": {"username": claims["sub"], "uid": account["uid"],
+                     "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                                "system:authenticated"], "extra": extra},
+            "audiences": [a for a in wanted if a in claims["aud"]]}
+        return review
+
+    def _verify(self, token: str, wanted: list[str]) -> tuple[dict | None, str | None]:
+        """(claims, None) for a good token; (None, the authenticator's error, "" for none) otherwise."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None, ""
+        expected = hmac.new(self._signing_key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        except ValueError:
+            return None, ""
+        if not isinstance(claims, dict) or claims.get("iss") != self.issuer:
+            return None, ""  # not this issuer's: no authenticator claims it
+        if not hmac.compare_digest(signature, expected):
+            return None, "go-jose/go-jose: error in cryptographic primitive"
+        if not set(claims["aud"]) & set(wanted):
+            return None, (f"token audiences {_go_quoted(claims['aud'])} is invalid for the target audiences "
+                          f"{_go_quoted(wanted)}")
+        if time.time() > claims["exp"]:
+            return None, "service account token has expired"
+        bound = claims["kubernetes.io"].get("pod")
+        if bound is not None:
+            pod = self.get("pods", bound["name"], claims["kubernetes.io"]["namespace"])
+            if pod is None or pod["metadata"].get("uid") != bound["uid"]:
+                return None, "service account token has been invalidated"
+        return claims, None
+
     # -- serving ---------------------------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         if self.down:
@@ -357,6 +457,10 @@ class KubeApiServer:
             return self._send(handler, 200, text, "text/plain")
         if name is None and method == "GET":
             return self._list(handler, request["path"], plural, namespace, query)
+        if plural == "tokenreviews" and name is None and method == "POST":
+            with self._lock:
+                self.reviews += 1
+            return self._send(handler, 201, self._review(json.loads(request["body"] or "{}")))
         if name is None and method == "POST":
             return self._create(handler, plural, namespace, json.loads(request["body"] or "{}"))
         with self._lock:

@@ -5,6 +5,7 @@ the service proxy forwarding to a local port."""
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -109,3 +110,40 @@ def test_the_service_proxy_forwards_to_a_local_port(api):
     finally:
         peer.shutdown()
         peer.server_close()
+
+
+def test_token_reviews_answer_as_the_api_server_does(api):
+    """A pod-bound projected token reviewed for its audience; refused ones carry the API server's error."""
+    agent = api.add(pod("agent-x7k2p", node="gpu02"))
+    auth = client.AuthenticationV1Api(api.api_client())
+
+    def review(token, audiences=("jhub-portal",)):
+        return auth.create_token_review(client.V1TokenReview(spec=client.V1TokenReviewSpec(
+            token=token, audiences=list(audiences))))
+
+    token = api.issue_token(namespace="jhub", service_account="agent", audiences=["jhub-portal"], pod=agent)
+    good = review(token).status
+    assert good.authenticated is True and good.audiences == ["jhub-portal"] and good.error is None
+    assert good.user.username == "system:serviceaccount:jhub:agent" and good.user.uid == "uid-sa-jhub-agent"
+    assert good.user.groups == ["system:serviceaccounts", "system:serviceaccounts:jhub", "system:authenticated"]
+    extra = good.user.extra
+    assert extra["authentication.kubernetes.io/node-name"] == ["gpu02"]
+    assert extra["authentication.kubernetes.io/pod-name"] == ["agent-x7k2p"]
+    assert extra["authentication.kubernetes.io/pod-uid"] == [agent["metadata"]["uid"]]
+    assert extra["authentication.kubernetes.io/credential-id"][0].startswith("JTI=")
+    raw = api.requests[-1]
+    assert raw["method"] == "POST" and raw["path"] == "/apis/authentication.k8s.io/v1/tokenreviews"
+
+    other = review(token, ["https://kubernetes.default.svc.cluster.local"]).status
+    assert other.authenticated is None and other.user.username is None  # false is omitted, user is {}
+    assert other.error == ('[invalid bearer token, token audiences ["jhub-portal"] is invalid for the target '
+                           'audiences ["https://kubernetes.default.svc.cluster.local"]]')
+    old = api.issue_token(namespace="jhub", service_account="agent", audiences=["jhub-portal"], pod=agent,
+                          now=time.time() - 700)
+    assert review(old).status.error == "[invalid bearer token, service account token has expired]"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert review(tampered).status.authenticated is None
+    assert review("not-a-jwt").status.error == "invalid bearer token"
+    api.publish("pods", "DELETED", agent)
+    assert review(token).status.error == "[invalid bearer token, service account token has been invalidated]"
+    assert api.reviews == 6 and not api.cluster.get("tokenreviews"), "reviews are answered, never stored"

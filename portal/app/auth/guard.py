@@ -1,8 +1,9 @@
 """The dependencies every protected route goes through.
 
 Identity comes from exactly two places: a bearer token in the Authorization header (a configured API
-token, or the user's own JupyterHub token checked with the hub), or the signed session cookie set by
-the OAuth callback. No other header or query parameter can name a user. Browser sessions must send
+token, the user's own JupyterHub token checked with the hub, or on the GPU samples route a GPU agent's
+ServiceAccount token checked with a TokenReview, never sent to the hub), or the signed session cookie set
+by the OAuth callback. No other header or query parameter can name a user. Browser sessions must send
 the CSRF token with every unsafe request.
 """
 
@@ -14,7 +15,9 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from portal.app.auth.agents import AgentReviewUnavailable, Refused
 from portal.app.auth.cookies import SESSION_COOKIE
 from portal.app.auth.hub import HubUnavailable
 from portal.app.auth.principal import Principal  # noqa: F401 (the type routes receive)
@@ -54,12 +57,31 @@ def agent_token_allowed(endpoint: F) -> F:
     return endpoint
 
 
-async def _from_bearer(ctx: PortalContext, header: str) -> Principal:
+async def _from_agent_token(ctx: PortalContext, token: str) -> Principal:
+    """A GPU agent's ServiceAccount token (PORTAL_AGENT_AUTH=kubernetes): from the review cache, else reviewed
+    in the thread pool (the kubernetes client blocks)."""
+    reviewer = ctx.agents
+    answer = reviewer.cached(token)
+    if answer is None:
+        try:
+            answer = await run_in_threadpool(reviewer.principal, token)
+        except AgentReviewUnavailable as exc:
+            raise HTTPException(503, f"cannot check the agent's token with Kubernetes: {exc}") from None
+    if isinstance(answer, Refused):
+        if answer.status == 401:
+            raise NotAuthenticated(answer.reason)
+        raise HTTPException(answer.status, answer.reason)
+    return answer
+
+
+async def _from_bearer(ctx: PortalContext, header: str, agent_route: bool = False) -> Principal:
     match = _AUTH_HEADER.match(header)
     if not match:
         raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
     token = match.group(1)
     principal = ctx.tokens.lookup(token)
+    if principal is None and agent_route and ctx.agents is not None:
+        return await _from_agent_token(ctx, token)
     if principal is None and ctx.hub is not None and ctx.web.accept_hub_tokens:
         try:
             principal = await ctx.hub.principal_for_bearer(token)
@@ -89,15 +111,16 @@ async def authenticate(
 ) -> Principal:
     """The principal of this request, or NotAuthenticated. Runs once per request (cached)."""
     header = request.headers.get("authorization")
+    agent_route = getattr(request.scope.get("endpoint"), _AGENT_TOKEN_ALLOWED, False)
     if header is not None:
-        principal = await _from_bearer(ctx, header)
+        principal = await _from_bearer(ctx, header, agent_route)
     else:
         principal = await ctx.sessions.principal(request.cookies.get(SESSION_COOKIE))
         if principal is None:
             raise NotAuthenticated("sign in first")
     if principal.role == "hub" and not getattr(request.scope.get("endpoint"), _HUB_TOKEN_ALLOWED, False):
         raise HTTPException(403, "this token may only read user limits and notices")
-    if principal.role == "agent" and not getattr(request.scope.get("endpoint"), _AGENT_TOKEN_ALLOWED, False):
+    if principal.role == "agent" and not agent_route:
         raise HTTPException(403, "this token may only send GPU samples")
     if principal.via == "session" and request.method not in SAFE_METHODS:
         await _check_csrf(ctx, request, principal)

@@ -1,7 +1,10 @@
 """GPU samples from the node agents, and the notices a signed-in user sees on the hub page.
 
-  POST /api/gpu/samples   agent-role tokens only (PORTAL_API_TOKENS role "agent"); one node's batch,
-                          idempotent: samples already stored are reported as duplicates, not counted again
+  POST /api/gpu/samples   GPU agents only; one node's batch, idempotent: samples already stored are
+                          reported as duplicates, not counted again. In the cluster (PORTAL_AGENT_AUTH=
+                          kubernetes) an agent's ServiceAccount token is bound to its node: a batch for
+                          another node is refused (403, logged) and nothing of it is stored. For a trial
+                          without Kubernetes, agent-role API tokens (PORTAL_API_TOKENS) may send any node's.
   GET  /api/me/notices    the signed-in user's notices, e.g. a server whose GPUs sit idle and when
                           idle-GPU reclaim will stop it. Sessions and the user's own hub token work; a
                           browser on the hub's page (PORTAL_HUB_PUBLIC_URL's origin) may read it with
@@ -61,10 +64,24 @@ def require_agent(principal: Principal = Depends(authenticate)) -> Principal:
     return principal
 
 
+def check_node(ctx: PortalContext, principal: Principal, node: str) -> None:
+    """A node-bound credential sends only its node's samples; an unbound one only where the portal takes those."""
+    if principal.node is None:
+        if ctx.web.agent_auth != "api-token":  # never, by the settings' check; kept so it stays so
+            raise HTTPException(403, "only node-bound agent tokens may send samples here")
+        return
+    if node != principal.node:
+        log.warning("GPU agent refused: a batch for another node", extra={
+            "node": node, "token_node": principal.node, "pod": principal.pod, "principal": principal.name})
+        raise HTTPException(403, f"this agent's token is bound to node {principal.node!r}; it may not send "
+                                 f"samples for {node!r}")
+
+
 @router.post("/api/gpu/samples", summary="Store one node's GPU samples (GPU agent tokens only)",
              response_model=BatchResult)
 @agent_token_allowed
 def post_samples(ctx: Context, body: BatchIn, principal: Principal = Depends(require_agent)) -> dict:
+    check_node(ctx, principal, body.node)
     try:
         with ctx.engine.begin() as connection:
             result = ingest_batch(connection, batch=body, busy_threshold_percent=ctx.gpu.idle_threshold_percent,
