@@ -26,6 +26,7 @@ class AgentSettings:
     resource_prefix: str = "nvidia.com/"
     proc_root: Path = Path("/proc")
     http_timeout_seconds: float = 10.0
+    mig_active_memory_mib: int = 0  # MIG slices without GPM: active above this much process memory (gpm.py)
 
     def __repr__(self) -> str:  # never the token
         return f"AgentSettings(portal_url={self.portal_url!r}, node_name={self.node_name!r}, ...)"
@@ -75,6 +76,7 @@ def load_agent_settings(env: dict[str, str] | None = None) -> AgentSettings:
             "buffer_max_samples": _number(env, "AGENT_BUFFER_MAX_SAMPLES", 50_000, int, 1),
             "batch_max_samples": _number(env, "AGENT_BATCH_MAX_SAMPLES", 2_000, int, 1),
             "http_timeout_seconds": _number(env, "AGENT_HTTP_TIMEOUT_SECONDS", 10.0, float, 1),
+            "mig_active_memory_mib": _number(env, "AGENT_MIG_ACTIVE_MEMORY_MIB", 0, int, 0),
         }
     except AgentSettingsError as exc:
         problems.append(str(exc))
