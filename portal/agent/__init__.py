@@ -2,8 +2,8 @@
 
 Every interval it reads each GPU (and each MIG slice) through NVML -- utilisation, memory used and total,
 power, temperature, UUID; for MIG slices, which have no NVML utilisation, GPM's SM utilisation or an
-``active`` flag from their processes (portal/agent/gpm.py) --, finds the pod and container holding it through the kubelet's pod-resources
-API (by process, PID -> cgroup -> pod UID, where pods share a GPU), and sends the samples to the portal's
+``active`` flag from their processes (portal/agent/gpm.py) --, finds the pod and container holding it
+through the kubelet's pod-resources API (by process, PID -> cgroup -> pod UID, where pods share a GPU), and sends the samples to the portal's
 ``POST /api/gpu/samples`` with an agent-role token. It buffers across a portal outage (bounded: the
 oldest samples go first, and are counted) and never makes the portal count a sample twice. Without a GPU
 or without NVML it logs one line and idles until stopped (exit 0 on SIGTERM), so it never crash-loops.
