@@ -5,7 +5,8 @@ Two signals, the better one where the GPU has it:
 * **GPM** (GPU Performance Monitoring; Hopper and later): each round takes a GPM sample of every MIG GPU
   instance (``nvmlGpmMigSampleGet`` on the physical GPU) and computes ``NVML_GPM_METRIC_SM_UTIL`` over the
   interval since that instance's previous sample: a real per-slice utilisation, sent as ``util_percent``.
-  A slice's first round has no interval yet, so it gets the fallback below.
+  A slice's first round has no interval yet, so it gets the fallback below; so does a round NVML refuses
+  (e.g. NO_PERMISSION where profiling is restricted to admins), one slice at a time.
 * **Processes** (the fallback, e.g. on A100, whose NVML answers NOT_SUPPORTED to GPM): the slice is
   ``active`` while a compute process holds more than ``active_memory_bytes`` of its memory (0: any compute
   process), and idle when none does. A CUDA process is in that list for as long as it holds a context,
