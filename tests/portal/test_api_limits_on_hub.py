@@ -4,9 +4,7 @@ cost this month is past their budgetMonthly, and refuses the servers that would 
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,15 +15,6 @@ HUB_TESTS = Path(__file__).resolve().parents[1] / "hub"
 for _path in (HUB_TESTS, HUB_TESTS.parents[1] / "hub"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-if "KUBECONFIG" not in os.environ:  # kubernetes_asyncio reads it once, at import (see tests/hub/conftest.py)
-    _kubeconfig = Path(tempfile.mkdtemp(prefix="jhub-test-")) / "kubeconfig"
-    _kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-        "clusters: [{name: test, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "users: [{name: test, user: {token: test-token}}]\n"
-        "contexts: [{name: test, context: {cluster: test, user: test}}]\n")
-    os.environ["KUBECONFIG"] = str(_kubeconfig)
-
 from hubtest_cluster import L40S, standard_cluster  # noqa: E402
 from hubtest_configs import configured, jhub_cfg, new_spawner, spawn_until_pod  # noqa: E402
 from hubtest_kube import KubeApi  # noqa: E402
@@ -35,6 +24,32 @@ from jhub_spawn_check import SpawnRefused  # noqa: E402
 pytest_plugins = ["conftest_api"]
 NO_LIMITS = {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None}
 GPU_SERVER = {"profile": gpu_profile_slug(L40S), "gpus": "1"}
+
+
+KUBECONFIG = ("apiVersion: v1\nkind: Config\ncurrent-context: test\n"  # the token tests/hub's KubeApi expects
+              "clusters: [{name: test, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+              "users: [{name: test, user: {token: test-token}}]\n"
+              "contexts: [{name: test, context: {cluster: test, user: test}}]\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kubeconfig(tmp_path_factory):
+    """KubeSpawner loads a kubeconfig when it is made (the host is then the test's KubeApi). kubernetes_asyncio
+    read KUBECONFIG once, at its first import (this module's imports of the hub's modules, with none set), into
+    KUBE_CONFIG_DEFAULT_LOCATION: both point at this file for this module only (as
+    tests/jupyterhub/test_hub_configure.py does), and kubespawner's cached load_config is cleared around it."""
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner.clients import load_config
+
+    path = tmp_path_factory.mktemp("jhub-limits") / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", str(path))
+        patch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        load_config.cache_clear()
+        yield path
+    load_config.cache_clear()
 
 
 @pytest.fixture
