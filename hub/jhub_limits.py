@@ -1,10 +1,15 @@
 """Per-user limits from the usage portal: fetch them, and judge a server request against them. `portal_get`
 is the hub's one client of the portal's API (limits here, notices in jhub_notices.py).
 
-GET {url}/api/limits/{username} with `Authorization: Bearer <token>` answers
-    {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
-     "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+GET {url}/api/limits/{username} with `Authorization: Bearer <token>` answers (among other keys)
+    {"user": "alice",
+     "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": 500.0},
+     "used": {"gpuHoursThisMonth": 12.5, "costThisMonth": 512.3}, "remaining": {"gpuHours": 87.5, "budget": 0.0},
+     "currency": "USD", "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
 where null means unlimited. CPU, memory and GPU limits cap the sum over all of the user's running servers.
+The budgets refuse a new server once used up: the GPU-hour budget one with GPUs, the money budget one that adds
+cost at today's prices (GPU servers; CPU servers too where CPU cores or memory are priced). A portal that sends
+no `pricesPerHour` is taken to price GPUs only (the portal's defaults).
 """
 
 import json
@@ -96,4 +101,35 @@ def refusal(answer: dict, request: Request, others: Request) -> str | None:
         of = f" of {_fmt(budget)}" if budget is not None else ""
         spent = f"{_fmt(used)}{of} GPU-hours used this month" if used is not None else "GPU-hours used up"
         return f"GPU-hour budget used up: {spent}, 0 left. Start a CPU-only server, or ask an admin."
-    return None
+    return _money_refusal(answer, request)
+
+
+def _money(value) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.01')):f}"
+
+
+def _costs(request: Request, prices) -> bool:
+    """Whether `request` adds cost at `prices` (the answer's pricesPerHour; None: GPUs priced, nothing else)."""
+    if not isinstance(prices, dict):
+        return request.gpus > 0
+    rate = (Decimal(request.gpus) * (_num(prices.get("gpu")) or 0)
+            + Decimal(str(request.cpu)) * (_num(prices.get("cpuCore")) or 0)
+            + Decimal(str(request.memory)) / GIB * (_num(prices.get("memoryGiB")) or 0))
+    return rate > 0
+
+
+def _money_refusal(answer: dict, request: Request) -> str | None:
+    left = _num((answer.get("remaining") or {}).get("budget"))
+    prices = answer.get("pricesPerHour")
+    if left is None or left > 0 or not _costs(request, prices):
+        return None
+    budget = _num((answer.get("limits") or {}).get("budgetMonthly"))
+    cost = _num((answer.get("used") or {}).get("costThisMonth"))
+    currency = str(answer.get("currency") or "").strip()
+    unit = f" {currency}" if currency else ""
+    of = f" of {_money(budget)}" if budget is not None else ""
+    spent = f"{_money(cost)}{of}{unit} spent this month" if cost is not None else "spent"
+    cpu_free = not _costs(Request(cpu=Decimal(1), memory=Decimal(GIB)), prices)
+    advice = ("Start a CPU-only server, or ask an admin." if request.gpus and cpu_free
+              else "Every server costs money at today's prices: ask an admin to raise your budget.")
+    return f"Money budget used up: {spent}, 0{unit} left. {advice}"

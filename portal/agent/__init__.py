@@ -1,9 +1,11 @@
 """The GPU agent: ``python -m portal.agent``, one per GPU node (a DaemonSet on GPU nodes only).
 
 Every interval it reads each GPU (and each MIG slice) through NVML -- utilisation, memory used and total,
-power, temperature, UUID --, finds the pod and container holding it through the kubelet's pod-resources
-API (by process, PID -> cgroup -> pod UID, where pods share a GPU), and sends the samples to the portal's
-``POST /api/gpu/samples``, in the cluster with its pod's projected ServiceAccount token (bound to its node). It buffers across a portal outage (bounded: the
+power, temperature, UUID; for MIG slices, which have no NVML utilisation, GPM's SM utilisation or an
+``active`` flag from their processes (portal/agent/gpm.py) --, finds the pod and container holding it
+through the kubelet's pod-resources API (by process, PID -> cgroup -> pod UID, where pods share a GPU),
+and sends the samples to the portal's ``POST /api/gpu/samples``, in the cluster with its pod's projected
+ServiceAccount token (bound to its node). It buffers across a portal outage (bounded: the
 oldest samples go first, and are counted) and never makes the portal count a sample twice. Without a GPU
 or without NVML it logs one line and idles until stopped (exit 0 on SIGTERM), so it never crash-loops.
 
@@ -24,6 +26,9 @@ Environment:
   AGENT_GPU_RESOURCE_PREFIX      extended resources that are GPUs (default nvidia.com/: nvidia.com/gpu and
                                  MIG resources such as nvidia.com/mig-1g.10gb)
   AGENT_PROC_ROOT                where the host's /proc is (default /proc: the pod runs with hostPID)
+  AGENT_MIG_ACTIVE_MEMORY_MIB    MIG slices on GPUs without GPM (A100): a slice is active while a compute
+                                 process holds more than this much of its memory (default 0: any process);
+                                 on Hopper and later a slice's SM utilisation comes from GPM (gpm.py)
 
 The pod needs: hostPID (processes -> cgroups), the pod-resources socket mounted (hostPath, read-only),
 the NVIDIA runtime or driver libraries (NVIDIA_VISIBLE_DEVICES=all, no GPU request of its own).

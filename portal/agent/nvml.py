@@ -1,13 +1,17 @@
 """Reading the GPUs: a thin layer over pynvml (the ``nvidia-ml-py`` package), one call per fact.
 
 Every pynvml function is looked up on the module at call time, so tests can replace them with a recorded
-sample set. A value NVML cannot give (utilisation of a MIG slice, power on some boards) is None.
+sample set. A value NVML cannot give (power on some boards, utilisation of a MIG slice without GPM) is None;
+a MIG slice's utilisation comes from GPM where the GPU has it, else its ``active`` flag from its processes
+(portal/agent/gpm.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
+
+from portal.agent.gpm import GpmSampler, active_by_processes
 
 
 class NvmlUnavailable(Exception):
@@ -33,6 +37,7 @@ class DeviceReading:
     temperature_c: float | None
     processes: tuple[GpuProcess, ...]
     mig_enabled: bool = False  # a physical GPU in MIG mode: its work is on its slices
+    active: bool | None = None  # MIG slice without a utilisation reading: a compute process holds it (gpm.py)
 
 
 def load() -> ModuleType:
@@ -88,8 +93,21 @@ def _mig_enabled(nv: ModuleType, handle) -> bool:
     return mode is not None and mode[0] == nv.NVML_DEVICE_MIG_ENABLE
 
 
-def read_devices(nv: ModuleType) -> list[DeviceReading]:
-    """Every GPU, and each MIG slice of a GPU in MIG mode, read now."""
+def _slice_reading(nv: ModuleType, handle, *, index: int, gpu: DeviceReading, gpu_handle, gpm: GpmSampler | None,
+                   active_memory_bytes: int) -> DeviceReading:
+    reading = _reading(nv, handle, index=index, parent=gpu.uuid)
+    util = reading.util_percent
+    if util is None and gpm is not None:
+        util = gpm.mig_util(gpu_uuid=gpu.uuid, gpu_handle=gpu_handle, mig_uuid=reading.uuid, mig_handle=handle)
+    active = None if util is not None else active_by_processes(reading.processes,
+                                                                 active_memory_bytes=active_memory_bytes)
+    return replace(reading, util_percent=util, active=active)
+
+
+def read_devices(nv: ModuleType, *, gpm: GpmSampler | None = None, active_memory_bytes: int = 0
+                 ) -> list[DeviceReading]:
+    """Every GPU, and each MIG slice of a GPU in MIG mode, read now. ``gpm``: the agent's GPM sampler (MIG
+    slices' utilisation where the GPU supports GPM); ``active_memory_bytes``: the fallback's threshold."""
     readings = []
     for index in range(nv.nvmlDeviceGetCount()):
         handle = nv.nvmlDeviceGetHandleByIndex(index)
@@ -101,5 +119,8 @@ def read_devices(nv: ModuleType) -> list[DeviceReading]:
         for slot in range(nv.nvmlDeviceGetMaxMigDeviceCount(handle)):
             slice_handle = _optional(nv, nv.nvmlDeviceGetMigDeviceHandleByIndex, handle, slot)
             if slice_handle is not None:  # NOT_FOUND: an empty slot
-                readings.append(_reading(nv, slice_handle, index=index, parent=gpu.uuid))
+                readings.append(_slice_reading(nv, slice_handle, index=index, gpu=gpu, gpu_handle=handle, gpm=gpm,
+                                               active_memory_bytes=active_memory_bytes))
+    if gpm is not None:
+        gpm.forget({r.uuid for r in readings if r.parent_uuid})
     return readings

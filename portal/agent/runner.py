@@ -13,6 +13,7 @@ from types import ModuleType
 
 from portal.agent import nvml
 from portal.agent.attribution import attribute
+from portal.agent.gpm import GpmSampler
 from portal.agent.nvml import DeviceReading, NvmlUnavailable
 from portal.agent.podresources import PodResourcesClient, PodResourcesUnavailable
 from portal.agent.sender import SampleBuffer, Sender
@@ -31,7 +32,8 @@ def to_samples(readings: list[DeviceReading], holders: dict[str, list[dict]], *,
     return [{"at": stamp, "uuid": r.uuid, "parent_uuid": r.parent_uuid, "model": r.model,
              "util_percent": r.util_percent, "memory_used_bytes": r.memory_used_bytes,
              "memory_total_bytes": r.memory_total_bytes, "power_watts": r.power_watts,
-             "temperature_c": r.temperature_c, "holders": holders.get(r.uuid, [])} for r in readings]
+             "temperature_c": r.temperature_c, "active": r.active, "holders": holders.get(r.uuid, [])}
+            for r in readings]
 
 
 class Agent:
@@ -39,6 +41,7 @@ class Agent:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.settings, self.nv, self.pod_resources, self.sender, self.clock = settings, nv, pod_resources, sender, clock
         self._kubelet_failing = False
+        self.gpm = GpmSampler(nv)
 
     def _allocations(self):
         try:
@@ -57,7 +60,8 @@ class Agent:
         """One round: sample every device, attribute, buffer, and send what the buffer holds."""
         at = self.clock()
         try:
-            readings = nvml.read_devices(self.nv)
+            readings = nvml.read_devices(self.nv, gpm=self.gpm,
+                                         active_memory_bytes=self.settings.mig_active_memory_mib * 2**20)
         except self.nv.NVMLError as exc:
             log.warning("cannot read the GPUs this round: %s", exc)
             readings = []
@@ -75,6 +79,7 @@ class Agent:
                 log.exception("a sampling round failed; trying again next interval")
             stop.wait(max(0.0, self.settings.interval_seconds - (time.monotonic() - started)))
         self.sender.flush()  # a last try, so a clean stop loses nothing the portal can take
+        self.gpm.close()
 
 
 def main(env: dict[str, str] | None = None, stop: threading.Event | None = None) -> int:

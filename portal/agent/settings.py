@@ -29,6 +29,7 @@ class AgentSettings:
     proc_root: Path = Path("/proc")
     http_timeout_seconds: float = 10.0
     token_file: Path | None = None  # PORTAL_AGENT_TOKEN_FILE: read again for every request (token: its first read)
+    mig_active_memory_mib: int = 0  # MIG slices without GPM: active above this much process memory (gpm.py)
 
     def credential(self) -> str | Callable[[], str]:
         """What the sender authenticates with: the token file (re-read each time), else the token."""
@@ -83,6 +84,7 @@ def load_agent_settings(env: dict[str, str] | None = None) -> AgentSettings:
             "buffer_max_samples": _number(env, "AGENT_BUFFER_MAX_SAMPLES", 50_000, int, 1),
             "batch_max_samples": _number(env, "AGENT_BATCH_MAX_SAMPLES", 2_000, int, 1),
             "http_timeout_seconds": _number(env, "AGENT_HTTP_TIMEOUT_SECONDS", 10.0, float, 1),
+            "mig_active_memory_mib": _number(env, "AGENT_MIG_ACTIVE_MEMORY_MIB", 0, int, 0),
         }
     except AgentSettingsError as exc:
         problems.append(str(exc))

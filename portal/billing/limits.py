@@ -5,11 +5,16 @@ Contract (served as GET /api/limits/{username}); null means unlimited:
    "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": 500.0},
    "used": {"gpuHoursThisMonth": 112.5, "costThisMonth": 450.0},
    "remaining": {"gpuHours": 0.0, "budget": 50.0},
-   "over": {"gpuHours": 12.5, "cost": 50.0}}
+   "over": {"gpuHours": 12.5, "cost": 50.0},
+   "currency": "USD", "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
 ``default``: the configured defaults apply (the user has no limits of their own). ``budgetMonthly`` is a
 budget in money (the portal's currency). ``over``: how far the month's use is past a budget: GPU-hours past
 the GPU-hour budget, and in money the larger of the cost past the money budget and those GPU-hours at the
-user's average GPU-hour price this month.
+user's average GPU-hour price this month. ``pricesPerHour`` (the single-user and all-users API answers) are
+the prices in force today, for the hub to tell whether a new server adds cost: ``gpu`` the highest GPU-hour
+price over GPU models (the hub does not know which model a server will get), ``cpuCore`` and ``memoryGiB``
+the default row's (what a CPU-only server pays; a GPU model's own CPU price, which only an admin can set,
+is not looked at).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from portal.billing.periods import month_of
-from portal.billing.rates import RateDefaults
+from portal.billing.rates import DEFAULT_MODEL, RateDefaults, effective_rates
 from portal.billing.report import UsageRow, monthly_report
 from portal.models import User
 from portal.settings import PortalSettings
@@ -34,7 +39,7 @@ def user_limits(connection: sa.Connection, *, user_name: str, settings: PortalSe
     year, month = month_of(now, settings.zone)
     usage = monthly_report(connection, year=year, month=month, zone=settings.zone, now=now, user=user_name,
                            defaults=RateDefaults.from_settings(settings))
-    return _contract(user_name, row, settings, usage[0] if usage else None)
+    return {**_contract(user_name, row, settings, usage[0] if usage else None), **prices_now(connection, settings, now)}
 
 
 def all_user_limits(connection: sa.Connection, *, settings: PortalSettings, now: datetime) -> list[dict]:
@@ -45,7 +50,17 @@ def all_user_limits(connection: sa.Connection, *, settings: PortalSettings, now:
     year, month = month_of(now, settings.zone)
     used = {r.user_name: r for r in monthly_report(connection, year=year, month=month, zone=settings.zone, now=now,
                                                    defaults=RateDefaults.from_settings(settings))}
-    return [_contract(name, rows.get(name), settings, used.get(name)) for name in known]
+    prices = prices_now(connection, settings, now)
+    return [{**_contract(name, rows.get(name), settings, used.get(name)), **prices} for name in known]
+
+
+def prices_now(connection: sa.Connection, settings: PortalSettings, now: datetime) -> dict:
+    """The currency and the prices per hour in force today that tell whether a new server adds cost."""
+    rates = effective_rates(connection, RateDefaults.from_settings(settings), on=now.astimezone(settings.zone).date())
+    base = rates[DEFAULT_MODEL]
+    return {"currency": settings.currency,
+            "pricesPerHour": {"gpu": max(price.gpu_hour for price in rates.values()),
+                              "cpuCore": base.cpu_core_hour, "memoryGiB": base.memory_gib_hour}}
 
 
 def limit_rows(connection: sa.Connection) -> dict[str, object]:

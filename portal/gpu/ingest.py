@@ -3,6 +3,8 @@
 Raw rows are inserted with ON CONFLICT DO NOTHING on their key (node, device, instant); only the rows
 that were new are added to the rollups, so a batch sent again (its response was lost) changes nothing.
 Holders named by the kubelet (namespace + pod name) are resolved to the session (pod UID) that ran then.
+A sample without a utilisation but with an ``active`` flag (a MIG slice without GPM) counts as busy or idle
+by that flag: it starts a session's idle clock and, when active, resets it.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def _raw_rows(batch: BatchIn, uids: dict[tuple[int, int], str]) -> list[dict]:
             "parent_uuid": s.parent_uuid or "", "gpu_model": s.model, "util_percent": s.util_percent,
             "memory_used_bytes": s.memory_used_bytes, "memory_total_bytes": s.memory_total_bytes,
             "power_watts": s.power_watts, "temperature_c": s.temperature_c,
+            "active": s.active if s.util_percent is None else None,
             "allocated": bool(s.holders) or (s.uuid, s.at) in held_parents, "pod_uids": ",".join(pods)[:1024],
         })
     return rows
@@ -146,9 +149,16 @@ def _min(values) -> object:
     return min(values) if values else None
 
 
-def _per_pod(i: int, sample: SampleIn, uids: dict[tuple[int, int], str]) -> dict[str, tuple[float | None, int]]:
-    """Session -> (utilisation, memory) of one sample: the holder's own figures where it has them (shared
-    GPUs), else the device's; a holder naming the pod UID wins over one naming the same pod by name."""
+def _busy(util: float | None, active: bool | None, threshold: float) -> bool:
+    """A sample that proves activity: a utilisation at or above the threshold, or (none read) the active flag."""
+    return util >= threshold if util is not None else active is True
+
+
+def _per_pod(i: int, sample: SampleIn, uids: dict[tuple[int, int], str]
+             ) -> dict[str, tuple[float | None, int, bool | None]]:
+    """Session -> (utilisation, memory, active) of one sample: the holder's own figures where it has them
+    (shared GPUs), else the device's; a holder naming the pod UID wins over one naming the same pod by name.
+    ``active`` only where there is no utilisation."""
     chosen: dict[str, tuple[bool, float | None, int]] = {}
     for j, holder in enumerate(sample.holders):
         uid = uids.get((i, j))
@@ -157,27 +167,30 @@ def _per_pod(i: int, sample: SampleIn, uids: dict[tuple[int, int], str]) -> dict
         util = holder.util_percent if holder.util_percent is not None else sample.util_percent
         memory = holder.memory_bytes if holder.memory_bytes is not None else sample.memory_used_bytes
         chosen[uid] = (holder.pod_uid is not None, util, memory)
-    return {uid: (util, memory) for uid, (_, util, memory) in chosen.items()}
+    return {uid: (util, memory, sample.active if util is None else None)
+            for uid, (_, util, memory) in chosen.items()}
 
 
 def _add_to_sessions(connection: sa.Connection, new: list[tuple[int, SampleIn, dict]],
                      uids: dict[tuple[int, int], str], threshold: float) -> None:
-    per_pod: dict[str, list[tuple[datetime, float | None, int]]] = defaultdict(list)
+    per_pod: dict[str, list[tuple[datetime, float | None, int, bool | None]]] = defaultdict(list)
     for i, sample, row in new:
-        for uid, (util, memory) in _per_pod(i, sample, uids).items():
-            per_pod[uid].append((row["sampled_at"], util, memory))
+        for uid, (util, memory, active) in _per_pod(i, sample, uids).items():
+            per_pod[uid].append((row["sampled_at"], util, memory, active))
     if not per_pod:
         return
     values = []
     for uid, points in sorted(per_pod.items()):
-        utils = [(at, u) for at, u, _ in points if u is not None]
+        utils = [(at, u) for at, u, _, _ in points if u is not None]
+        observed = [(at, _busy(u, a, threshold)) for at, u, _, a in points if u is not None or a is not None]
         values.append({
             "pod_uid": uid, "samples": len(points), "util_samples": len(utils),
             "util_sum": float(sum(u for _, u in utils)), "util_peak": _max(u for _, u in utils),
-            "memory_sum_bytes": sum(m for _, _, m in points), "memory_peak_bytes": max(m for _, _, m in points),
-            "first_at": min(at for at, _, _ in points), "last_at": max(at for at, _, _ in points),
-            "first_util_at": _min(at for at, _ in utils),
-            "last_busy_at": _max(at for at, u in utils if u >= threshold),
+            "memory_sum_bytes": sum(m for _, _, m, _ in points),
+            "memory_peak_bytes": max(m for _, _, m, _ in points),
+            "first_at": min(at for at, *_ in points), "last_at": max(at for at, *_ in points),
+            "first_util_at": _min(at for at, _ in observed),
+            "last_busy_at": _max(at for at, busy in observed if busy),
         })
     connection.execute(_session_upsert(connection.dialect.name), values)
 
@@ -215,7 +228,7 @@ def _add_to_hours(connection: sa.Connection, node: str, rows: list[dict], thresh
             "memory_peak_bytes": max(r["memory_used_bytes"] for r in group),
             "memory_total_bytes": last["memory_total_bytes"],
             "allocated_samples": sum(1 for r in group if r["allocated"]),
-            "busy_samples": sum(1 for u in utils if u >= threshold),
+            "busy_samples": sum(1 for r in group if _busy(r["util_percent"], r["active"], threshold)),
         })
     connection.execute(_hourly_upsert(connection.dialect.name), values)
 

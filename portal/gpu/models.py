@@ -42,6 +42,7 @@ class GpuSample(SQLModel, table=True):
     memory_total_bytes: int = _bytes()
     power_watts: float | None = None
     temperature_c: float | None = None
+    active: bool | None = None  # only without util_percent (a MIG slice without GPM): a compute process holds it
     allocated: bool = False  # held by a pod (a GPU counts as held when one of its MIG slices is)
     pod_uids: str = Field(default="", max_length=1024)  # sorted, comma-separated; "" when nobody
 
@@ -49,8 +50,9 @@ class GpuSample(SQLModel, table=True):
 class GpuSessionUsage(SQLModel, table=True):
     """Per session (pod UID): sums and peaks of its GPUs' samples, its idle clock and its reclaim state.
 
-    ``last_busy_at`` is the latest sample at or above the idle threshold; a session is idle since then
-    (or since its first sample with a utilisation). Averages and peaks are per GPU.
+    ``last_busy_at`` is the latest sample at or above the idle threshold (or, for a MIG slice without a
+    utilisation, flagged active); a session is idle since then (or since its first sample with an activity
+    reading: a utilisation or that flag). Averages and peaks are per GPU, over utilisation readings only.
     """
 
     __tablename__ = "gpu_session_usage"
@@ -64,7 +66,7 @@ class GpuSessionUsage(SQLModel, table=True):
     memory_peak_bytes: int = _bytes()
     first_at: datetime = _utc()
     last_at: datetime = _utc()
-    first_util_at: datetime | None = _utc(nullable=True)
+    first_util_at: datetime | None = _utc(nullable=True)  # the first sample with an activity reading
     last_busy_at: datetime | None = _utc(nullable=True)
     warned_at: datetime | None = _utc(nullable=True)  # reclaim: when the user was warned
     stop_requested_at: datetime | None = _utc(nullable=True)  # reclaim: when the hub was asked to stop it
@@ -88,4 +90,4 @@ class GpuHourly(SQLModel, table=True):
     memory_peak_bytes: int = _bytes()
     memory_total_bytes: int = _bytes()
     allocated_samples: int = 0
-    busy_samples: int = 0  # samples at or above the idle threshold
+    busy_samples: int = 0  # samples at or above the idle threshold (or flagged active, see GpuSample.active)

@@ -5,9 +5,11 @@ and returns frozen dataclasses. Thresholds come from :class:`~portal.gpu.setting
 portal's (``settings=``) so that pages agree with the reclaim pass; the defaults are the documented ones.
 
 Idle GPU: a session is idle since its last sample at or above the idle threshold (or since its first
-sample with a utilisation). It is flagged **idle GPU** when it is still running, holds GPUs, its latest
-sample is fresh (``stale_seconds``) and the idle stretch is at least ``idle_period_seconds`` long -- proved
-by samples, so an agent that stopped sending never gets a server flagged.
+sample with a utilisation). A MIG slice without a utilisation reading (no GPM: A100) counts by its
+``active`` flag instead (portal/agent/gpm.py): busy while a compute process holds it, idle otherwise.
+A session is flagged **idle GPU** when it is still running, holds GPUs, its latest sample is fresh
+(``stale_seconds``) and the idle stretch is at least ``idle_period_seconds`` long -- proved by samples, so
+an agent that stopped sending never gets a server flagged.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@
 A holder is a pod (named by the kubelet's pod-resources API, or only by UID where it was found through a
 process's cgroup); ``memory_bytes`` and ``util_percent`` are that pod's own where several pods share one
 GPU (0 for a pod given a share that runs nothing on it). Where two holders of one sample resolve to the
-same session, the one that names the pod UID (found by process) counts.
+same session, the one that names the pod UID (found by process) counts. ``active`` stands in for the
+utilisation of a MIG slice the agent cannot read one for (portal/agent/gpm.py): false counts as idle, true as
+busy; it is ignored where ``util_percent`` is given.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class SampleIn(BaseModel):
     memory_total_bytes: int = Field(ge=0)
     power_watts: float | None = Field(default=None, ge=0)
     temperature_c: float | None = Field(default=None, ge=-100, le=200)
+    active: bool | None = Field(default=None, description="only where util_percent is null (a MIG slice without "
+                                "GPM): a compute process holds the slice; null: no activity reading")
     holders: list[HolderIn] = Field(default_factory=list, max_length=64)
 
 

@@ -85,6 +85,37 @@ def test_refusals_name_the_limit_and_what_is_left():
     assert refusal(answer(budget=100, used=100), Request(cpu=1, memory=GIB), Request()) is None
 
 
+def money_answer(spent, budget=500.0, cpu_core=0.0, memory_gib=0.0, gpu=4.0):
+    return {**answer(), "limits": {**answer()["limits"], "budgetMonthly": budget},
+            "used": {"gpuHoursThisMonth": 0.0, "costThisMonth": spent},
+            "remaining": {"gpuHours": None, "budget": None if budget is None else max(budget - spent, 0.0)},
+            "currency": "EUR", "pricesPerHour": {"gpu": gpu, "cpuCore": cpu_core, "memoryGiB": memory_gib}}
+
+
+def test_a_spent_money_budget_refuses_servers_that_add_cost():
+    gpu_server, cpu_server = Request(cpu=8, memory=32 * GIB, gpus=1), Request(cpu=2, memory=8 * GIB)
+    assert refusal(money_answer(spent=499.99), gpu_server, Request()) is None  # 0.01 left
+    assert refusal(money_answer(spent=512.3), gpu_server, Request()) == (
+        "Money budget used up: 512.30 of 500.00 EUR spent this month, 0 EUR left. "
+        "Start a CPU-only server, or ask an admin.")
+    assert refusal(money_answer(spent=512.3), cpu_server, Request()) is None  # CPU-hours cost nothing here
+    assert refusal(money_answer(spent=512.3, gpu=0.0), gpu_server, Request()) is None  # nor do GPUs at price 0
+    assert refusal(money_answer(spent=512.3, budget=None), gpu_server, Request()) is None  # no money budget
+    priced_cpu = "Money budget used up: 512.30 of 500.00 EUR spent this month, 0 EUR left. Every server costs money"
+    assert refusal(money_answer(spent=512.3, cpu_core=0.05), cpu_server, Request()).startswith(priced_cpu)
+    assert refusal(money_answer(spent=512.3, memory_gib=0.01), gpu_server, Request()).startswith(priced_cpu)
+    assert refusal(money_answer(spent=0.0, budget=0.0), gpu_server, Request()).startswith(
+        "Money budget used up: 0.00 of 0.00 EUR spent")
+
+
+def test_a_portal_without_prices_is_taken_to_price_gpus_only():
+    old = money_answer(spent=600.0)
+    del old["pricesPerHour"], old["currency"]
+    assert refusal(old, Request(cpu=1, memory=GIB, gpus=1), Request()) == (
+        "Money budget used up: 600.00 of 500.00 spent this month, 0 left. Start a CPU-only server, or ask an admin.")
+    assert refusal(old, Request(cpu=1, memory=GIB), Request()) is None
+
+
 @pytest.mark.asyncio
 async def test_spawn_over_the_cpu_limit_counts_the_users_other_servers(kube_api, server, monkeypatch):
     nodes, pods = standard_cluster()

@@ -15,10 +15,13 @@ GIB = 1024**3
 
 
 def sample(uuid: str, at: datetime, *, util: float | None = 50.0, memory_gib: float = 10.0, holders=(),
-           parent: str | None = None, model: str = "NVIDIA A100-SXM4-80GB") -> dict:
-    return {"at": at.isoformat(), "uuid": uuid, "parent_uuid": parent, "model": model, "util_percent": util,
+           parent: str | None = None, model: str = "NVIDIA A100-SXM4-80GB", active: bool | None = None) -> dict:
+    made = {"at": at.isoformat(), "uuid": uuid, "parent_uuid": parent, "model": model, "util_percent": util,
             "memory_used_bytes": int(memory_gib * GIB), "memory_total_bytes": 80 * GIB, "power_watts": 200.0,
             "temperature_c": 40.0, "holders": [dict(h) for h in holders]}
+    if active is not None:  # as the agent sends it for a MIG slice without a utilisation reading
+        made["active"] = active
+    return made
 
 
 def batch(node: str, samples: list[dict], batch_id: str | None = None) -> BatchIn:

@@ -25,7 +25,8 @@ def test_the_hub_gets_exactly_the_contract(portal):
                             "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0,
                                        "budgetMonthly": None},
                             "used": {"gpuHoursThisMonth": 12.5, "costThisMonth": 50.0},
-                            "remaining": {"gpuHours": 87.5, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0}}
+                            "remaining": {"gpuHours": 87.5, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0},
+                            "currency": "USD", "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
 
 
 def test_a_user_without_limits_of_their_own_is_unlimited_by_default(portal):
@@ -34,7 +35,8 @@ def test_a_user_without_limits_of_their_own_is_unlimited_by_default(portal):
                             "limits": {"cpu": None, "memoryGiB": None, "gpus": None, "gpuHoursMonthly": None,
                                        "budgetMonthly": None},
                             "used": {"gpuHoursThisMonth": 0.0, "costThisMonth": 0.0},
-                            "remaining": {"gpuHours": None, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0}}
+                            "remaining": {"gpuHours": None, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0},
+                            "currency": "USD", "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
 
 
 def test_users_past_a_budget_show_the_overrun_in_hours_and_money(portal):
@@ -47,6 +49,26 @@ def test_users_past_a_budget_show_the_overrun_in_hours_and_money(portal):
     assert alice["remaining"]["gpuHours"] == 0.0 and alice["over"] == {"gpuHours": 15.0, "cost": 60.0}  # 4 per hour
     assert bob["used"]["costThisMonth"] == 80.0 and bob["remaining"]["budget"] == 0.0
     assert bob["over"] == {"gpuHours": 0.0, "cost": 50.0}
+
+
+def test_the_answer_carries_todays_prices_for_the_hub_and_the_schema_says_so(portal):
+    admin = portal.client(token=ADMIN_TOKEN)
+    for change in ({"gpu_model": "", "gpu_hour": 4.0, "cpu_core_hour": 0.5, "memory_gib_hour": 0.25},
+                   {"gpu_model": "NVIDIA-H100-80GB-HBM3", "gpu_hour": 9.0, "cpu_core_hour": 7.0}):
+        assert admin.post("/api/rates", json=change).status_code == 200
+    # the highest GPU-hour price over models; CPU and memory as a CPU-only server pays them (the default rates)
+    prices = {"gpu": 9.0, "cpuCore": 0.5, "memoryGiB": 0.25}
+    assert portal.client(token=HUB_TOKEN).get("/api/limits/alice").json()["pricesPerHour"] == prices
+    assert {u["user"]: u["pricesPerHour"] for u in admin.get("/api/limits").json()["users"]} == {}  # nobody known
+    portal.add_session("alice", start=portal.now - timedelta(hours=1))
+    assert [u["pricesPerHour"] for u in admin.get("/api/limits").json()["users"]] == [prices]
+    schemas = admin.get("/api/openapi.json").json()["components"]["schemas"]
+    report = schemas["LimitsReport"]
+    assert {"currency", "pricesPerHour", "remaining", "over"} <= set(report["required"])
+    assert set(schemas["Remaining"]["properties"]) == {"gpuHours", "budget"}
+    assert "refuses" in schemas["Remaining"]["properties"]["budget"]["description"]
+    assert set(schemas["Over"]["properties"]) == {"gpuHours", "cost"}
+    assert set(schemas["PricesPerHour"]["required"]) == {"gpu", "cpuCore", "memoryGiB"}
 
 
 def test_last_months_use_does_not_count(portal):
@@ -140,5 +162,6 @@ def test_the_list_of_every_users_limits_costs_the_same_few_statements_for_any_nu
     assert len(users) == 30 and users[0] == {"user": "user00", "default": False, "limits": ALICE,
                                              "used": {"gpuHoursThisMonth": 4.0, "costThisMonth": 16.0},
                                              "remaining": {"gpuHours": 96.0, "budget": None},
-                                             "over": {"gpuHours": 0.0, "cost": 0.0}}
+                                             "over": {"gpuHours": 0.0, "cost": 0.0}, "currency": "USD",
+                                             "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
     assert users[1]["limits"]["gpus"] is None and users[1]["used"]["gpuHoursThisMonth"] == 4.0

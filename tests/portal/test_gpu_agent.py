@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ import pynvml
 import pytest
 import sqlalchemy as sa
 from gpu_test_kubelet import KubeletPodResources
-from gpu_test_nvml import RecordedNvml
+from gpu_test_nvml import RECORDED_H100_MIG, RecordedNvml
 from gpu_test_support import T0, add_session
 from portal_api_support import LiveServer, free_port, make_portal, sha
 
@@ -29,7 +29,8 @@ from portal.agent.runner import Agent, main
 from portal.agent.sender import SampleBuffer, Sender
 from portal.agent.settings import load_agent_settings
 from portal.gpu.models import GpuSample
-from portal.gpu.queries import node_gpu_now, session_gpu_usage
+from portal.gpu.queries import idle_gpu_sessions, node_gpu_now, session_gpu_usage
+from portal.gpu.settings import load_gpu_settings
 
 pytest_plugins = ["conftest_api"]
 REPO = Path(__file__).resolve().parents[2]
@@ -326,12 +327,12 @@ def test_a_round_that_fails_is_logged_and_the_next_one_runs(recorded, kubelet, p
     rounds = iter([T0, T0 + timedelta(seconds=1)])
     real_read = nvml.read_devices
 
-    def flaky(nv, calls=[]):
+    def flaky(nv, calls=[], **options):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("the driver hiccupped")
         stop.set()
-        return real_read(nv)
+        return real_read(nv, **options)
 
     monkeypatch.setattr(nvml, "read_devices", flaky)
     agent = Agent(settings, nv=nvml.load(), pod_resources=PodResourcesClient(settings.pod_resources_socket),
@@ -339,3 +340,125 @@ def test_a_round_that_fails_is_logged_and_the_next_one_runs(recorded, kubelet, p
     agent.run(stop)
     assert sender.sent_batches == 1 and len(sender.buffer) == 0
     assert any("a sampling round failed" in r.getMessage() for r in caplog.records)
+
+
+# -- MIG slices: GPM utilisation (Hopper), or the process signal (A100) ------------------------------------
+H100, MIG_F, MIG_G = ("GPU-5e2f1a3b-6c7d-4e8f-9a0b-1c2d3e4f5a66", "MIG-6f3a2b4c-7d8e-5f9a-a1b2-2d3e4f5a6b77",
+                      "MIG-7a4b3c5d-8e9f-6a0b-b2c3-3e4f5a6b7c88")
+H100_UIDS = {"frank": "f4a4c000-0000-4000-8000-000000000006", "gina": "91a40000-0000-4000-8000-000000000007"}
+
+
+@pytest.fixture
+def recorded_h100(monkeypatch):
+    made = RecordedNvml(RECORDED_H100_MIG)
+    made.install(monkeypatch)
+    return made
+
+
+@pytest.fixture
+def h100_node(tmp_path, proc_root):
+    """The kubelet and /proc of the H100 node: frank's and gina's pods each hold one 3g.40gb slice."""
+    for pid, user in ((5101, "frank"), (5201, "gina")):
+        (proc_root / str(pid)).mkdir()
+        (proc_root / str(pid) / "cgroup").write_text(
+            f"0::/kubepods.slice/kubepods-pod{H100_UIDS[user].replace('-', '_')}.slice/cri-containerd-1.scope\n")
+    pods = [{"namespace": "jhub", "name": f"jupyter-{user}", "containers": [
+        {"name": "notebook", "devices": {"nvidia.com/mig-3g.40gb": [mig]}}]}
+        for user, mig in (("frank", MIG_F), ("gina", MIG_G))]
+    server = KubeletPodResources(tmp_path / "kubelet.sock", pods)
+    yield server
+    server.close()
+
+
+def _mig_rows(readings):
+    return [(r.uuid, r.util_percent, r.active) for r in readings if r.parent_uuid]
+
+
+def test_mig_slices_read_their_sm_utilisation_through_gpm_from_the_second_round(recorded_h100):
+    from portal.agent.gpm import GpmSampler
+
+    nv = nvml.load()
+    gpm = GpmSampler(nv)
+    # the first round has no interval yet: the process signal (both slices hold a process)
+    assert _mig_rows(nvml.read_devices(nv, gpm=gpm)) == [(MIG_F, None, True), (MIG_G, None, True)]
+    # then GPM's SM utilisation: gina's slice holds 6 GB but computes nothing, and says so
+    assert _mig_rows(nvml.read_devices(nv, gpm=gpm)) == [(MIG_F, 72.5, None), (MIG_G, 0.0, None)]
+    assert _mig_rows(nvml.read_devices(nv, gpm=gpm)) == [(MIG_F, 68.0, None), (MIG_G, 0.0, None)]
+    assert len(recorded_h100.gpm_samples) == 2  # one held per slice, the older ones freed
+    gpm.close()
+    assert recorded_h100.gpm_samples == {} and recorded_h100.gpm_freed == 6
+    assert nvml.read_devices(nv)[0].util_percent is None  # the MIG-mode GPU itself reads none
+
+
+def test_without_gpm_a_mig_slice_is_active_while_a_process_holds_its_memory(recorded):
+    nv = nvml.load()
+    from portal.agent.gpm import GpmSampler
+
+    gpm = GpmSampler(nv)  # the A100 answers isSupportedDevice 0: no GPM sample is taken
+    assert _mig_rows(nvml.read_devices(nv, gpm=gpm)) == [(MIG_A, None, True), (MIG_B, None, True)]
+    assert recorded.gpm_rounds == {}
+    # above 4.2 GB (erin's process) and below 8.5 GB (dave's): erin's slice counts as idle
+    threshold = load_agent_settings({"PORTAL_URL": "http://p", "NODE_NAME": "n", "PORTAL_AGENT_TOKEN": "x",
+                                     "AGENT_MIG_ACTIVE_MEMORY_MIB": "6000"}).mig_active_memory_mib
+    rows = _mig_rows(nvml.read_devices(nv, gpm=gpm, active_memory_bytes=threshold * 2**20))
+    assert rows == [(MIG_A, None, True), (MIG_B, None, False)]
+    recorded.data["devices"][2]["mig_devices"][0]["processes"] = []  # dave's kernel let go of the slice
+    assert _mig_rows(nvml.read_devices(nv, gpm=gpm))[0] == (MIG_A, None, False)
+    assert [r.active for r in nvml.read_devices(nv) if not r.parent_uuid] == [None] * 4  # whole GPUs: utilisation
+
+
+def _run_agent_for(agent, start, minutes: int) -> datetime:
+    at = start
+    for minute in range(minutes + 1):
+        at = start + timedelta(minutes=minute)
+        agent.clock = lambda at=at: at
+        agent.tick()
+    return at
+
+
+def _mig_agent(settings, sender):
+    return Agent(settings, nv=nvml.load(), pod_resources=PodResourcesClient(settings.pod_resources_socket),
+                 sender=sender)
+
+
+def test_an_h100_mig_session_that_computes_nothing_is_flagged_idle_and_one_that_computes_is_not(
+        recorded_h100, h100_node, proc_root, tmp_path, live_portal):
+    with live_portal.engine.begin() as conn:
+        for user, uid in H100_UIDS.items():
+            add_session(conn, uid=uid, user=user)
+    live_portal.now = T0 + timedelta(hours=3)
+    settings = _settings(tmp_path, live_portal.url, proc_root)
+    sender = Sender(settings.portal_url, settings.token, settings.node_name, SampleBuffer(1000))
+    last = _run_agent_for(_mig_agent(settings, sender), T0, 125)  # a sample a minute for 2 h 5 min
+    assert len(sender.buffer) == 0
+    gpu = load_gpu_settings()
+    with live_portal.engine.connect() as conn:
+        flagged = idle_gpu_sessions(conn, now=last + timedelta(seconds=30), settings=gpu)
+        usage = session_gpu_usage(conn, pod_uids=list(H100_UIDS.values()), now=last, settings=gpu)
+    # idle since the first round, which had no GPM interval yet and counted as busy by gina's process
+    assert [(s.user_name, s.idle_since) for s in flagged] == [("gina", T0)]
+    frank = usage[H100_UIDS["frank"]]
+    assert frank.idle_gpu is False and frank.peak_util_percent == 80.25 and frank.samples == 126
+    assert usage[H100_UIDS["gina"]].avg_util_percent == 0.0
+
+
+def test_an_a100_mig_session_whose_kernel_let_go_of_the_slice_is_flagged_idle(
+        recorded, kubelet, proc_root, tmp_path, live_portal):
+    live_portal.now = T0 + timedelta(hours=3)
+    recorded.data["devices"][2]["mig_devices"][0]["processes"] = []  # dave's slice: no process any more
+    settings = _settings(tmp_path, live_portal.url, proc_root)
+    sender = Sender(settings.portal_url, settings.token, settings.node_name, SampleBuffer(5000))
+    last = _run_agent_for(_mig_agent(settings, sender), T0, 125)
+    assert len(sender.buffer) == 0
+    gpu = load_gpu_settings()
+    with live_portal.engine.connect() as conn:
+        flagged = idle_gpu_sessions(conn, now=last + timedelta(seconds=30), settings=gpu)
+        usage = session_gpu_usage(conn, pod_uids=[UIDS["erin"]], now=last, settings=gpu)
+    # dave's slice (named by the kubelet) has held no process for 2 h 5 min; erin's holds one: active, not idle
+    # (carol's idle share of a time-sliced GPU is flagged as before)
+    assert sorted((s.user_name, s.idle_since) for s in flagged) == [("carol", T0), ("dave", T0)]
+    assert usage[UIDS["erin"]].idle_gpu is False and usage[UIDS["erin"]].idle_since == last
+    raw = GpuSample.__table__
+    with live_portal.engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(raw.c.gpu_uuid, raw.c.active).where(raw.c.sampled_at == last)).all())
+    assert stored[MIG_A] is False and stored[MIG_B] is True and stored[GPU0] is None

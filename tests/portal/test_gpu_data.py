@@ -108,6 +108,46 @@ def test_a_session_below_the_period_or_closed_is_not_flagged(engine):
                                                       settings=SETTINGS)] == ["uid-closed"]
 
 
+def test_a_mig_slice_without_utilisation_is_idle_by_its_active_flag_and_one_active_sample_resets_it(engine):
+    with engine.begin() as conn:
+        add_session(conn, uid="uid-mia", user="mia")  # her slice's kernel let go of it (A100: no GPM)
+        add_session(conn, uid="uid-max", user="max")  # his slice holds a computing process
+        add_session(conn, uid="uid-old", user="ola")  # an agent from before the flag: no activity reading
+    times = every(T0, T0 + timedelta(hours=2, minutes=1), 60)
+    mig = {"parent": "GPU-m", "model": "NVIDIA A100-SXM4-80GB MIG 3g.40gb", "util": None}
+    for uuid, pod, active in (("MIG-mia", "jupyter-mia", False), ("MIG-max", "jupyter-max", True),
+                              ("MIG-ola", "jupyter-ola", None)):
+        ingest(engine, "gpu01", [sample(uuid, at, holders=[holder(pod)], active=active, **mig) for at in times])
+    now = times[-1] + timedelta(seconds=30)
+    with engine.connect() as conn:
+        flagged = idle_gpu_sessions(conn, now=now, settings=SETTINGS)
+        usage = session_gpu_usage(conn, pod_uids=["uid-mia", "uid-max", "uid-old"], now=now, settings=SETTINGS)
+        hours = {(h.gpu_uuid, h.hour): h for h in conn.execute(sa.select(GpuHourly.__table__))}
+    assert [(s.pod_uid, s.idle_since) for s in flagged] == [("uid-mia", T0)]
+    assert usage["uid-max"].idle_gpu is False and usage["uid-max"].idle_since == times[-1]
+    assert usage["uid-old"].idle_since is None and usage["uid-old"].idle_gpu is False  # unknown: never flagged
+    assert all(u.avg_util_percent is None for u in usage.values())  # a flag is no utilisation figure
+    assert hours[("MIG-max", T0)].busy_samples == 60 and hours[("MIG-mia", T0)].busy_samples == 0
+
+    # her kernel computes again for one round: the idle clock starts again from there
+    busy_at = times[-1] + timedelta(minutes=1)
+    ingest(engine, "gpu01", [sample("MIG-mia", busy_at, holders=[holder("jupyter-mia")], active=True, **mig)])
+    with engine.connect() as conn:
+        assert idle_gpu_sessions(conn, now=busy_at, settings=SETTINGS) == []
+
+
+def test_a_utilisation_reading_wins_over_the_active_flag(engine):
+    with engine.begin() as conn:
+        add_session(conn, uid="uid-gpm", user="gus")  # a GPM slice at 1 %: idle, whatever its processes
+    times = every(T0, T0 + timedelta(hours=2, minutes=1), 60)
+    ingest(engine, "gpu01", [sample("MIG-g", at, util=1.0, parent="GPU-h", holders=[holder("jupyter-gus")],
+                                    active=True) for at in times])
+    with engine.connect() as conn:
+        assert [s.pod_uid for s in idle_gpu_sessions(conn, now=times[-1], settings=SETTINGS)] == ["uid-gpm"]
+        stored = conn.execute(sa.select(GpuSample.__table__.c.active).distinct()).scalars().all()
+    assert stored == [None]  # the flag is kept only where it stands in for a utilisation
+
+
 def test_node_series_and_now_count_physical_gpus_and_mig_slices_make_their_gpu_allocated(engine):
     with engine.begin() as conn:
         add_session(conn, uid="uid-f", user="frank")

@@ -183,6 +183,36 @@ def test_a_server_that_computes_during_its_warning_is_not_stopped(portal, real_h
     assert [e["action"] for e in portal.audit()] == ["gpu.reclaim.warn"]
 
 
+def _seed_mig(portal, *, user: str, uid: str, active: bool) -> None:
+    """A running session holding one A100 MIG slice (no GPM: no utilisation, the agent's active flag)."""
+    with portal.engine.begin() as conn:
+        add_session(conn, uid=uid, user=user)
+    samples = [sample(f"MIG-{user}", at, util=None, parent="GPU-m", holders=[holder(f"jupyter-{user}")],
+                      active=active) for at in every(T0, IDLE_END, 60)]
+    with portal.engine.begin() as conn:
+        ingest_batch(conn, batch=batch("gpu01", samples), busy_threshold_percent=5.0, now=IDLE_END)
+
+
+def test_a_mig_server_whose_slice_no_process_holds_is_warned_and_one_that_takes_it_again_is_kept(
+        portal, real_hub):
+    real_hub.start_server("mia")
+    real_hub.start_server("max")
+    _seed_mig(portal, user="mia", uid="uid-mia", active=False)
+    _seed_mig(portal, user="max", uid="uid-max", active=True)  # a process holds his slice: never warned
+    settings = _reclaim_settings()
+    hub = HubServers(api_url=real_hub.api_url, token=real_hub.token)
+    assert reclaim_pass(portal.engine, settings=settings, now=IDLE_END, hub=hub).warned == ["uid-mia"]
+    taken_at = IDLE_END + timedelta(minutes=10)  # her kernel computes on the slice again
+    with portal.engine.begin() as conn:
+        ingest_batch(conn, batch=batch("gpu01", [sample("MIG-mia", taken_at, util=None, parent="GPU-m",
+                                                        holders=[holder("jupyter-mia")], active=True)]),
+                     busy_threshold_percent=5.0, now=taken_at)
+    report = reclaim_pass(portal.engine, settings=settings, now=IDLE_END + timedelta(minutes=31), hub=hub)
+    assert report.flagged == [] and report.stopped == []
+    assert real_hub.running("mia") and real_hub.running("max")
+    assert [(e["action"], e["target"]) for e in portal.audit()] == [("gpu.reclaim.warn", "mia")]
+
+
 def test_reclaim_is_off_by_default(portal, real_hub, monkeypatch):
     for name in list(os.environ):
         if name.startswith("PORTAL_GPU_"):

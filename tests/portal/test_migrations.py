@@ -52,3 +52,26 @@ def test_timestamps_are_timezone_aware_in_postgresql(migrated_pg_url):
         )).all()
     engine.dispose()
     assert kinds == [(name, "timestamp with time zone") for name in ("ended_at", "last_seen_at", "started_at")]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0006_adds_the_mig_activity_flag_and_keeps_the_samples_stored_before(backend, pg_database_url, tmp_path):
+    url = pg_database_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'trial.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0005")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO gpu_samples (node_name, gpu_uuid, sampled_at, parent_uuid, gpu_model, util_percent, "
+            "memory_used_bytes, memory_total_bytes, allocated, pod_uids) VALUES ('gpu01', 'MIG-a', "
+            "'2026-05-20 04:00:00+00:00', 'GPU-a', 'NVIDIA A100-SXM4-80GB MIG 3g.40gb', NULL, 1, 2, true, 'uid')"))
+    command.upgrade(config, "head")
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns("gpu_samples")}
+    assert columns["active"]["nullable"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT gpu_uuid, active FROM gpu_samples")).all() == [("MIG-a", None)]
+    command.downgrade(config, "0005")
+    assert "active" not in {c["name"] for c in sa.inspect(engine).get_columns("gpu_samples")}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM gpu_samples")).scalar() == 1
+    engine.dispose()

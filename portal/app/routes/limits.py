@@ -1,8 +1,11 @@
 """Per-user limits. GET is what the hub's pre-spawn hook calls (with the hub's token); admins edit.
 
-Answer (null = unlimited):
-  {"user": "alice", "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0},
-   "used": {"gpuHoursThisMonth": 12.5}, "remaining": {"gpuHours": 87.5}}
+Answer (null = unlimited; the full contract is in portal/billing/limits.py and the OpenAPI schema):
+  {"user": "alice", "default": false,
+   "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": 500.0},
+   "used": {"gpuHoursThisMonth": 12.5, "costThisMonth": 50.0}, "remaining": {"gpuHours": 87.5, "budget": 450.0},
+   "over": {"gpuHours": 0.0, "cost": 0.0}, "currency": "USD",
+   "pricesPerHour": {"gpu": 4.0, "cpuCore": 0.0, "memoryGiB": 0.0}}
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def list_limits(ctx: Context, principal: AdminUser) -> dict:
     return {"users": limits.every_users_limits(ctx)}
 
 
-@router.get("/api/limits/{username}", summary="A user's limits and GPU-hour budget use this month",
+@router.get("/api/limits/{username}", summary="A user's limits and budget use (GPU-hours, money) this month",
             response_model=LimitsReport)
 @hub_token_allowed
 def get_limits(ctx: Context, username: UserName, principal: CurrentUser) -> dict:

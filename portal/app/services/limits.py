@@ -23,13 +23,39 @@ class Limits(BaseModel):
                                         description="Budget in money per calendar month (optional)")
 
 
+class Used(BaseModel):
+    gpuHoursThisMonth: float = Field(description="GPU-hours used this calendar month")
+    costThisMonth: float = Field(description="cost this calendar month, in `currency`")
+
+
+class Remaining(BaseModel):
+    gpuHours: float | None = Field(description="GPU-hours left of gpuHoursMonthly (0 when used up; null: unlimited)")
+    budget: float | None = Field(description="money left of budgetMonthly, in `currency` (0 when spent; the hub "
+                                             "then refuses servers that add cost; null: no money budget)")
+
+
+class Over(BaseModel):
+    gpuHours: float = Field(description="GPU-hours past gpuHoursMonthly this month")
+    cost: float = Field(description="money past the budgets this month: the larger of the cost past budgetMonthly "
+                                    "and the GPU-hours past gpuHoursMonthly at the month's average GPU-hour price")
+
+
+class PricesPerHour(BaseModel):
+    gpu: float = Field(description="the highest GPU-hour price in force today, over GPU models")
+    cpuCore: float = Field(description="the price of a CPU core-hour in force today (the default rates)")
+    memoryGiB: float = Field(description="the price of a GiB-hour of memory in force today (the default rates)")
+
+
 class LimitsReport(BaseModel):
     user: str
     default: bool = Field(description="the configured defaults apply (no limits of the user's own)")
     limits: Limits
-    used: dict[str, float]
-    remaining: dict[str, float | None]
-    over: dict[str, float] = Field(description="use past the budgets this month: gpuHours, cost")
+    used: Used
+    remaining: Remaining
+    over: Over = Field(description="use past the budgets this month: gpuHours, cost")
+    currency: str = Field(description="the currency of every amount of money here")
+    pricesPerHour: PricesPerHour = Field(description="prices in force today, in `currency`: the hub refuses a new "
+                                                     "server that adds cost at these prices once remaining.budget is 0")
 
 
 def limits_of(ctx: PortalContext, user: str) -> dict:
