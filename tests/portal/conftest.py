@@ -51,6 +51,13 @@ def pg_database_url() -> Iterator[str]:
     yield from _throwaway_database(PG_ADMIN_URL, "PostgreSQL (set JHUB_TEST_PG_URL)")
 
 
+@pytest.fixture
+def own_pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own, for a test that leaves it at an older revision or with
+    rows: never the session's migrated database, which every other portal test shares."""
+    yield from _throwaway_database(PG_ADMIN_URL, "PostgreSQL (set JHUB_TEST_PG_URL)")
+
+
 @pytest.fixture(scope="session")
 def migrated_pg_url(pg_database_url: str) -> str:
     """The session's PostgreSQL database with every portal migration applied."""

@@ -160,6 +160,8 @@ def test_limits_contract_with_defaults_rows_and_budget(db):
             "limits": {"cpu": 16.0, "memoryGiB": 64.0, "gpus": 2, "gpuHoursMonthly": 100.0, "budgetMonthly": None},
             "used": {"gpuHoursThisMonth": 4.5, "costThisMonth": alice["used"]["costThisMonth"]},
             "remaining": {"gpuHours": 95.5, "budget": None}, "over": {"gpuHours": 0.0, "cost": 0.0},
+            # today's prices, for the hub's check that a server adds cost: the dearest GPU model's GPU hour
+            "currency": "USD", "pricesPerHour": {"gpu": 9.5, "cpuCore": 0.1, "memoryGiB": 0.01},
         }
         conn.execute(sa.insert(User.__table__).values(name="carol", gpu_limit=1, gpu_hours_monthly=1.5,
                                                       cpu_limit=None, memory_gib_limit=None))

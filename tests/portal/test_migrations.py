@@ -29,8 +29,8 @@ def _schema_diff(url: str) -> list:
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_migrations_from_scratch_match_models_and_downgrade_cleanly(backend, pg_database_url, tmp_path):
-    url = pg_database_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'trial.db'}"
+def test_migrations_from_scratch_match_models_and_downgrade_cleanly(backend, own_pg_url, tmp_path):
+    url = own_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'trial.db'}"
     migrate(url)
     assert _schema_diff(url) == [], "models changed without a migration: run alembic revision --autogenerate"
     engine = make_engine(url)
@@ -55,8 +55,8 @@ def test_timestamps_are_timezone_aware_in_postgresql(migrated_pg_url):
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_0006_adds_the_mig_activity_flag_and_keeps_the_samples_stored_before(backend, pg_database_url, tmp_path):
-    url = pg_database_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'trial.db'}"
+def test_0006_adds_the_mig_activity_flag_and_keeps_the_samples_stored_before(backend, own_pg_url, tmp_path):
+    url = own_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'trial.db'}"
     config = alembic_config(url)
     command.upgrade(config, "0005")
     engine = make_engine(url)
