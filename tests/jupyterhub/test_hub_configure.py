@@ -11,6 +11,7 @@ import pytest
 
 from tests.jupyterhub.hubconfigs import (AUTH, STORAGE, THREE_NODES, all_configs, config, hub_dir, hub_env, settings_of,
                                         values_of)
+from tests.support.kubeconfig import pointed_at as kubeconfig_pointed_at
 
 pytest.importorskip("jupyterhub", reason="the hub packages of requirements/hub.txt are not installed")
 kubespawner = pytest.importorskip("kubespawner", reason="the hub packages of requirements/hub.txt are not installed")
@@ -26,24 +27,12 @@ CLASSES = {"native": "jhub_native.JhubNativeAuthenticator",
 @pytest.fixture(scope="module", autouse=True)
 def kubeconfig(tmp_path_factory):
     """A KubeSpawner loads a kubeconfig when it is made; no API server is contacted (it runs with _mock).
-    kubernetes_asyncio reads KUBECONFIG once, at its first import, into KUBE_CONFIG_DEFAULT_LOCATION, and an
-    earlier test module may have imported it with no KUBECONFIG set (tests/mpi imports hub/jhub_mpi.py, which
-    imports kubespawner): so that default is pointed at this file as well, for this module only, and
-    kubespawner's cached load_config is cleared on the way in and out."""
-    from kubernetes_asyncio.config import kube_config
-    from kubespawner.clients import load_config
-
-    path = tmp_path_factory.mktemp("jhub-values") / "kubeconfig"
-    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-                    "clusters: [{name: t, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-                    "users: [{name: t, user: {token: t}}]\ncontexts: [{name: t, context: {cluster: t, user: t}}]\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KUBECONFIG", str(path))
-        patch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-        load_config.cache_clear()
+    tests/support/kubeconfig.py says why the client's frozen default is pointed at it too."""
+    text = ("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+            "clusters: [{name: t, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+            "users: [{name: t, user: {token: t}}]\ncontexts: [{name: t, context: {cluster: t, user: t}}]\n")
+    with kubeconfig_pointed_at(tmp_path_factory.mktemp("jhub-values") / "kubeconfig", text) as path:
         yield path
-        load_config.cache_clear()
 
 
 @pytest.fixture(scope="module", autouse=True)

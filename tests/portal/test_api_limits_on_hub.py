@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from portal_api_support import ADMIN_TOKEN, HUB_TOKEN, LiveServer, free_port
+from tests.support.kubeconfig import pointed_at as kubeconfig_pointed_at
 
 HUB_TESTS = Path(__file__).resolve().parents[1] / "hub"
 for _path in (HUB_TESTS, HUB_TESTS.parents[1] / "hub"):
@@ -34,22 +35,10 @@ KUBECONFIG = ("apiVersion: v1\nkind: Config\ncurrent-context: test\n"  # the tok
 
 @pytest.fixture(scope="module", autouse=True)
 def kubeconfig(tmp_path_factory):
-    """KubeSpawner loads a kubeconfig when it is made (the host is then the test's KubeApi). kubernetes_asyncio
-    read KUBECONFIG once, at its first import (this module's imports of the hub's modules, with none set), into
-    KUBE_CONFIG_DEFAULT_LOCATION: both point at this file for this module only (as
-    tests/jupyterhub/test_hub_configure.py does), and kubespawner's cached load_config is cleared around it."""
-    from kubernetes_asyncio.config import kube_config
-    from kubespawner.clients import load_config
-
-    path = tmp_path_factory.mktemp("jhub-limits") / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KUBECONFIG", str(path))
-        patch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-        load_config.cache_clear()
+    """KubeSpawner loads a kubeconfig when it is made (the host is then the test's KubeApi); for this module
+    only (tests/support/kubeconfig.py)."""
+    with kubeconfig_pointed_at(tmp_path_factory.mktemp("jhub-limits") / "kubeconfig", KUBECONFIG) as path:
         yield path
-    load_config.cache_clear()
 
 
 @pytest.fixture
