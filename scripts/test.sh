@@ -2,6 +2,7 @@
 # Set up everything the test suite needs on a fresh machine, then run it. Arguments go to pytest.
 #   ./scripts/test.sh                 # the whole suite
 #   ./scripts/test.sh tests/program   # one folder
+#   JHUB_TEST_WORKERS=0 ./scripts/test.sh -x   # in one process (pdb, -x), no parallel workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +62,9 @@ command -v chromium >/dev/null 2>&1 || apt_install chromium
 { command -v rg && command -v g++ && command -v make && [ -e /usr/include/krb5.h ]; } >/dev/null 2>&1 ||
   apt_install ripgrep g++ make libkrb5-dev
 
-exec .venv/bin/python -m pytest "$@"
+# Test files run in parallel, each whole on one pytest-xdist worker (--dist loadfile: a file's module
+# fixtures are built once), one worker per core up to 4; JHUB_TEST_WORKERS=0 runs everything in this process.
+workers="${JHUB_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"
+[[ "$workers" =~ ^[0-9]+$ ]] || { echo "test.sh: JHUB_TEST_WORKERS must be a number, got '$workers'" >&2; exit 2; }
+[ "$workers" -le 4 ] || workers=4
+exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"

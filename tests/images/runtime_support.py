@@ -4,6 +4,8 @@ configuration (images/notebook/etc/jupyter) whose whole process tree is ended on
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -39,6 +41,15 @@ IMAGE_ENV_FALLBACK = {
 }
 
 
+@contextlib.contextmanager
+def _cache_lock(name: str):
+    """One builder of a cache entry at a time: pytest-xdist workers may ask for it at once."""
+    CACHE.mkdir(exist_ok=True)
+    with open(CACHE / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if result.returncode:
@@ -57,12 +68,14 @@ def image_venv() -> Path:
     venv = CACHE / f"notebook-py{sys.version_info.major}{sys.version_info.minor}-{key}"
     if (venv / ".complete").exists():
         return venv
-    shutil.rmtree(venv, ignore_errors=True)
-    CACHE.mkdir(exist_ok=True)
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed", "-r", str(REQUIREMENTS)],
-         env={**os.environ, "PIP_USER": "0"}, timeout=1800)
-    (venv / ".complete").write_text(key + "\n")
+    with _cache_lock(venv.name):
+        if (venv / ".complete").exists():  # another worker made it while this one waited
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+        _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed",
+              "-r", str(REQUIREMENTS)], env={**os.environ, "PIP_USER": "0"}, timeout=1800)
+        (venv / ".complete").write_text(key + "\n")
     return venv
 
 
@@ -82,10 +95,12 @@ def code_server() -> Path:
     node = subprocess.run(["node", "-p", "process.versions.node"], capture_output=True, text=True).stdout
     if not node.startswith("20."):
         pytest.skip(f"code-server {CODE_SERVER_VERSION} from npm needs node 20, this machine has {node.strip()}")
-    shutil.rmtree(prefix, ignore_errors=True)
-    CACHE.mkdir(exist_ok=True)
-    _run([str(Path(__file__).with_name("install-code-server")), str(prefix), CODE_SERVER_VERSION], timeout=1800)
-    (prefix / ".complete").write_text(CODE_SERVER_VERSION + "\n")
+    with _cache_lock(prefix.name):
+        if not (prefix / ".complete").exists():  # else another worker made it while this one waited
+            shutil.rmtree(prefix, ignore_errors=True)
+            _run([str(Path(__file__).with_name("install-code-server")), str(prefix), CODE_SERVER_VERSION],
+                 timeout=1800)
+            (prefix / ".complete").write_text(CODE_SERVER_VERSION + "\n")
     return binary.parent
 
 

@@ -119,7 +119,9 @@ def test_an_expired_session_is_refused(portal, monkeypatch):
 
 
 @pytest.mark.parametrize("header", ["Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer a b", f"Bearer {ADMIN_TOKEN}x",
-                                    f"Bearer {ADMIN_TOKEN[:-1]}", "Bearer " + "0" * 64])
+                                    f"Bearer {ADMIN_TOKEN[:-1]}", "Bearer " + "0" * 64],
+                         ids=["basic", "bearer-empty", "bearer-two-words", "token-plus-one", "token-minus-one",
+                              "zeros"])  # fixed ids: the token is random (pytest-xdist workers must agree)
 def test_wrong_or_malformed_tokens_are_refused(portal, header):
     client = portal.client()
     assert client.get("/api/me", headers={"Authorization": header}).status_code == 401
