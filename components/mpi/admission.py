@@ -12,11 +12,16 @@ The same policy keeps a user's pods off the node itself: an MPIJob template is t
 MPI Operator (not the user) creates the pods, so without a rule any user could run a privileged pod, mount a
 host path or join the host's network. It refuses those as Pod Security "baseline" does, but lets a container
 add `IPC_LOCK`, which RDMA needs (baseline would refuse it).
+
+With a build-registry login a second policy (`pull_secret_policy`) guards the Secret-create right the hub then
+holds cluster-wide: see rbac.py for why and what it allows.
 """
 
 from __future__ import annotations
 
+from ..jupyterhub.chart import HUB_SERVICE_ACCOUNT
 from ..jupyterhub.manifests import MANAGED_BY
+from .rbac import PULL_SECRET_NAME, PULLING_SERVICE_ACCOUNTS
 
 NAMESPACE_LABEL = "jhub.io/user-namespace"  # set "true" by the hub on every user's namespace
 USERNAME_KEY = "hub.jupyter.org/username"  # the collector's user annotation (and the label it selects on)
@@ -97,5 +102,66 @@ def policy(hub_namespace: str) -> dict:
 
 def binding(hub_namespace: str) -> dict:
     name = policy_name(hub_namespace)
+    return {"apiVersion": API, "kind": "ValidatingAdmissionPolicyBinding", "metadata": _meta(name),
+            "spec": {"policyName": name, "validationActions": ["Deny"]}}
+
+
+# -- the guard on the hub's pull-Secret rights (rbac.pull_secret_rules) ----------------------------------------
+
+def hub_username(hub_namespace: str) -> str:
+    return f"system:serviceaccount:{hub_namespace}:{HUB_SERVICE_ACCOUNT}"
+
+
+def pull_secret_policy_name(hub_namespace: str) -> str:
+    return f"jhub-{hub_namespace}-hub-pull-secret"
+
+
+USER_NAMESPACE_RULE = (f"has(namespaceObject.metadata.labels) && "
+                       f"'{NAMESPACE_LABEL}' in namespaceObject.metadata.labels && "
+                       f"namespaceObject.metadata.labels['{NAMESPACE_LABEL}'] == 'true'")
+PULL_SECRET_RULE = ("request.resource.resource != 'secrets' || (has(object.type) && "
+                    f"object.type == 'kubernetes.io/dockerconfigjson' && object.metadata.name == '{PULL_SECRET_NAME}')")
+SERVICE_ACCOUNT_RULE = ("request.resource.resource != 'serviceaccounts' || object.metadata.name in ["
+                        + ", ".join(f"'{n}'" for n in PULLING_SERVICE_ACCOUNTS) + "]")
+
+
+def pull_secret_policy(hub_namespace: str) -> dict:
+    """Only with a build-registry login (see rbac.py): the hub's ServiceAccount may create or update Secrets,
+    and update ServiceAccounts, outside its own namespace only as copying the pull Secret needs."""
+    return {
+        "apiVersion": API, "kind": "ValidatingAdmissionPolicy",
+        "metadata": _meta(pull_secret_policy_name(hub_namespace)),
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                # in its own namespace the chart's Role governs the hub (its kubeconfig Secrets live there)
+                "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                                                            "operator": "NotIn", "values": [hub_namespace]}]},
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                     "resources": ["secrets"]},
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                     "resources": ["serviceaccounts"]},
+                ],
+            },
+            "matchConditions": [{"name": "hub-service-account",
+                                 "expression": f"request.userInfo.username == '{hub_username(hub_namespace)}'"}],
+            "validations": [
+                {"expression": USER_NAMESPACE_RULE, "reason": "Forbidden",
+                 "message": f"the hub may write Secrets and ServiceAccounts only in users' namespaces "
+                            f"(labelled {NAMESPACE_LABEL}: \"true\")"},
+                {"expression": PULL_SECRET_RULE, "reason": "Forbidden",
+                 "message": f"the hub may write only the Secret {PULL_SECRET_NAME} of type "
+                            "kubernetes.io/dockerconfigjson in users' namespaces"},
+                {"expression": SERVICE_ACCOUNT_RULE, "reason": "Forbidden",
+                 "message": "the hub may update only the ServiceAccounts " + ", ".join(PULLING_SERVICE_ACCOUNTS)
+                            + " in users' namespaces"},
+            ],
+        },
+    }
+
+
+def pull_secret_binding(hub_namespace: str) -> dict:
+    name = pull_secret_policy_name(hub_namespace)
     return {"apiVersion": API, "kind": "ValidatingAdmissionPolicyBinding", "metadata": _meta(name),
             "spec": {"policyName": name, "validationActions": ["Deny"]}}
