@@ -148,19 +148,27 @@ def _allowed(rules, verb, group, resource, name):
                and (not r.get("resourceNames") or name in r["resourceNames"]) for r in rules)
 
 
-@pytest.mark.parametrize("with_portal", [False, True])
+@pytest.mark.parametrize("with_portal,with_pull", [(False, False), (True, False), (True, True)],
+                         ids=["plain", "portal", "portal-and-pull-secret"])
 @pytest.mark.asyncio
-async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file, with_portal):
+async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file, with_portal, with_pull):
     """The hub's own rights (components/mpi/rbac.hub_role, plus the chart's Role on Secrets in its namespace)
     cover each request it sends, `bind` on each ClusterRole it binds included; nothing more is needed."""
     extra = {"portalPodStopper": STOPPER} if with_portal else {}
+    if with_pull:
+        extra["pullSecret"] = {"source": SOURCE, "name": rbac.PULL_SECRET_NAME}
     store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file, **extra)))
+    if with_pull:
+        store.add("jhub", "secrets", source_secret())
+        store.add("", "namespaces", namespace_manifest({"namespacePrefix": "jhub-u-",
+                                                        "namespaceLabel": admission.NAMESPACE_LABEL}, "dave"))
+        store.add("jhub-u-dave", "serviceaccounts", default_account("jhub-u-dave"))  # patched, not created
     for _ in range(2):
         await spawn_until_pod(new_spawner(c, "dave"), {"profile": CPU_SLUG})
-    rules = rbac.hub_role("jhub", portal_enabled=with_portal)["rules"]
+    rules = rbac.hub_role("jhub", portal_enabled=with_portal, pull_secret=with_pull)["rules"]
     chart_role = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
                    "verbs": ["get", "watch", "list", "create", "delete"]}]
-    verbs = {"POST": "create", "PUT": "update", "DELETE": "delete", "GET": "get"}
+    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "GET": "get"}
     checked, bound = 0, set()
     for request in kube_api.requests:
         path = request["path"]
