@@ -11,7 +11,8 @@ to add (docs/mpijob-example.yaml has both).
 The same policy keeps a user's pods off the node itself: an MPIJob template is the user's own pod spec, and the
 MPI Operator (not the user) creates the pods, so without a rule any user could run a privileged pod, mount a
 host path or join the host's network. It refuses those as Pod Security "baseline" does, but lets a container
-add `IPC_LOCK`, which RDMA needs (baseline would refuse it).
+add `IPC_LOCK`, which RDMA needs (baseline would refuse it). Nor may a pod mount or read the registry pull
+Secret the hub copies there (rbac.py): it is the kubelet's, for pulls, and never the user's to read.
 
 With a build-registry login a second policy (`pull_secret_policy`) guards the Secret-create right the hub then
 holds cluster-wide: see rbac.py for why and what it allows.
@@ -60,6 +61,18 @@ HOST_RULE = ("(!has(object.spec.hostNetwork) || !object.spec.hostNetwork) && "
              "(!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath)))")
 PRIVILEGED_RULE = _every_container(
     "!has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged")
+# The registry login copied into users' namespaces (rbac.py) is the kubelet's, to pull: no pod may read it.
+_NOT_PULL_SECRET = f"!= '{PULL_SECRET_NAME}'"
+PULL_SECRET_USE_RULE = (
+    "(!has(object.spec.volumes) || object.spec.volumes.all(v, "
+    f"(!has(v.secret) || !has(v.secret.secretName) || v.secret.secretName {_NOT_PULL_SECRET}) && "
+    "(!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(s, "
+    f"!has(s.secret) || !has(s.secret.name) || s.secret.name {_NOT_PULL_SECRET})))) && "
+    + _every_container(
+        "(!has(c.env) || c.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || "
+        f"!has(e.valueFrom.secretKeyRef.name) || e.valueFrom.secretKeyRef.name {_NOT_PULL_SECRET})) && "
+        "(!has(c.envFrom) || c.envFrom.all(f, !has(f.secretRef) || !has(f.secretRef.name) || "
+        f"f.secretRef.name {_NOT_PULL_SECRET}))"))
 CAPABILITIES_RULE = _every_container(
     "!has(c.securityContext) || !has(c.securityContext.capabilities) || "
     "!has(c.securityContext.capabilities.add) || "
@@ -92,6 +105,9 @@ def policy(hub_namespace: str) -> dict:
                             "or mount host paths"},
                 {"expression": PRIVILEGED_RULE, "reason": "Forbidden",
                  "message": "pods in users' namespaces may not run privileged containers"},
+                {"expression": PULL_SECRET_USE_RULE, "reason": "Forbidden",
+                 "message": f"pods in users' namespaces may not mount or read the Secret {PULL_SECRET_NAME} "
+                            "(the registry login is for pulling images only)"},
                 {"expression": CAPABILITIES_RULE, "reason": "Forbidden",
                  "message": "pods in users' namespaces may add only these capabilities: "
                             + ", ".join(ALLOWED_CAPABILITIES)},

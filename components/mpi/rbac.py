@@ -22,13 +22,16 @@ also gets (`pull_secret_rules`):
   `USER_SERVICE_ACCOUNT` and `default` (it may `get` them already): RBAC restricts these by name;
 * `create` on Secrets, which RBAC cannot restrict by name (the name is not known when it authorizes a create).
   Cluster-wide Secret create is dangerous on its own: a `kubernetes.io/service-account-token` Secret in
-  kube-system would hand the hub a token of any ServiceAccount there, and `default` exists in every
-  namespace. So a ValidatingAdmissionPolicy (`admission.pull_secret_policy`) refuses every Secret create or
+  kube-system would hand the hub a token of any ServiceAccount there (and `default`, which it may patch,
+  is in every namespace). So a ValidatingAdmissionPolicy (`admission.pull_secret_policy`) refuses every Secret create or
   update and every ServiceAccount update by the hub's ServiceAccount outside its own namespace unless the
   namespace is labelled as a user namespace, the Secret is of type `kubernetes.io/dockerconfigjson` with
   the name `PULL_SECRET_NAME`, and the ServiceAccount is one of the two above. The hub may not label a
   namespace (it may create namespaces, not update them), so it cannot turn kube-system into a user
   namespace. Inside its own namespace the chart's Role governs the hub, as before.
+
+A user cannot read the copy: their role has no Secrets, and the pod policy (`admission.policy`) refuses a pod
+that mounts it or takes it into its environment; only the kubelet uses it, to pull.
 """
 
 from __future__ import annotations

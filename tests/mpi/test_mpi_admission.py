@@ -212,3 +212,33 @@ def test_only_what_the_copy_needs_is_granted_and_create_is_the_only_right_not_bo
     unnamed = [(res, v) for r in added if not r.get("resourceNames") for res in r["resources"] for v in r["verbs"]]
     assert unnamed == [("secrets", "create")]  # RBAC cannot name it: the guard above covers it
     assert not any(v in r["verbs"] for r in added for v in ("delete", "list", "watch", "*"))
+
+
+PULL = rbac.PULL_SECRET_NAME
+
+
+@pytest.mark.parametrize("spec", [
+    {"volumes": [{"name": "login", "secret": {"secretName": PULL}}]},
+    {"volumes": [{"name": "login", "projected": {"sources": [{"configMap": {"name": "x"}},
+                                                             {"secret": {"name": PULL}}]}}]},
+    {"containers": [{"name": "w", "image": "x", "env": [
+        {"name": "A", "value": "1"},
+        {"name": "L", "valueFrom": {"secretKeyRef": {"name": PULL, "key": ".dockerconfigjson"}}}]}]},
+    {"containers": [{"name": "w", "image": "x"}],
+     "initContainers": [{"name": "i", "image": "x", "envFrom": [{"secretRef": {"name": PULL}}]}]},
+], ids=["secret-volume", "projected-volume", "env-secret-key-ref", "init-env-from"])
+def test_no_pod_may_read_the_registry_login(spec):
+    messages = admitted(owned_pod(**spec), ALICE_NS)
+    assert messages == [f"pods in users' namespaces may not mount or read the Secret {PULL} (the registry login is "
+                        "for pulling images only)"], messages
+
+
+def test_pods_may_pull_with_it_and_mount_other_secrets():
+    spec = {"imagePullSecrets": [{"name": PULL}],
+            "volumes": [{"name": "ssh", "secret": {"secretName": "pi-ssh"}},
+                        {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}],
+            "containers": [{"name": "w", "image": "x", "env": [
+                {"name": "P", "valueFrom": {"secretKeyRef": {"name": "mine", "key": "k"}}},
+                {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "envFrom": [{"configMapRef": {"name": "c"}}, {"secretRef": {"name": "mine"}}]}]}
+    assert admitted(owned_pod(**spec), ALICE_NS) == []
