@@ -250,6 +250,12 @@ MPI = obj({
     }, check=lambda v, p, e: e.append(f"{p}: set clusterRole, serviceAccount and namespace together, or none of "
                                       f"them (missing: {', '.join(k for k in sorted(v) if not v[k])})")
         if any(v.values()) and not all(v.values()) else None),
+    # The build registry's login: `source`, the pull Secret in the hub's namespace, is copied into each user's
+    # namespace as `name` and named by its ServiceAccounts ("" source: none). Names only, never the login.
+    "pullSecret": obj({
+        "source": string("", pattern=re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")),
+        "name": string("jhub-registry-pull", pattern=_K8S_NAME),
+    }),
 }, check=lambda v, p, e: e.append(f"{p}.userClusterRole: required when mpi.enabled is true (the ClusterRole "
                                   "the program registers for users' namespaces)")
     if v["enabled"] and not v["userClusterRole"] else None)

@@ -11,9 +11,20 @@ each create-or-keep (HTTP 409 means it is there already):
   portal's ServiceAccount, so the portal's admin "delete pod" reaches the user's MPI pods;
 * the ResourceQuota `quotaName` from the user's portal limits (what the spawn check fetched), else from
   `quotaDefaults`; replaced at each start, so a changed limit applies at the next start;
+* with a build-registry login (`pullSecret.source`), a copy of the hub namespace's pull Secret there, named
+  `pullSecret.name`, listed in the `imagePullSecrets` of the ServiceAccount and of the namespace's `default`
+  one (the MPI Operator's pods run as the template's `serviceAccountName`, most often `default`); the kubelet
+  pulls the site's notebook image for them with it. Read, compared, and written only when it differs: a
+  second start changes nothing, a changed login (a new source Secret) is copied at the next start;
 * a token for that ServiceAccount (TokenRequest API, `tokenSeconds` long, a fresh one at each start) in a
   kubeconfig, kept in a Secret in the hub's namespace and mounted into the notebook pod; `KUBECONFIG` points
   at it, so `kubectl apply -f mpijob.yaml` in a terminal acts in the user's namespace.
+
+Why the hub copies the pull Secret from the API rather than from a file mounted into the hub: the source
+Secret's name changes with the login (Pulumi names it), the hub already may read Secrets in its own namespace
+(the chart's Role), and the copy keeps the API's `data` as it is, never decoded, so the hub pod holds no file
+of the login and its code never sees the password in clear. The program's RBAC for it is guarded by an
+admission policy (components/mpi/rbac.py, admission.py).
 
 Why a TokenRequest and a Secret in the hub's namespace: a pod can only mount tokens of ServiceAccounts of its
 own namespace, and the notebook runs in the hub's. A token expires; a server running longer than
@@ -54,8 +65,41 @@ def namespace_manifest(cfg: dict, username: str) -> dict:
 
 
 def service_account_manifest(cfg: dict, namespace: str, username: str) -> dict:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(cfg["serviceAccount"], namespace, username),
-            "automountServiceAccountToken": False}
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": _meta(cfg["serviceAccount"], namespace, username), "automountServiceAccountToken": False}
+    if pull_secret_name(cfg):
+        account["imagePullSecrets"] = [{"name": pull_secret_name(cfg)}]
+    return account
+
+
+PULL_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
+PULL_SECRET_KEY = ".dockerconfigjson"
+
+
+def pull_secret_name(cfg: dict) -> str:
+    """The pull Secret's name in users' namespaces; "" without a build-registry login."""
+    pull = cfg.get("pullSecret") or {}
+    return pull.get("name", "") if pull.get("source") else ""
+
+
+def pulling_accounts(cfg: dict) -> tuple[str, ...]:
+    """The ServiceAccounts whose pods get the pull Secret: the user's, and `default` (MPIJob templates)."""
+    return (cfg["serviceAccount"], "default")
+
+
+def pull_secret_manifest(cfg: dict, namespace: str, username: str, data: dict) -> dict:
+    """The copy in the user's namespace: `data` as the API gave it for the source (base64, never decoded)."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(pull_secret_name(cfg), namespace, username),
+            "type": PULL_SECRET_TYPE, "data": dict(data)}
+
+
+def with_pull_secret(names: list[str], secret: str) -> list[str] | None:
+    """A ServiceAccount's imagePullSecrets names with `secret` added (kept in order); None when it is there."""
+    return None if secret in names else [*names, secret]
+
+
+class MpiSetupError(Exception):
+    """Something the hub found wrong in the cluster; the message names it and holds nothing secret."""
 
 
 def role_binding_manifest(cfg: dict, namespace: str, username: str) -> dict:
@@ -160,6 +204,66 @@ async def _create(call, *args, exists_ok=True):
         raise
 
 
+async def _read(call, *args):
+    """The object, or None on 404."""
+    from kubernetes_asyncio.client.rest import ApiException
+
+    try:
+        return await call(*args)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+async def ensure_pull_secret(core, cfg: dict, hub_ns: str, ns: str, username: str) -> str:
+    """Copy the hub namespace's pull Secret into `ns` when it differs; returns what was done (for the log)."""
+    source_name, name = cfg["pullSecret"]["source"], pull_secret_name(cfg)
+    source = await _read(core.read_namespaced_secret, source_name, hub_ns)
+    if source is None or source.type != PULL_SECRET_TYPE or not (source.data or {}).get(PULL_SECRET_KEY):
+        problem = "is missing" if source is None else f"is not a {PULL_SECRET_TYPE} Secret with {PULL_SECRET_KEY}"
+        raise MpiSetupError(f"the registry pull Secret {hub_ns}/{source_name} {problem}")
+    body = pull_secret_manifest(cfg, ns, username, {PULL_SECRET_KEY: source.data[PULL_SECRET_KEY]})
+    current = await _read(core.read_namespaced_secret, name, ns)
+    if current is None:
+        await _create(core.create_namespaced_secret, ns, body)  # 409: a start beside this one made it
+        return "created"
+    if current.type == PULL_SECRET_TYPE and (current.data or {}) == body["data"]:
+        return "unchanged"
+    if current.metadata.resource_version:  # no lost update
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+    await core.replace_namespaced_secret(name, ns, body)
+    return "updated"
+
+
+async def ensure_pulling_account(core, cfg: dict, ns: str, account: str) -> bool:
+    """List the pull Secret in the ServiceAccount's imagePullSecrets (creating `default` if the controller has
+    not yet); True when it was changed."""
+    from kubernetes_asyncio.client.rest import ApiException
+
+    secret = pull_secret_name(cfg)
+    current = await _read(core.read_namespaced_service_account, account, ns)
+    if current is None:  # a namespace made a moment ago: the ServiceAccount controller may not have run yet
+        body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account},
+                "imagePullSecrets": [{"name": secret}]}
+        try:
+            await core.create_namespaced_service_account(ns, body)
+            return True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        current = await core.read_namespaced_service_account(account, ns)
+    names = with_pull_secret([ref.name for ref in current.image_pull_secrets or []], secret)
+    if names is None:
+        return False
+    # imagePullSecrets is an atomic list: the patch carries all of it, and the resourceVersion guards it
+    patch = {"imagePullSecrets": [{"name": n} for n in names]}
+    if current.metadata.resource_version:
+        patch["metadata"] = {"resourceVersion": current.metadata.resource_version}
+    await core.patch_namespaced_service_account(account, ns, patch)
+    return True
+
+
 async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None) -> str:
     """Create what the user's namespace needs (idempotent); returns the kubeconfig Secret's name."""
     from kubernetes_asyncio import client
@@ -178,6 +282,11 @@ async def ensure_user(spawner, cfg: dict, gpu_resource: str, limits: dict | None
     stopper = pod_stopper_binding_manifest(cfg, ns, username)
     if stopper is not None:
         await _create(rbac.create_namespaced_role_binding, ns, stopper)
+    if pull_secret_name(cfg):
+        done = await ensure_pull_secret(core, cfg, hub_ns, ns, username)
+        patched = [a for a in pulling_accounts(cfg) if await ensure_pulling_account(core, cfg, ns, a)]
+        spawner.log.info("jhub: registry pull Secret %s in %s %s; ServiceAccounts updated: %s",
+                         pull_secret_name(cfg), ns, done, ", ".join(patched) or "none")
     quota = resource_quota_manifest(cfg, ns, username, quota_hard(limits, cfg["quotaDefaults"], gpu_resource))
     try:
         await core.create_namespaced_resource_quota(ns, quota)
@@ -234,9 +343,10 @@ def make_modify_pod_hook(cfg: dict, previous):
         answer = getattr(spawner, "jhub_limits", None) or {}
         try:
             secret_name = await ensure_user(spawner, mpi, gpu_resource, answer.get("limits"))
-        except (ApiException, OSError) as exc:
-            # Never the response body or the token: the status and reason say enough to an admin.
-            why = f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else f"{type(exc).__name__}: {exc}"
+        except (ApiException, OSError, MpiSetupError) as exc:
+            # Never the response body, the token or the login: the status and reason say enough to an admin.
+            why = (f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else str(exc)
+                   if isinstance(exc, MpiSetupError) else f"{type(exc).__name__}: {exc}")
             namespace = user_namespace(mpi["namespacePrefix"], spawner.user.name)
             spawner.log.error("jhub: cannot set up MPI namespace %s for %s: %s", namespace, spawner.user.name, why)
             message = (f"Your MPI namespace {namespace} could not be set up ({why}), so the server was not started. "

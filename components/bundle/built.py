@@ -70,6 +70,12 @@ def pushes(settings) -> bool:
     return must_import(settings) and settings.offline.build_registry is not None
 
 
+def pulls_with_login(settings) -> bool:
+    """Whether pods pull the built images with a login (`buildRegistryUsername`): then the hub's namespace holds
+    a pull Secret (components/jupyterhub) and, with MPI, every user's namespace a copy (components/mpi)."""
+    return pushes(settings) and bool(settings.offline.build_registry_username)
+
+
 def registry_ref(ref: str, registry: str) -> str:
     """`localhost/jhub-portal:0.1.0` in `harbor.local/jhub` -> `harbor.local/jhub/jhub-portal:0.1.0` (the name
     scripts/bundler/push.py pushes to)."""

@@ -97,7 +97,7 @@ class JupyterHub(pulumi.ComponentResource):
                         "pull": pulumi.Output.from_input("")}
         after = [ns, binding]
         offline = settings.offline
-        if built.pushes(settings) and offline.build_registry_username:
+        if built.pulls_with_login(settings):
             # The push's login pulls too: the registry's project may be private.
             login = pulumi.Output.secret(reveal(offline.build_registry_password)).apply(
                 lambda password: manifests.registry_login(offline.build_registry_host,

@@ -76,15 +76,20 @@ def branding_values(hub: HubSettings, files: tuple[HubFile, ...]) -> dict:
                     "loginAnnouncement": b.login_announcement, "signInText": b.sign_in_text})
 
 
-def mpi_values(mpi: MpiSettings, hub_namespace: str, portal_enabled: bool = False) -> dict:
+def mpi_values(mpi: MpiSettings, hub_namespace: str, portal_enabled: bool = False,
+               image_pull_secret: str = "") -> dict:
     """Per-user MPI namespaces (hub/jhub_mpi.py); the ClusterRoles are the ones components/mpi and
-    components/portal register (the portal's pod-stopper is bound in each user's namespace when it runs)."""
+    components/portal register (the portal's pod-stopper is bound in each user's namespace when it runs).
+
+    `image_pull_secret`: the build registry's login Secret in the hub's namespace, when there is one; the hub
+    copies it into each user's namespace as `PULL_SECRET_NAME` (by name only: its content never is in values)."""
     from ..mpi.admission import NAMESPACE_LABEL
-    from ..mpi.rbac import QUOTA_NAME, USER_SERVICE_ACCOUNT, portal_pod_stopper, user_role_name
+    from ..mpi.rbac import PULL_SECRET_NAME, QUOTA_NAME, USER_SERVICE_ACCOUNT, portal_pod_stopper, user_role_name
 
     q = mpi.quota_defaults
     stopper = portal_pod_stopper(hub_namespace, portal_enabled)
-    return {"enabled": True, "namespacePrefix": mpi.namespace_prefix, "namespaceLabel": NAMESPACE_LABEL,
+    pull = {"pullSecret": {"source": image_pull_secret, "name": PULL_SECRET_NAME}} if image_pull_secret else {}
+    return {**pull, "enabled": True, "namespacePrefix": mpi.namespace_prefix, "namespaceLabel": NAMESPACE_LABEL,
             "serviceAccount": USER_SERVICE_ACCOUNT,
             "userClusterRole": user_role_name(hub_namespace), "quotaName": QUOTA_NAME,
             "quotaDefaults": {"cpu": q.cpu, "memoryGiB": q.memory_gib, "gpus": q.gpus, "pods": q.pods},
@@ -94,8 +99,9 @@ def mpi_values(mpi: MpiSettings, hub_namespace: str, portal_enabled: bool = Fals
 def custom_jhub(hub: HubSettings, portal: PortalSettings, auth: dict, token_env: str,
                 branding_files: tuple[HubFile, ...], ca_file: str | None = None,
                 portal_public_url: str | None = None, portal_service_token_env: str | None = None,
-                mpi: MpiSettings | None = None, rdma_resource: str = "") -> dict:
-    extra = {"mpi": mpi_values(mpi, hub.namespace, portal.enabled)} if mpi is not None and mpi.enabled else {}
+                mpi: MpiSettings | None = None, rdma_resource: str = "", image_pull_secret: str = "") -> dict:
+    extra = ({"mpi": mpi_values(mpi, hub.namespace, portal.enabled, image_pull_secret)}
+             if mpi is not None and mpi.enabled else {})
     return {
         **extra,
         "auth": auth,

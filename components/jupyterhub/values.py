@@ -148,7 +148,7 @@ def chart_values(inp: ValuesInput) -> dict:
         "custom": {"jhub": custom_jhub(inp.hub, inp.portal, auth_values(inp.auth, inp.hub, inp.hub_url),
                                        PORTAL_TOKEN_ENV, inp.branding_files, ca_file(inp.auth),
                                        portal_public_url(inp.portal, inp.hub_url), PORTAL_SERVICE_TOKEN_ENV,
-                                       inp.mpi, inp.rdma_resource)},
+                                       inp.mpi, inp.rdma_resource, inp.image_pull_secret)},
         "cull": cull_section(inp.hub),
         "hub": hub_section(inp),
         "ingress": ingress_section(inp),

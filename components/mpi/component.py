@@ -4,6 +4,9 @@ The manifest is applied as a `yaml.v2.ConfigFile` (the bundled file air-gapped, 
 operator's namespace, the MPIJob CRD and the operator. Turning `jhub:mpi.enabled` off deletes them (Pulumi
 deletes a ConfigFile's objects in reverse dependency order: the Deployment before the CRD and the namespace);
 the users' namespaces are the hub's, made at spawn time, and stay.
+
+With a build-registry login the hub also copies the pull Secret into users' namespaces; the policy that
+guards that right (admission.pull_secret_policy) is registered before the role that grants it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..bundle import built
 from ..bundle.locks import Lock
 from ..settings import Settings
 from . import admission, rbac
@@ -48,9 +52,18 @@ class MpiOperator(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on)
         self.operator = k8s.yaml.v2.ConfigFile("mpi-operator", file=source, opts=child)
         hub_ns = settings.hub.namespace
+        pull_secret = built.pulls_with_login(settings)  # the hub copies the pull Secret into users' namespaces
+        guards = []
+        if pull_secret:  # the guard first: the hub never holds the Secret-create right unguarded (rbac.py)
+            guard = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                "mpi-hub-pull-secret-policy", **_body(admission.pull_secret_policy(hub_ns)), opts=child)
+            guards.append(k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                "mpi-hub-pull-secret-binding", **_body(admission.pull_secret_binding(hub_ns)),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[guard])))
         user_role = k8s.rbac.v1.ClusterRole("mpi-user-role", **_body(rbac.user_role(hub_ns)), opts=child)
-        hub_role = k8s.rbac.v1.ClusterRole("mpi-hub-role", **_body(rbac.hub_role(hub_ns, args.settings.portal.enabled)),
-                                           opts=child)
+        hub_role = k8s.rbac.v1.ClusterRole(
+            "mpi-hub-role", **_body(rbac.hub_role(hub_ns, settings.portal.enabled, pull_secret)),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on + guards))
         k8s.rbac.v1.ClusterRoleBinding(
             "mpi-hub-binding", **_body(rbac.hub_binding(hub_ns)),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[user_role, hub_role]))

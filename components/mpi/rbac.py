@@ -10,6 +10,28 @@ Two ClusterRoles, named after the hub's namespace so two hubs on one cluster nev
   ClusterRole (RBAC's escalation check lets the hub create a RoleBinding to a role it does not hold itself
   only with `bind` on exactly that role). The hub binds the pod-stopper to the portal's ServiceAccount in
   each user's namespace, so the portal's admin "delete pod" works there too (`portal_pod_stopper`).
+
+With a build-registry login (`jhub:offline.buildRegistry` + `buildRegistryUsername`), the images users run in
+their namespace (the site's notebook images, the normal case for an MPIJob) need a pull Secret there: the hub
+copies the hub namespace's pull Secret into each user's namespace as `PULL_SECRET_NAME` and names it in the
+`imagePullSecrets` of the user's ServiceAccount and of the namespace's `default` one (the MPI Operator's pods
+run as the template's `serviceAccountName`, most often `default`). For that, and only then, the hub's role
+also gets (`pull_secret_rules`):
+
+* `get` and `update` on Secrets named `PULL_SECRET_NAME`, and `patch` on the ServiceAccounts named
+  `USER_SERVICE_ACCOUNT` and `default` (it may `get` them already): RBAC restricts these by name;
+* `create` on Secrets, which RBAC cannot restrict by name (the name is not known when it authorizes a create).
+  Cluster-wide Secret create is dangerous on its own: a `kubernetes.io/service-account-token` Secret in
+  kube-system would hand the hub a token of any ServiceAccount there (and `default`, which it may patch,
+  is in every namespace). So a ValidatingAdmissionPolicy (`admission.pull_secret_policy`) refuses every Secret create or
+  update and every ServiceAccount update by the hub's ServiceAccount outside its own namespace unless the
+  namespace is labelled as a user namespace, the Secret is of type `kubernetes.io/dockerconfigjson` with
+  the name `PULL_SECRET_NAME`, and the ServiceAccount is one of the two above. The hub may not label a
+  namespace (it may create namespaces, not update them), so it cannot turn kube-system into a user
+  namespace. Inside its own namespace the chart's Role governs the hub, as before.
+
+A user cannot read the copy: their role has no Secrets, and the pod policy (`admission.policy`) refuses a pod
+that mounts it or takes it into its environment; only the kubelet uses it, to pull.
 """
 
 from __future__ import annotations
@@ -19,6 +41,8 @@ from ..jupyterhub.manifests import MANAGED_BY
 
 USER_SERVICE_ACCOUNT = "jhub-user"  # in each user's namespace
 QUOTA_NAME = "jhub-user-quota"
+PULL_SECRET_NAME = "jhub-registry-pull"  # the build registry's login, copied into each user's namespace
+PULLING_SERVICE_ACCOUNTS = (USER_SERVICE_ACCOUNT, "default")  # the hub adds the pull Secret to these
 RBAC_API = "rbac.authorization.k8s.io/v1"
 
 
@@ -59,7 +83,17 @@ def portal_pod_stopper(hub_namespace: str, portal_enabled: bool) -> dict | None:
             "serviceAccount": portal_images.PORTAL}
 
 
-def hub_role(hub_namespace: str, portal_enabled: bool = False) -> dict:
+def pull_secret_rules() -> list[dict]:
+    """What copying the pull Secret into users' namespaces needs (see the module's docstring)."""
+    return [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},  # guarded by admission.py
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "update"], "resourceNames": [PULL_SECRET_NAME]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["patch"],
+         "resourceNames": list(PULLING_SERVICE_ACCOUNTS)},
+    ]
+
+
+def hub_role(hub_namespace: str, portal_enabled: bool = False, pull_secret: bool = False) -> dict:
     stopper = portal_pod_stopper(hub_namespace, portal_enabled)
     bindable = [user_role_name(hub_namespace)] + ([stopper["clusterRole"]] if stopper else [])
     return {
@@ -75,7 +109,7 @@ def hub_role(hub_namespace: str, portal_enabled: bool = False) -> dict:
             {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["create"]},
             {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "patch", "update"],
              "resourceNames": [QUOTA_NAME]},
-        ],
+        ] + (pull_secret_rules() if pull_secret else []),
     }
 
 
@@ -88,5 +122,6 @@ def hub_binding(hub_namespace: str) -> dict:
     }
 
 
-def manifests(hub_namespace: str, portal_enabled: bool = False) -> list[dict]:
-    return [user_role(hub_namespace), hub_role(hub_namespace, portal_enabled), hub_binding(hub_namespace)]
+def manifests(hub_namespace: str, portal_enabled: bool = False, pull_secret: bool = False) -> list[dict]:
+    return [user_role(hub_namespace), hub_role(hub_namespace, portal_enabled, pull_secret),
+            hub_binding(hub_namespace)]

@@ -159,14 +159,21 @@ def gpu_operator_cluster():
 class UserObjects:
     """What the API server keeps of the objects the hub creates for a user's MPI namespace: namespaces, and in a
     namespace serviceaccounts, rolebindings, resourcequotas, secrets, and TokenRequests. Served by routes of the
-    kube_api fake API server with the API's own answers (201, 409 AlreadyExists, 404 NotFound, 200 on PUT/DELETE)."""
+    kube_api fake API server with the API's own answers (201, 409 AlreadyExists, 404 NotFound, 200 on PUT/DELETE,
+    PATCH as a merge patch). Each write gives the object a new `metadata.resourceVersion`; a PUT or PATCH that
+    names an older one is refused 409 Conflict, as the API server does. `writes` lists (method, key) of every
+    write that changed something.
+
+    `add(namespace, resource, obj)` puts an object there as if someone else had made it (the hub's pull
+    Secret, a namespace's `default` ServiceAccount)."""
 
     COLLECTIONS = {"serviceaccounts", "resourcequotas", "secrets", "rolebindings"}
 
     def __init__(self, server, namespaces=("jhub",)):
         # (namespace or "", resource, name) -> object; the hub's own namespace exists already
         self.objects = {("", "namespaces", n): {"metadata": {"name": n}} for n in namespaces}
-        for method in ("POST", "PUT", "DELETE", "GET"):
+        self.version, self.writes = 0, []
+        for method in ("POST", "PUT", "PATCH", "DELETE", "GET"):
             server.route(method, "/api/v1/namespaces*", self._answer)
             server.route(method, "/apis/rbac.authorization.k8s.io/v1/namespaces/*", self._answer)
         self.tokens = []
@@ -204,18 +211,32 @@ class UserObjects:
             return 201, {**body, "status": {"token": token, "expirationTimestamp": "2030-01-01T00:00:00Z"}}
         if key not in self.objects:
             return self._status(404, "NotFound")
-        if method == "PUT":
-            self.objects[key] = body
-            return 200, body
+        if method in ("PUT", "PATCH"):
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted is not None and wanted != self.objects[key]["metadata"].get("resourceVersion"):
+                return self._status(409, "Conflict")
+            from tests.support.kubeapi import _merge
+
+            return 200, self._keep(method, key, body if method == "PUT" else _merge(self.objects[key], body))
         if method == "DELETE":
+            self.writes.append((method, key))
             return 200, self.objects.pop(key)
         return 200, self.objects[key]
+
+    def _keep(self, method, key, body):
+        self.version += 1
+        body = {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": str(self.version)}}
+        self.objects[key] = body
+        self.writes.append((method, key))
+        return body
+
+    def add(self, namespace, resource, obj):
+        return self._keep("ADD", (namespace, resource, obj["metadata"]["name"]), obj)
 
     def _create(self, key, body):
         if key in self.objects:
             return self._status(409, "AlreadyExists")
-        self.objects[key] = body
-        return 201, body
+        return 201, self._keep("POST", key, body)
 
     def created(self):
         """What the hub made (without the namespaces that existed before)."""

@@ -3,6 +3,7 @@ against the recorded-JSON Kubernetes API (hubtest_cluster.UserObjects)."""
 
 import base64
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 import yaml
 
 from jhub_config import ConfigError, validate
-from jhub_mpi import (kubeconfig_secret_manifest, namespace_manifest, pod_stopper_binding_manifest, quota_hard,
-                      resource_quota_manifest, role_binding_manifest, service_account_manifest, user_namespace)
+from jhub_mpi import (kubeconfig_secret_manifest, namespace_manifest, pod_stopper_binding_manifest,
+                      pull_secret_manifest, quota_hard, resource_quota_manifest, role_binding_manifest,
+                      service_account_manifest, user_namespace)
 from jhub_profiles import CPU_SLUG
 from jhub_spawn_check import SpawnRefused
 from hubtest_cluster import UserObjects, standard_cluster
@@ -146,19 +148,27 @@ def _allowed(rules, verb, group, resource, name):
                and (not r.get("resourceNames") or name in r["resourceNames"]) for r in rules)
 
 
-@pytest.mark.parametrize("with_portal", [False, True])
+@pytest.mark.parametrize("with_portal,with_pull", [(False, False), (True, False), (True, True)],
+                         ids=["plain", "portal", "portal-and-pull-secret"])
 @pytest.mark.asyncio
-async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file, with_portal):
+async def test_every_call_the_hub_makes_is_allowed_by_the_hub_role_alone(kube_api, ca_file, with_portal, with_pull):
     """The hub's own rights (components/mpi/rbac.hub_role, plus the chart's Role on Secrets in its namespace)
     cover each request it sends, `bind` on each ClusterRole it binds included; nothing more is needed."""
     extra = {"portalPodStopper": STOPPER} if with_portal else {}
+    if with_pull:
+        extra["pullSecret"] = {"source": SOURCE, "name": rbac.PULL_SECRET_NAME}
     store, c = setup(kube_api, jhub_cfg(mpi=mpi_cfg(ca_file, **extra)))
+    if with_pull:
+        store.add("jhub", "secrets", source_secret())
+        store.add("", "namespaces", namespace_manifest({"namespacePrefix": "jhub-u-",
+                                                        "namespaceLabel": admission.NAMESPACE_LABEL}, "dave"))
+        store.add("jhub-u-dave", "serviceaccounts", default_account("jhub-u-dave"))  # patched, not created
     for _ in range(2):
         await spawn_until_pod(new_spawner(c, "dave"), {"profile": CPU_SLUG})
-    rules = rbac.hub_role("jhub", portal_enabled=with_portal)["rules"]
+    rules = rbac.hub_role("jhub", portal_enabled=with_portal, pull_secret=with_pull)["rules"]
     chart_role = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
                    "verbs": ["get", "watch", "list", "create", "delete"]}]
-    verbs = {"POST": "create", "PUT": "update", "DELETE": "delete", "GET": "get"}
+    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "GET": "get"}
     checked, bound = 0, set()
     for request in kube_api.requests:
         path = request["path"]
@@ -252,3 +262,168 @@ async def test_a_missing_ca_file_stops_the_spawn_and_leaks_no_token(kube_api, tm
     assert "FileNotFoundError" in failed.value.jupyterhub_message
     assert store.created() == {} and store.tokens == []  # nothing made, no token minted
     assert "token-" not in caplog.text and "token-" not in failed.value.jupyterhub_message
+
+
+# -- the build registry's pull Secret in users' namespaces ------------------------------------------------------
+
+from components.jupyterhub.manifests import registry_login  # noqa: E402  (what the program puts in the source)
+from components.mpi import admission  # noqa: E402
+from tests.support.vap import refusals, request as admission_request  # noqa: E402
+
+PULL_PASSWORD = "pull-s3cret-pw"
+SOURCE = "registry-pull-secret-0a1b2c3d"  # Pulumi's name for the hub namespace's Secret (a new login: a new name)
+
+
+def pull_cfg(ca_file, source=SOURCE):
+    return mpi_cfg(ca_file, pullSecret={"source": source, "name": rbac.PULL_SECRET_NAME})
+
+
+def source_secret(name=SOURCE, password=PULL_PASSWORD, kind="kubernetes.io/dockerconfigjson"):
+    login = registry_login("harbor.local", "robot", password)  # as the API server keeps it: data, base64
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "jhub"}, "type": kind,
+            "data": {".dockerconfigjson": base64.b64encode(login.encode()).decode()}}
+
+
+def default_account(ns, *pull):
+    """The `default` ServiceAccount as the ServiceAccount controller makes it (and an admin may have edited)."""
+    body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}
+    if pull:
+        body["imagePullSecrets"] = [{"name": n} for n in pull]
+    return body
+
+
+def pull_writes(store, ns):
+    """Writes the hub made to the pull Secret and the ServiceAccounts of `ns`."""
+    return [(m, k[1], k[2]) for m, k in store.writes if k[0] == ns and k[1] in ("secrets", "serviceaccounts")
+            and m != "ADD"]
+
+
+@pytest.mark.asyncio
+async def test_the_pull_secret_is_copied_and_every_pod_there_pulls_with_it(kube_api, ca_file, caplog):
+    caplog.set_level(logging.INFO)
+    store, c = setup(kube_api, jhub_cfg(mpi=pull_cfg(ca_file)))
+    store.add("jhub", "secrets", source_secret())
+    store.add("", "namespaces", namespace_manifest({"namespacePrefix": "jhub-u-",
+                                                    "namespaceLabel": admission.NAMESPACE_LABEL}, "gina"))
+    store.add("jhub-u-gina", "serviceaccounts", default_account("jhub-u-gina", "site-mirror"))
+    await spawn_until_pod(new_spawner(c, "gina"), {"profile": CPU_SLUG})
+    copy = store.objects[("jhub-u-gina", "secrets", rbac.PULL_SECRET_NAME)]
+    assert copy["type"] == "kubernetes.io/dockerconfigjson"
+    assert copy["data"] == store.objects[("jhub", "secrets", SOURCE)]["data"]  # the same login, as it is
+    assert copy["metadata"]["annotations"]["hub.jupyter.org/username"] == "gina"
+    user_sa = store.objects[("jhub-u-gina", "serviceaccounts", "jhub-user")]
+    assert user_sa["imagePullSecrets"] == [{"name": rbac.PULL_SECRET_NAME}]
+    # `default` (what an MPIJob's pods run as unless the template says): the admin's entry is kept
+    assert store.objects[("jhub-u-gina", "serviceaccounts", "default")]["imagePullSecrets"] == [
+        {"name": "site-mirror"}, {"name": rbac.PULL_SECRET_NAME}]
+    assert pull_writes(store, "jhub-u-gina") == [("POST", "serviceaccounts", "jhub-user"),
+                                                 ("POST", "secrets", rbac.PULL_SECRET_NAME),
+                                                 ("PATCH", "serviceaccounts", "default")]
+    assert "registry pull Secret jhub-registry-pull in jhub-u-gina created; ServiceAccounts updated: default" \
+        in caplog.text
+    login = source_secret()["data"][".dockerconfigjson"]
+    assert PULL_PASSWORD not in caplog.text and login not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_second_start_changes_nothing_and_a_new_login_is_copied_at_the_next(kube_api, ca_file):
+    store, c = setup(kube_api, jhub_cfg(mpi=pull_cfg(ca_file)))
+    store.add("jhub", "secrets", source_secret())
+    await spawn_until_pod(new_spawner(c, "hank"), {"profile": CPU_SLUG})
+    # the namespace was new: the hub made `default` itself, with the Secret (the controller then keeps it)
+    assert store.objects[("jhub-u-hank", "serviceaccounts", "default")]["imagePullSecrets"] == [
+        {"name": rbac.PULL_SECRET_NAME}]
+    before = len(store.writes)
+    await spawn_until_pod(new_spawner(c, "hank"), {"profile": CPU_SLUG})
+    assert not [w for w in store.writes[before:] if w[1][0] == "jhub-u-hank" and w[1][1] != "resourcequotas"]
+    # a changed password: the program makes a new source Secret and the hub restarts with its name
+    store.add("jhub", "secrets", source_secret("registry-pull-secret-9f8e7d6c", "rotated-pw"))
+    c2 = configured(jhub_cfg(mpi=pull_cfg(ca_file, "registry-pull-secret-9f8e7d6c")), kube_api.url,
+                    env={"JHUB_PORTAL_TOKEN": TOKEN})
+    c2.KubeSpawner.namespace = "jhub"
+    old_version = store.objects[("jhub-u-hank", "secrets", rbac.PULL_SECRET_NAME)]["metadata"]["resourceVersion"]
+    mark = len(store.writes)
+    await spawn_until_pod(new_spawner(c2, "hank"), {"profile": CPU_SLUG})
+    copy = store.objects[("jhub-u-hank", "secrets", rbac.PULL_SECRET_NAME)]
+    assert copy["data"] == store.objects[("jhub", "secrets", "registry-pull-secret-9f8e7d6c")]["data"]
+    assert [w for w in store.writes[mark:] if w[1][0] == "jhub-u-hank" and w[1][1] != "resourcequotas"] == [
+        ("PUT", ("jhub-u-hank", "secrets", rbac.PULL_SECRET_NAME))]  # the Secret only: the accounts name it already
+    put = [r for r in kube_api.requests if r["method"] == "PUT" and r["path"].endswith("/jhub-registry-pull")]
+    assert json.loads(put[-1]["body"])["metadata"]["resourceVersion"] == old_version  # no lost update
+
+
+@pytest.mark.parametrize("present,kind,words", [
+    (False, "kubernetes.io/dockerconfigjson", f"the registry pull Secret jhub/{SOURCE} is missing"),
+    (True, "Opaque", f"the registry pull Secret jhub/{SOURCE} is not a kubernetes.io/dockerconfigjson Secret"),
+])
+@pytest.mark.asyncio
+async def test_a_missing_or_wrong_source_stops_the_spawn_naming_it(kube_api, ca_file, caplog, present, kind, words):
+    store, c = setup(kube_api, jhub_cfg(mpi=pull_cfg(ca_file)))
+    if present:
+        store.add("jhub", "secrets", source_secret(kind=kind))
+    with pytest.raises(Exception) as failed:
+        await spawn_until_pod(new_spawner(c, "ivy"), {"profile": CPU_SLUG})
+    assert failed.value.jupyterhub_message.startswith(f"Your MPI namespace jhub-u-ivy could not be set up ({words}")
+    assert words in caplog.text
+    assert PULL_PASSWORD not in caplog.text and PULL_PASSWORD not in failed.value.jupyterhub_message
+    assert ("jhub-u-ivy", "secrets", rbac.PULL_SECRET_NAME) not in store.objects
+
+
+def test_without_a_source_the_hub_copies_nothing():
+    cleaned = validate(jhub_cfg())["mpi"]
+    assert cleaned["pullSecret"] == {"source": "", "name": "jhub-registry-pull"}
+    assert "imagePullSecrets" not in service_account_manifest(cleaned, "jhub-u-x", "x")
+    with pytest.raises(ConfigError, match=r"custom\.jhub\.mpi\.pullSecret\.source: 'Bad_Name' is not valid"):
+        validate(jhub_cfg(mpi={"pullSecret": {"source": "Bad_Name"}}))
+
+
+@pytest.mark.asyncio
+async def test_every_pull_secret_write_passes_the_guard_and_the_hub_role_allows_it(kube_api, ca_file):
+    """Each request the hub sends for the copy: allowed by hub_role(pull_secret=True) (plus the chart's Role in
+    its own namespace), and admitted by the ValidatingAdmissionPolicy that guards the rights."""
+    store, c = setup(kube_api, jhub_cfg(mpi=pull_cfg(ca_file)))
+    store.add("jhub", "secrets", source_secret())
+    store.add("", "namespaces", namespace_manifest({"namespacePrefix": "jhub-u-",
+                                                    "namespaceLabel": admission.NAMESPACE_LABEL}, "jo"))
+    store.add("jhub-u-jo", "serviceaccounts", default_account("jhub-u-jo"))
+    await spawn_until_pod(new_spawner(c, "jo"), {"profile": CPU_SLUG})
+    store.add("jhub", "secrets", source_secret("registry-pull-secret-new", "rotated-pw"))
+    c2 = configured(jhub_cfg(mpi=pull_cfg(ca_file, "registry-pull-secret-new")), kube_api.url,
+                    env={"JHUB_PORTAL_TOKEN": TOKEN})
+    c2.KubeSpawner.namespace = "jhub"
+    await spawn_until_pod(new_spawner(c2, "jo"), {"profile": CPU_SLUG})
+    rules = rbac.hub_role("jhub", pull_secret=True)["rules"]
+    chart_role = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+                   "verbs": ["get", "watch", "list", "create", "delete"]}]
+    guard = admission.pull_secret_policy("jhub")
+    namespace = store.objects[("", "namespaces", "jhub-u-jo")]
+    seen = set()
+    for r in kube_api.requests:
+        parts = r["path"].strip("/").split("/")
+        if parts[:4] != ["api", "v1", "namespaces", parts[3] if len(parts) > 3 else ""] or len(parts) < 5:
+            continue
+        ns, resource = parts[3], parts[4]
+        if resource not in ("secrets", "serviceaccounts") or parts[6:] == ["token"]:
+            continue
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "GET": "get", "DELETE": "delete"}[r["method"]]
+        name = parts[5] if len(parts) > 5 else json.loads(r["body"])["metadata"]["name"]
+        assert _allowed(rules, verb, "", resource, name) or (
+            ns == "jhub" and _allowed(chart_role, verb, "", resource, name)), f"{r['method']} {r['path']}"
+        if verb in ("create", "update", "patch") and ns != "jhub":
+            obj = store.objects[(ns, resource, name)]  # what the write left (a patch merged)
+            operation = "CREATE" if verb == "create" else "UPDATE"
+            req = admission_request(admission.hub_username("jhub"), operation, resource, obj, namespace)
+            got = refusals(guard, req, obj, namespace)
+            # creating a ServiceAccount is a right the hub had before; the guard is on Secrets and SA updates
+            expected = None if (operation, resource) == ("CREATE", "serviceaccounts") else []
+            assert got == expected, (r["method"], r["path"], got)
+            seen.add((verb, resource, name))
+    assert {("create", "secrets", "jhub-registry-pull"), ("update", "secrets", "jhub-registry-pull"),
+            ("create", "serviceaccounts", "jhub-user"), ("patch", "serviceaccounts", "default")} <= seen
+
+
+def test_the_pull_secret_copy_is_a_valid_secret():
+    cfg = {"serviceAccount": "jhub-user", "pullSecret": {"source": SOURCE, "name": rbac.PULL_SECRET_NAME}}
+    for manifest in (pull_secret_manifest(cfg, "jhub-u-x", "x", source_secret()["data"]),
+                     service_account_manifest(cfg, "jhub-u-x", "x")):
+        kubernetes_validate.validate(manifest, "1.32", strict=True)

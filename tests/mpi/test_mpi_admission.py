@@ -116,3 +116,129 @@ def test_rdma_pods_may_lock_memory():
     spec = {"containers": [container(capabilities={"add": ["IPC_LOCK"]}, privileged=False)],
             "volumes": [{"name": "scratch", "emptyDir": {}}], "hostNetwork": False}
     assert admitted(owned_pod(**spec), ALICE_NS) == []
+
+
+# -- the guard on the hub's pull-Secret rights (with a build-registry login) -----------------------------------
+
+from components.mpi import rbac  # noqa: E402
+from tests.support.vap import refusals, request  # noqa: E402
+
+HUB = admission.hub_username("jhub")  # system:serviceaccount:jhub:hub
+GUARD = admission.pull_secret_policy("jhub")
+KUBE_SYSTEM = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+HUB_NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jhub"}}
+NOT_A_USER_NS = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "jhub-u-x", "labels": {admission.NAMESPACE_LABEL: "false"}}}
+
+
+def secret(name=rbac.PULL_SECRET_NAME, kind="kubernetes.io/dockerconfigjson", namespace="jhub-u-alice") -> dict:
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "type": kind}
+    if kind == "kubernetes.io/service-account-token":
+        body["metadata"]["annotations"] = {"kubernetes.io/service-account.name": "clusterrole-aggregation-controller"}
+    else:
+        body["data"] = {".dockerconfigjson": "e30="}
+    return body
+
+
+def account(name, namespace="jhub-u-alice") -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace},
+            "imagePullSecrets": [{"name": rbac.PULL_SECRET_NAME}]}
+
+
+def guard(operation, resource, obj, namespace, user=HUB):
+    return refusals(GUARD, request(user, operation, resource, obj, namespace), obj, namespace)
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_the_hub_may_write_the_pull_secret_in_a_users_namespace(operation):
+    assert guard(operation, "secrets", secret(), ALICE_NS) == []
+
+
+@pytest.mark.parametrize("name", rbac.PULLING_SERVICE_ACCOUNTS)
+def test_the_hub_may_patch_the_pulling_accounts_in_a_users_namespace(name):
+    assert guard("UPDATE", "serviceaccounts", account(name), ALICE_NS) == []
+
+
+@pytest.mark.parametrize("obj,namespace,words", [
+    (secret("stolen", "kubernetes.io/service-account-token", "kube-system"), KUBE_SYSTEM,
+     ["only in users' namespaces", "only the Secret jhub-registry-pull of type kubernetes.io/dockerconfigjson"]),
+    (secret(namespace="kube-system"), KUBE_SYSTEM, ["only in users' namespaces"]),
+    (secret(namespace="jhub-u-x"), NOT_A_USER_NS, ["only in users' namespaces"]),
+    (secret(kind="kubernetes.io/service-account-token"), ALICE_NS, ["of type kubernetes.io/dockerconfigjson"]),
+    (secret(kind="Opaque"), ALICE_NS, ["of type kubernetes.io/dockerconfigjson"]),
+    (secret(name="other"), ALICE_NS, ["only the Secret jhub-registry-pull"]),
+], ids=["sa-token-in-kube-system", "pull-secret-in-kube-system", "namespace-label-false", "sa-token-in-user-ns",
+        "opaque", "other-name"])
+def test_any_other_secret_the_hub_writes_outside_its_namespace_is_refused(obj, namespace, words):
+    messages = guard("CREATE", "secrets", obj, namespace)
+    assert messages and all(any(w in m for m in messages) for w in words), messages
+
+
+def test_a_secret_without_a_type_is_refused():
+    body = secret()
+    del body["type"]
+    assert guard("CREATE", "secrets", body, ALICE_NS) == [GUARD["spec"]["validations"][1]["message"]]
+
+
+@pytest.mark.parametrize("obj,namespace,words", [
+    (account("default", "kube-system"), KUBE_SYSTEM, "only in users' namespaces"),
+    (account("builder"), ALICE_NS, "only the ServiceAccounts jhub-user, default"),
+])
+def test_service_account_patches_outside_users_namespaces_or_of_other_accounts_are_refused(obj, namespace, words):
+    messages = guard("UPDATE", "serviceaccounts", obj, namespace)
+    assert messages and any(words in m for m in messages), messages
+
+
+def test_the_guard_leaves_others_and_the_hubs_own_namespace_alone():
+    token = secret("t", "kubernetes.io/service-account-token", "kube-system")
+    assert guard("CREATE", "secrets", token, KUBE_SYSTEM, user="system:serviceaccount:kube-system:x") is None
+    assert guard("CREATE", "secrets", token, KUBE_SYSTEM, user="system:serviceaccount:other:hub") is None
+    # the hub's kubeconfig Secrets (Opaque) live in its own namespace: the chart's Role governs them there
+    assert guard("CREATE", "secrets", secret("jhub-mpi-alice", "Opaque", "jhub"), HUB_NS) is None
+    assert guard("DELETE", "secrets", secret(namespace="kube-system"), KUBE_SYSTEM) is None  # no such right
+
+
+@pytest.mark.parametrize("manifest", [admission.pull_secret_policy("jhub"), admission.pull_secret_binding("jhub"),
+                                      rbac.hub_role("jhub", pull_secret=True)], ids=lambda m: m["kind"])
+def test_pull_secret_manifests_are_valid(manifest):
+    kubernetes_validate.validate(manifest, "1.32", strict=True)
+
+
+def test_only_what_the_copy_needs_is_granted_and_create_is_the_only_right_not_bound_to_a_name():
+    plain, pulling = rbac.hub_role("jhub")["rules"], rbac.hub_role("jhub", pull_secret=True)["rules"]
+    assert not [r for r in plain if "secrets" in r["resources"]]
+    added = [r for r in pulling if r not in plain]
+    assert added == rbac.pull_secret_rules()
+    unnamed = [(res, v) for r in added if not r.get("resourceNames") for res in r["resources"] for v in r["verbs"]]
+    assert unnamed == [("secrets", "create")]  # RBAC cannot name it: the guard above covers it
+    assert not any(v in r["verbs"] for r in added for v in ("delete", "list", "watch", "*"))
+
+
+PULL = rbac.PULL_SECRET_NAME
+
+
+@pytest.mark.parametrize("spec", [
+    {"volumes": [{"name": "login", "secret": {"secretName": PULL}}]},
+    {"volumes": [{"name": "login", "projected": {"sources": [{"configMap": {"name": "x"}},
+                                                             {"secret": {"name": PULL}}]}}]},
+    {"containers": [{"name": "w", "image": "x", "env": [
+        {"name": "A", "value": "1"},
+        {"name": "L", "valueFrom": {"secretKeyRef": {"name": PULL, "key": ".dockerconfigjson"}}}]}]},
+    {"containers": [{"name": "w", "image": "x"}],
+     "initContainers": [{"name": "i", "image": "x", "envFrom": [{"secretRef": {"name": PULL}}]}]},
+], ids=["secret-volume", "projected-volume", "env-secret-key-ref", "init-env-from"])
+def test_no_pod_may_read_the_registry_login(spec):
+    messages = admitted(owned_pod(**spec), ALICE_NS)
+    assert messages == [f"pods in users' namespaces may not mount or read the Secret {PULL} (the registry login is "
+                        "for pulling images only)"], messages
+
+
+def test_pods_may_pull_with_it_and_mount_other_secrets():
+    spec = {"imagePullSecrets": [{"name": PULL}],
+            "volumes": [{"name": "ssh", "secret": {"secretName": "pi-ssh"}},
+                        {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}],
+            "containers": [{"name": "w", "image": "x", "env": [
+                {"name": "P", "valueFrom": {"secretKeyRef": {"name": "mine", "key": "k"}}},
+                {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "envFrom": [{"configMapRef": {"name": "c"}}, {"secretRef": {"name": "mine"}}]}]}
+    assert admitted(owned_pod(**spec), ALICE_NS) == []

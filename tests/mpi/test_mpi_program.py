@@ -22,7 +22,7 @@ from components.settings.image_refs import full_image
 from tests.network.netconfigs import config
 from tests.program.test_offline import airgapped, make_bundle
 from tests.support.helm import SHARED_CHARTS
-from tests.support.program import ROOT, assert_refused, run_program
+from tests.support.program import ROOT, assert_refused, plain_strings, run_program
 
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 MANIFEST = SHARED_CHARTS / "mpi-operator-v0.8.0.yaml"
@@ -203,3 +203,77 @@ def test_bad_mpi_config_names_the_key_and_registers_nothing(mpi, where, words):
 def test_mpi_without_rbac_addon_is_refused():
     values = config(mpi={"enabled": True}) | {"jhub:microk8s": json.dumps({"addons": ["dns", "hostpath-storage"]})}
     assert_refused(values, (), "jhub:mpi.enabled:", "needs the rbac addon")
+
+
+# -- a build-registry login: the pull Secret reaches users' namespaces (hub/jhub_mpi.py) -----------------------
+
+PASSWORD = "pull-s3cret-value"
+
+
+def registry_config(**offline) -> dict:
+    return config(mpi={"enabled": True}, offline={"mode": "online", "buildRegistry": "harbor.local/jhub", **offline})
+
+
+def _run_with_registry(monkeypatch, **offline):
+    from tests.program.test_build_registry import fake_steps
+
+    fake_steps(monkeypatch)
+    run = run_program(registry_config(**offline), secret_keys=("jhub:offline",))
+    assert run.error is None, run.error
+    return run
+
+
+GUARD_NAMES = ("mpi-hub-pull-secret-policy", "mpi-hub-pull-secret-binding")
+
+
+def test_with_a_registry_login_the_hub_copies_the_pull_secret_under_a_guard(monkeypatch):
+    from components.mpi import admission
+
+    run = _run_with_registry(monkeypatch, buildRegistryUsername="robot", buildRegistryPassword=PASSWORD)
+    policy, binding = (run.named(n) for n in GUARD_NAMES)
+    assert policy.inputs["spec"] == admission.pull_secret_policy("jhub")["spec"]
+    assert binding.inputs["spec"] == {"policyName": "jhub-jhub-hub-pull-secret", "validationActions": ["Deny"]}
+    hub_role = run.named("mpi-hub-role")
+    assert hub_role.inputs["rules"] == rbac.hub_role("jhub", portal_enabled=True, pull_secret=True)["rules"]
+    assert binding.urn in hub_role.dependencies  # the right never exists without its guard
+    # the hub's config names the Secret (Pulumi's name for it, as the pods' imagePullSecrets) and never its content
+    values = hub_values(run)
+    (pull,) = values["imagePullSecrets"]
+    mpi = values["custom"]["jhub"]["mpi"]
+    assert mpi["pullSecret"] == {"source": pull, "name": rbac.PULL_SECRET_NAME}
+    sys.path.insert(0, str(ROOT / "hub"))
+    from jhub_config import validate
+
+    assert validate(values["custom"]["jhub"])["mpi"]["pullSecret"] == mpi["pullSecret"]
+    for reg in run.resources():  # the password stays in the secret Secret input, nowhere else
+        leaked = [p for p, s in plain_strings(reg.inputs) if PASSWORD in s or _b64_login(PASSWORD) in s]
+        assert not leaked, (reg.name, leaked)
+    assert PASSWORD not in json.dumps(run.outputs, default=str)
+
+
+def _b64_login(password):
+    import base64
+
+    return base64.b64encode(f"robot:{password}".encode()).decode()
+
+
+def test_an_anonymous_registry_gives_the_hub_no_secret_rights_and_no_guard(monkeypatch):
+    run = _run_with_registry(monkeypatch)
+    names = {r.name for r in run.resources()}
+    assert not names & set(GUARD_NAMES)
+    assert run.named("mpi-hub-role").inputs["rules"] == rbac.hub_role("jhub", portal_enabled=True)["rules"]
+    assert "pullSecret" not in hub_values(run)["custom"]["jhub"]["mpi"]
+
+
+def test_without_the_build_registry_nothing_changes():
+    run = run_program(config(mpi={"enabled": True}))
+    assert not {r.name for r in run.resources()} & set(GUARD_NAMES)
+    assert not [r for r in run.named("mpi-hub-role").inputs["rules"] if "secrets" in r["resources"]]
+
+
+def test_the_same_login_gives_byte_identical_mpi_inputs(monkeypatch):
+    runs = [_run_with_registry(monkeypatch, buildRegistryUsername="robot", buildRegistryPassword=PASSWORD)
+            for _ in range(2)]
+    picked = [{r.name: json.dumps(r.inputs, sort_keys=True) for r in run.resources()
+               if r.name.startswith("mpi-")} for run in runs]
+    assert picked[0] == picked[1] and set(GUARD_NAMES) <= set(picked[0])
