@@ -1,7 +1,9 @@
 """The agent's outbox: a bounded buffer of samples and the batches that carry them to the portal.
 
-A portal outage fills the buffer; when it is full the oldest samples go first, and are counted
-(``dropped``, also reported to the portal with every batch). Samples leave the buffer only once the
+A portal outage fills the buffer; when it is full the oldest samples go first, a whole round at a time, and are
+counted (``dropped``, also reported to the portal with every batch). A batch ends at the end of a round (the
+samples of one instant) unless a single round is larger than a batch: the portal derives a MIG GPU's busy and
+allocated state from its slices of the same instant in the same batch (portal/gpu/ingest.py). Samples leave the buffer only once the
 portal has answered for them, so nothing is lost to a failed send, and a sample the portal stored is never
 sent again. A batch whose answer was lost is sent again with the same id and samples: the portal stores
 each sample once (its key is node, device and instant) and reports the rest as duplicates.
@@ -40,12 +42,23 @@ class SampleBuffer:
     def add(self, samples: list[dict]) -> None:
         for sample in samples:
             if len(self._samples) >= self.max_samples:
-                self._samples.popleft()
+                gone = self._samples.popleft()
                 self.dropped += 1
+                while self._samples and self._samples[0]["at"] == gone["at"] != sample["at"]:  # the rest of its round
+                    self._samples.popleft()
+                    self.dropped += 1
             self._samples.append(sample)
 
     def oldest(self, count: int) -> list[dict]:
-        return [self._samples[i] for i in range(min(count, len(self._samples)))]
+        """Up to ``count`` of the oldest samples, ending with a whole round where one fits."""
+        taken = min(count, len(self._samples))
+        if taken < len(self._samples):
+            at = self._samples[taken]["at"]  # the first sample left out: its round is cut
+            whole = taken
+            while whole > 0 and self._samples[whole - 1]["at"] == at:
+                whole -= 1
+            taken = whole or taken  # a round larger than a batch goes in pieces
+        return [self._samples[i] for i in range(taken)]
 
     def remove_oldest(self, count: int) -> None:
         for _ in range(min(count, len(self._samples))):

@@ -5,6 +5,18 @@ that were new are added to the rollups, so a batch sent again (its response was 
 Holders named by the kubelet (namespace + pod name) are resolved to the session (pod UID) that ran then.
 A sample without a utilisation but with an ``active`` flag (a MIG slice without GPM) counts as busy or idle
 by that flag: it starts a session's idle clock and, when active, resets it.
+
+A GPU in MIG mode has no utilisation of its own (NVML gives none); its work is on its slices. Its row's
+``active`` is derived here, from the slices of the same instant in the batch: true when any of them is busy
+(a utilisation at or above the threshold, or, without one, its own ``active`` flag), false when all that have
+a reading are idle, left as sent (none) when no slice has one. This is done at ingest, not at query time,
+because the hourly rollups keep only counts per device: "GPU busy" means *some* slice busy *at that instant*,
+which the slices' separate hourly counts cannot tell (two slices busy 30 of 60 samples each make a GPU busy
+for 30 to 60 of them). Deriving it once per new row keeps the series a plain read of ``busy_samples`` and
+costs one pass over the batch. It relies on the agent sending one round (a GPU and its slices, one instant)
+in one batch (portal/agent/sender.py keeps rounds whole), as ``allocated`` already does; a batch re-sent
+derives the same rows and inserts none of them again. The parent's utilisation stays None: a slice's SM
+utilisation is a share of the slice, not of the GPU, so averages stay over GPUs that read their own.
 """
 
 from __future__ import annotations
@@ -51,7 +63,7 @@ def ingest_batch(connection: sa.Connection, *, batch: BatchIn, busy_threshold_pe
         # of a second of samples, never consistency); this keeps a batch's latency off the disk.
         connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
     uids = _resolve_holders(connection, batch.samples)
-    rows = _raw_rows(batch, uids)
+    rows = _raw_rows(batch, uids, busy_threshold_percent)
     unique = {(r["gpu_uuid"], r["sampled_at"]): r for r in rows}  # a batch naming one sample twice keeps one
     rows = list(unique.values())
     # executemany of one fixed statement: compiled once and cached (a multi-row VALUES is compiled per size)
@@ -112,17 +124,30 @@ def _resolve_holders(connection: sa.Connection, samples: list[SampleIn]) -> dict
     return resolved
 
 
-def _raw_rows(batch: BatchIn, uids: dict[tuple[int, int], str]) -> list[dict]:
-    held_parents = {(s.parent_uuid, s.at) for s in batch.samples if s.parent_uuid and s.holders}
+def _raw_rows(batch: BatchIn, uids: dict[tuple[int, int], str], threshold: float) -> list[dict]:
+    held_parents: set[tuple[str, datetime]] = set()
+    busy_parents: dict[tuple[str, datetime], bool] = {}  # (GPU, instant) -> any of its slices busy then
+    for s in batch.samples:
+        if s.parent_uuid:
+            key = (s.parent_uuid, s.at)
+            if s.holders:
+                held_parents.add(key)
+            if s.util_percent is not None or s.active is not None:
+                busy_parents[key] = busy_parents.get(key, False) or is_busy(s.util_percent, s.active, threshold)
     rows = []
     for i, s in enumerate(batch.samples):
         pods = sorted({uids[(i, j)] for j in range(len(s.holders)) if (i, j) in uids})
+        if s.util_percent is not None:
+            active = None
+        elif not s.parent_uuid and busy_parents:
+            active = busy_parents.get((s.uuid, s.at), s.active)
+        else:
+            active = s.active
         rows.append({
             "node_name": batch.node, "gpu_uuid": s.uuid, "sampled_at": s.at.astimezone(UTC),
             "parent_uuid": s.parent_uuid or "", "gpu_model": s.model, "util_percent": s.util_percent,
             "memory_used_bytes": s.memory_used_bytes, "memory_total_bytes": s.memory_total_bytes,
-            "power_watts": s.power_watts, "temperature_c": s.temperature_c,
-            "active": s.active if s.util_percent is None else None,
+            "power_watts": s.power_watts, "temperature_c": s.temperature_c, "active": active,
             "allocated": bool(s.holders) or (s.uuid, s.at) in held_parents, "pod_uids": ",".join(pods)[:1024],
         })
     return rows
@@ -149,8 +174,9 @@ def _min(values) -> object:
     return min(values) if values else None
 
 
-def _busy(util: float | None, active: bool | None, threshold: float) -> bool:
-    """A sample that proves activity: a utilisation at or above the threshold, or (none read) the active flag."""
+def is_busy(util: float | None, active: bool | None, threshold: float) -> bool:
+    """A sample that proves activity: a utilisation at or above the threshold, or (none read) the active flag
+    (a MIG slice's own; a MIG GPU's, derived from its slices in :func:`_raw_rows`)."""
     return util >= threshold if util is not None else active is True
 
 
@@ -182,7 +208,7 @@ def _add_to_sessions(connection: sa.Connection, new: list[tuple[int, SampleIn, d
     values = []
     for uid, points in sorted(per_pod.items()):
         utils = [(at, u) for at, u, _, _ in points if u is not None]
-        observed = [(at, _busy(u, a, threshold)) for at, u, _, a in points if u is not None or a is not None]
+        observed = [(at, is_busy(u, a, threshold)) for at, u, _, a in points if u is not None or a is not None]
         values.append({
             "pod_uid": uid, "samples": len(points), "util_samples": len(utils),
             "util_sum": float(sum(u for _, u in utils)), "util_peak": _max(u for _, u in utils),
@@ -228,7 +254,7 @@ def _add_to_hours(connection: sa.Connection, node: str, rows: list[dict], thresh
             "memory_peak_bytes": max(r["memory_used_bytes"] for r in group),
             "memory_total_bytes": last["memory_total_bytes"],
             "allocated_samples": sum(1 for r in group if r["allocated"]),
-            "busy_samples": sum(1 for r in group if _busy(r["util_percent"], r["active"], threshold)),
+            "busy_samples": sum(1 for r in group if is_busy(r["util_percent"], r["active"], threshold)),
         })
     connection.execute(_hourly_upsert(connection.dialect.name), values)
 

@@ -42,7 +42,9 @@ class GpuSample(SQLModel, table=True):
     memory_total_bytes: int = _bytes()
     power_watts: float | None = None
     temperature_c: float | None = None
-    active: bool | None = None  # only without util_percent (a MIG slice without GPM): a compute process holds it
+    # only without util_percent: a MIG slice without GPM: a compute process holds it (the agent's flag); a GPU in
+    # MIG mode: any of its slices was busy at this instant (derived at ingest, portal/gpu/ingest.py)
+    active: bool | None = None
     allocated: bool = False  # held by a pod (a GPU counts as held when one of its MIG slices is)
     pod_uids: str = Field(default="", max_length=1024)  # sorted, comma-separated; "" when nobody
 
@@ -90,4 +92,5 @@ class GpuHourly(SQLModel, table=True):
     memory_peak_bytes: int = _bytes()
     memory_total_bytes: int = _bytes()
     allocated_samples: int = 0
-    busy_samples: int = 0  # samples at or above the idle threshold (or flagged active, see GpuSample.active)
+    busy_samples: int = 0  # samples at or above the idle threshold (or flagged active: a MIG slice, or a MIG GPU
+    # with a busy slice; see GpuSample.active)

@@ -10,6 +10,13 @@ sample with a utilisation). A MIG slice without a utilisation reading (no GPM: A
 A session is flagged **idle GPU** when it is still running, holds GPUs, its latest sample is fresh
 (``stale_seconds``) and the idle stretch is at least ``idle_period_seconds`` long -- proved by samples, so
 an agent that stopped sending never gets a server flagged.
+
+GPUs per node (now and over time) count physical GPUs only. One is busy when its own utilisation is at or
+above the idle threshold or, where it has none (a GPU in MIG mode), when any of its slices was busy at that
+instant -- derived at ingest into the GPU's ``active`` flag and its hourly ``busy_samples`` (see
+portal/gpu/ingest.py for why there). It is allocated when a pod holds it or any of its slices. The average
+utilisation is over physical GPUs that read their own: a MIG GPU adds nothing to it (its slices' SM
+utilisation is a share of a slice, not of a GPU), so a node with only MIG GPUs has none.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from portal.gpu.ingest import is_busy
 from portal.gpu.models import GpuHourly, GpuSample, GpuSessionUsage
 from portal.gpu.settings import GpuSettings
 from portal.models import PodSession
@@ -53,8 +61,8 @@ class NodeGpuPoint:
     bucket_start: datetime
     gpus_total: int  # physical GPUs that sent samples in the bucket
     gpus_allocated: float  # GPUs held by pods, averaged over the bucket (2.5 = two and a half on average)
-    gpus_busy: float  # GPUs at or above the idle threshold, averaged likewise
-    avg_util_percent: float | None
+    gpus_busy: float  # GPUs at or above the idle threshold (MIG: any slice busy), averaged likewise
+    avg_util_percent: float | None  # over GPUs with their own reading (not MIG GPUs)
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,8 @@ class NodeGpuNow:
     node: str
     gpus_total: int
     gpus_allocated: int
-    gpus_busy: int
-    avg_util_percent: float | None
+    gpus_busy: int  # at or above the idle threshold, or (MIG, no utilisation) any slice busy
+    avg_util_percent: float | None  # over GPUs with their own reading (not MIG GPUs)
     gpu_model: str  # the node's GPU model(s), ", "-joined when mixed
 
 
@@ -198,20 +206,20 @@ def node_gpu_now(db, *, now: datetime, settings: GpuSettings | None = None) -> l
     window = (s.sampled_at > now - timedelta(seconds=settings.stale_seconds), s.sampled_at <= now, s.parent_uuid == "")
     latest = (sa.select(s.node_name, s.gpu_uuid, sa.func.max(s.sampled_at).label("at")).where(*window)
               .group_by(s.node_name, s.gpu_uuid).subquery())
-    query = sa.select(s.node_name, s.gpu_model, s.allocated, s.util_percent).join(
+    query = sa.select(s.node_name, s.gpu_model, s.allocated, s.util_percent, s.active).join(
         latest, sa.and_(s.node_name == latest.c.node_name, s.gpu_uuid == latest.c.gpu_uuid,
                         s.sampled_at == latest.c.at)).where(*window)
     nodes: dict[str, list] = defaultdict(list)
-    for node, model, allocated, util in db.execute(query):
-        nodes[node].append((model, allocated, util))
+    for node, model, allocated, util, active in db.execute(query):
+        nodes[node].append((model, allocated, util, is_busy(util, active, settings.idle_threshold_percent)))
     answer = []
     for node, gpus in sorted(nodes.items()):
-        utils = [u for _, _, u in gpus if u is not None]
+        utils = [u for _, _, u, _ in gpus if u is not None]
         answer.append(NodeGpuNow(
-            node=node, gpus_total=len(gpus), gpus_allocated=sum(1 for _, a, _ in gpus if a),
-            gpus_busy=sum(1 for u in utils if u >= settings.idle_threshold_percent),
+            node=node, gpus_total=len(gpus), gpus_allocated=sum(1 for _, a, _, _ in gpus if a),
+            gpus_busy=sum(1 for *_, busy in gpus if busy),
             avg_util_percent=sum(utils) / len(utils) if utils else None,
-            gpu_model=", ".join(sorted({m for m, _, _ in gpus if m}))))
+            gpu_model=", ".join(sorted({m for m, *_ in gpus if m}))))
     return answer
 
 

@@ -12,7 +12,8 @@ process's cgroup); ``memory_bytes`` and ``util_percent`` are that pod's own wher
 GPU (0 for a pod given a share that runs nothing on it). Where two holders of one sample resolve to the
 same session, the one that names the pod UID (found by process) counts. ``active`` stands in for the
 utilisation of a MIG slice the agent cannot read one for (portal/agent/gpm.py): false counts as idle, true as
-busy; it is ignored where ``util_percent`` is given.
+busy; it is ignored where ``util_percent`` is given. For a GPU in MIG mode the portal derives it from the
+slices sent with it for the same instant (any busy: true), so an agent sends a round in one batch.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from portal.agent.runner import Agent, main
 from portal.agent.sender import SampleBuffer, Sender
 from portal.agent.settings import load_agent_settings
 from portal.gpu.models import GpuSample
-from portal.gpu.queries import idle_gpu_sessions, node_gpu_now, session_gpu_usage
+from portal.gpu.queries import idle_gpu_sessions, node_gpu_now, node_gpu_series, session_gpu_usage
 from portal.gpu.settings import load_gpu_settings
 
 pytest_plugins = ["conftest_api"]
@@ -181,7 +181,8 @@ def test_the_agent_sends_attributed_samples_that_the_portal_rolls_up_per_session
     assert {u: (s.avg_util_percent, s.avg_memory_bytes) for u, s in by_user.items()} == {
         "alice": (87.0, 34359738368), "bob": (64.0, 19327352832), "carol": (0.0, 0),
         "dave": (None, 8589934592), "erin": (None, 4200000000)}
-    assert [(n.node, n.gpus_total, n.gpus_allocated, n.gpus_busy) for n in nodes] == [("gpu01", 4, 3, 2)]
+    # busy: GPU0 and GPU1 by their utilisation, GPU2 (MIG mode, none of its own) because its slices are active
+    assert [(n.node, n.gpus_total, n.gpus_allocated, n.gpus_busy) for n in nodes] == [("gpu01", 4, 3, 3)]
 
 
 def test_without_the_kubelet_the_agent_attributes_by_process_and_keeps_going(recorded, proc_root, tmp_path,
@@ -241,6 +242,21 @@ def test_the_buffer_keeps_the_newest_samples_and_counts_what_it_dropped():
     buffer.add([{"uuid": "GPU-a", "at": f"t{i}"} for i in range(5)])
     assert len(buffer) == 3 and buffer.dropped == 2
     assert [s["at"] for s in buffer.oldest(10)] == ["t2", "t3", "t4"]
+
+
+def test_the_buffer_keeps_a_round_whole_in_one_batch_and_drops_whole_rounds():
+    def round_of(at: str) -> list[dict]:  # a GPU in MIG mode and its two slices, one instant
+        return [{"uuid": uuid, "at": at} for uuid in ("GPU-m", "MIG-m1", "MIG-m2")]
+
+    buffer = SampleBuffer(7)
+    for at in ("t0", "t1", "t2"):
+        buffer.add(round_of(at))
+    assert buffer.dropped == 3 and [s["at"] for s in buffer.oldest(10)] == ["t1"] * 3 + ["t2"] * 3  # not 2 of t0
+    assert [s["at"] for s in buffer.oldest(5)] == ["t1"] * 3  # the batch ends where t2's round would be cut
+    assert len(buffer.oldest(2)) == 2  # a round larger than a batch goes in pieces
+    tiny = SampleBuffer(2)
+    tiny.add(round_of("t0"))  # a round larger than the buffer keeps its newest samples, as before
+    assert [s["uuid"] for s in tiny.oldest(10)] == ["MIG-m1", "MIG-m2"] and tiny.dropped == 1
 
 
 def _samples(count: int, start=T0) -> list[dict]:
@@ -440,6 +456,11 @@ def test_an_h100_mig_session_that_computes_nothing_is_flagged_idle_and_one_that_
     frank = usage[H100_UIDS["frank"]]
     assert frank.idle_gpu is False and frank.peak_util_percent == 80.25 and frank.samples == 126
     assert usage[H100_UIDS["gina"]].avg_util_percent == 0.0
+    with live_portal.engine.connect() as conn:  # frank's slice computes: the H100 (no utilisation of its own) is busy
+        [node] = node_gpu_now(conn, now=last, settings=gpu)
+        series = node_gpu_series(conn, start=T0, end=T0 + timedelta(hours=2), bucket_seconds=3600)
+    assert (node.gpus_total, node.gpus_allocated, node.gpus_busy, node.avg_util_percent) == (1, 1, 1, None)
+    assert [(p.gpus_total, p.gpus_busy) for p in series] == [(1, 1.0), (1, 1.0)]
 
 
 def test_an_a100_mig_session_whose_kernel_let_go_of_the_slice_is_flagged_idle(
@@ -462,3 +483,7 @@ def test_an_a100_mig_session_whose_kernel_let_go_of_the_slice_is_flagged_idle(
     with live_portal.engine.connect() as conn:
         stored = dict(conn.execute(sa.select(raw.c.gpu_uuid, raw.c.active).where(raw.c.sampled_at == last)).all())
     assert stored[MIG_A] is False and stored[MIG_B] is True and stored[GPU0] is None
+    assert stored[GPU2] is True  # the A100 in MIG mode: erin's slice is active, so the GPU is busy
+    with live_portal.engine.connect() as conn:
+        [node] = node_gpu_now(conn, now=last, settings=gpu)
+    assert node.gpus_total == 4 and node.gpus_busy == 3  # GPU3 (0 %) is the idle one

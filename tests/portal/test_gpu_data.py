@@ -176,6 +176,72 @@ def test_node_series_and_now_count_physical_gpus_and_mig_slices_make_their_gpu_a
     assert now[0].avg_util_percent == pytest.approx(45.0)
 
 
+def _mig_round(at, minute):
+    """One agent round of a node with three GPUs in MIG mode (no utilisation of their own) and one without."""
+    h100, a100 = "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"
+    return [
+        # H100 (GPM): slice 1 computes in the first half hour, slice 2 in the second: the GPU is busy throughout
+        sample("GPU-h", at, util=None, model=h100),
+        sample("MIG-h1", at, util=70.0 if minute < 30 else 0.0, parent="GPU-h", model=f"{h100} MIG 3g.40gb",
+               holders=[holder("jupyter-hana")]),
+        sample("MIG-h2", at, util=80.0 if minute >= 30 else 1.0, parent="GPU-h", model=f"{h100} MIG 3g.40gb"),
+        # A100 (no GPM): one slice's flag says a compute process holds it for the first 20 minutes
+        sample("GPU-a", at, util=None),
+        sample("MIG-a1", at, util=None, active=minute < 20, parent="GPU-a", model=f"{a100} MIG 3g.40gb"),
+        sample("MIG-a2", at, util=None, active=False, parent="GPU-a", model=f"{a100} MIG 3g.40gb"),
+        # an H100 whose slices hold nothing busy, and a whole GPU at 40 %
+        sample("GPU-i", at, util=None, model=h100),
+        sample("MIG-i1", at, util=2.0, parent="GPU-i", model=f"{h100} MIG 3g.40gb"),
+        sample("GPU-w", at, util=40.0),
+    ]
+
+
+def test_a_mig_gpu_is_busy_while_any_of_its_slices_is_busy_now_and_in_the_hourly_series(engine):
+    with engine.begin() as conn:
+        add_session(conn, uid="uid-hana", user="hana")
+    rounds = [(T0 + timedelta(minutes=m), m) for m in range(60)]
+    for at, minute in rounds:
+        ingest(engine, "gpu03", _mig_round(at, minute), batch_id=f"r{minute}")
+    with engine.connect() as conn:
+        [hour] = node_gpu_series(conn, start=T0, end=T0 + timedelta(hours=1), bucket_seconds=3600)
+        hours = {h.gpu_uuid: h for h in conn.execute(sa.select(GpuHourly.__table__))}
+        early = node_gpu_now(conn, now=T0 + timedelta(minutes=10, seconds=5), settings=SETTINGS)
+        late = node_gpu_now(conn, now=T0 + timedelta(minutes=59, seconds=5), settings=SETTINGS)
+        raw = GpuSample.__table__
+        parents = dict(conn.execute(sa.select(raw.c.gpu_uuid, raw.c.active).where(
+            raw.c.parent_uuid == "", raw.c.sampled_at == T0 + timedelta(minutes=10))).all())
+    # the H100's slices were busy at different times: 60 of 60 samples (neither slice's count tells it alone)
+    assert (hours["GPU-h"].busy_samples, hours["MIG-h1"].busy_samples, hours["MIG-h2"].busy_samples) == (60, 30, 30)
+    assert hours["GPU-a"].busy_samples == 20 and hours["GPU-i"].busy_samples == 0
+    assert hours["GPU-h"].allocated_samples == 60 and hours["GPU-a"].allocated_samples == 0  # hana holds MIG-h1
+    assert hours["GPU-h"].util_samples == 0  # a MIG GPU has no utilisation of its own, and gets none
+    assert parents == {"GPU-h": True, "GPU-a": True, "GPU-i": False, "GPU-w": None}
+    # physical GPUs only: 4 of them; busy on average H100 1 + A100 1/3 + whole GPU 1 (40 %)
+    assert (hour.gpus_total, hour.gpus_allocated, hour.gpus_busy) == (4, 1.0, pytest.approx(2.3333, abs=1e-4))
+    assert hour.avg_util_percent == pytest.approx(40.0)  # the whole GPU's own: no slice's share mixed in
+    assert [(n.gpus_total, n.gpus_allocated, n.gpus_busy) for n in early] == [(4, 1, 3)]
+    assert [(n.gpus_total, n.gpus_busy) for n in late] == [(4, 2)]  # the A100's slice went quiet at minute 20
+    assert late[0].avg_util_percent == pytest.approx(40.0)
+
+    # the agent never saw the answers: every round sent again changes nothing
+    for at, minute in rounds:
+        assert ingest(engine, "gpu03", _mig_round(at, minute), batch_id=f"r{minute}").accepted == 0
+    with engine.connect() as conn:
+        again = {h.gpu_uuid: h for h in conn.execute(sa.select(GpuHourly.__table__))}
+    assert {u: (h.samples, h.busy_samples) for u, h in again.items()} == {
+        u: (h.samples, h.busy_samples) for u, h in hours.items()}
+
+
+def test_a_mig_gpu_whose_slices_have_no_activity_reading_is_not_counted_busy(engine):
+    at = T0 + timedelta(minutes=1)
+    ingest(engine, "gpu01", [sample("GPU-o", at, util=None), sample("MIG-o1", at, util=None, parent="GPU-o")])
+    with engine.connect() as conn:
+        [now] = node_gpu_now(conn, now=at, settings=SETTINGS)
+        active = conn.execute(sa.select(GpuSample.__table__.c.active).where(
+            GpuSample.__table__.c.gpu_uuid == "GPU-o")).scalar_one()
+    assert (now.gpus_total, now.gpus_busy, now.avg_util_percent, active) == (1, 0, None, None)  # unknown
+
+
 def test_retention_prunes_raw_samples_and_keeps_the_rollups(engine):
     with engine.begin() as conn:
         add_session(conn, uid="uid-g", user="gina")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from test_pages_browser import Visit, chromium  # noqa: F401 (a fixture)
-from test_pages_charts_browser import cells, drawn, seeded, watch_console  # noqa: F401 (seeded: a fixture)
+from test_pages_charts_browser import cells, drawn, node, seeded, watch_console  # noqa: F401 (seeded: a fixture)
 
 from portal.gpu.ingest import ingest_batch
 from portal.gpu.schema import BatchIn
@@ -52,6 +52,58 @@ def test_the_overview_shows_gpus_utilised_per_node_and_idle_gpu_sessions(chromiu
         "[...document.querySelectorAll('#chart-allocation-table thead th')].map(t => t.textContent)")
     assert header == ["", "gpu01 allocated", "gpu02 allocated", "gpu01 in use", "gpu02 in use"]
     assert cells(admin, "chart-allocation-table")[-1][1:] == ["2.00", "4.00", "2.00", "0.00"]
+    assert problems == []
+    admin.context.close()
+
+
+def send_mig(portal, node: str, gpus: dict[str, dict[str, tuple[float, str | None]]], model: str) -> None:
+    """A node whose GPUs are in MIG mode (no utilisation of their own), as its agent sends them: each round,
+    every GPU and then its slices (slice UUID -> (its GPM utilisation, the pod holding it)), for 150 minutes."""
+    now, samples = portal.now, []
+    for m in range(150, 0, -1):
+        at = (now - timedelta(minutes=m)).isoformat()
+        for gpu, slices in gpus.items():
+            samples.append({"at": at, "uuid": gpu, "model": model, "util_percent": None,
+                            "memory_used_bytes": 20 * GIB, "memory_total_bytes": 80 * GIB})
+            samples += [{"at": at, "uuid": mig, "parent_uuid": gpu, "model": f"{model} MIG 3g.40gb", "util_percent": util,
+                         "memory_used_bytes": 10 * GIB, "memory_total_bytes": 40 * GIB,
+                         "holders": [{"namespace": "jhub", "pod": pod}] if pod else []}
+                        for mig, (util, pod) in slices.items()]
+    batch = BatchIn.model_validate({"node": node, "batch_id": f"{node}-1", "samples": samples})
+    with portal.engine.begin() as conn:
+        ingest_batch(conn, batch=batch, busy_threshold_percent=portal.ctx.gpu.idle_threshold_percent, now=now)
+
+
+@pytest.fixture
+def measured_mig(measured):
+    """gpu03: two H100s in MIG mode, two 3g.40gb slices each (the device plugin's single strategy: four
+    nvidia.com/gpu); hana's slice of the first computes, every other slice is idle."""
+    import sqlalchemy as sa
+
+    portal = measured
+    portal.cluster.nodes = [*portal.cluster.nodes, node("gpu03", 4)]
+    portal.add_session("hana", start=portal.now - timedelta(hours=3), gpu_model="NVIDIA-H100-80GB-HBM3", uid="h1")
+    with portal.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE pod_sessions SET node_name = 'gpu03' WHERE pod_uid = 'h1'"))
+    send_mig(portal, "gpu03", {"GPU-m1": {"MIG-m1a": (70.0, "jupyter-hana"), "MIG-m1b": (0.0, None)},
+                               "GPU-m2": {"MIG-m2a": (0.0, None), "MIG-m2b": (1.0, None)}}, "NVIDIA H100 80GB HBM3")
+    return portal
+
+
+def test_the_overview_counts_a_mig_gpu_busy_while_one_of_its_slices_computes(chromium, measured_mig, hub):  # noqa: F811
+    admin = Visit(chromium, measured_mig, hub, "admin")
+    problems = watch_console(admin)
+    admin.sign_in("/overview")
+    nodes = {row.split("\t")[0]: row.split("\t")[1:] for row in admin.rows("#nodes")}
+    # allocatable and requested are the device plugin's (slices); utilised counts physical GPUs: the first H100
+    # is busy through hana's slice; no average, since a MIG GPU has no utilisation of its own
+    assert nodes["gpu03"] == ["4", "1", "1", ""]
+    assert nodes["gpu01"] == ["8", "2", "2", "90 %"]  # the other nodes as before
+    drawn(admin, "chart-allocation")
+    header = admin.page.evaluate(
+        "[...document.querySelectorAll('#chart-allocation-table thead th')].map(t => t.textContent)")
+    in_use = header.index("gpu03 in use")
+    assert [row[in_use] for row in cells(admin, "chart-allocation-table")[-3:]] == ["1.00", "1.00", "1.00"]
     assert problems == []
     admin.context.close()
 

@@ -2,7 +2,8 @@
 month's cost against last month's, and the series its charts draw.
 
 GPUs per node: allocatable from the Kubernetes nodes (when the portal may read them), requested by the
-open sessions (the collector's record), utilised from the GPU agent's samples (when it reports).
+open sessions (the collector's record), utilised from the GPU agent's samples (when it reports): physical
+GPUs busy, a GPU in MIG mode while any of its slices is (portal/gpu/queries.py).
 """
 
 from __future__ import annotations
