@@ -310,6 +310,8 @@ SCHEMA = obj({
             "oauthClientId": string("service-portal", pattern=re.compile(r"^service-[a-z0-9._-]+$")),
             "oauthRedirectUri": url(),
             "tokenEnv": string("JHUB_PORTAL_SERVICE_TOKEN", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
+            # idle-GPU reclaim (jhub:portal.gpu.reclaim): the service may stop users' servers (scope servers)
+            "stopServers": boolean(False),
         }),
         # The user's notices (idle GPUs, reclaim) as a banner on the hub's pages (jhub_notices.py).
         "notices": obj({

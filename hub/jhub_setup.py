@@ -196,7 +196,9 @@ def configure(c, cfg, *, env=None, list_cluster=None) -> dict:
         service, role = portal_oauth
         c.JupyterHub.services = list(_get(c.JupyterHub, "services", [])) + [service]
         roles = _with_role(_get(c.JupyterHub, "load_roles", []), role)
-        # the portal re-reads its signed-in users' names and admin flags (ended sessions, demoted admins)
+        # the portal re-reads its signed-in users' names and admin flags (ended sessions, demoted admins); with
+        # idle-GPU reclaim it also stops servers flagged idle GPU (DELETE /users/<name>/server[s/<name>])
+        scopes = ["read:users:name"] + (["servers"] if cleaned["portal"]["service"]["stopServers"] else [])
         c.JupyterHub.load_roles = _with_role(roles, {"name": "portal-service", "services": [service["name"]],
-                                                     "scopes": ["read:users:name"]})
+                                                     "scopes": scopes})
     return cleaned

@@ -63,7 +63,8 @@ def portal_values(portal: PortalSettings, namespace: str, token_env: str, ca_fil
         return {"enabled": False}
     service = None
     if public_url and service_token_env:
-        service = {**PORTAL_SERVICE, "oauthRedirectUri": f"{public_url}/oauth_callback", "tokenEnv": service_token_env}
+        service = {**PORTAL_SERVICE, "oauthRedirectUri": f"{public_url}/oauth_callback", "tokenEnv": service_token_env,
+                   "stopServers": portal.gpu.reclaim}  # idle-GPU reclaim stops servers with the service's token
     return compact({"enabled": True, "url": portal.url_in(namespace), "tokenEnv": token_env,
                     "failOpen": portal.fail_open, "timeoutSeconds": portal.timeout_seconds,
                     "verifyTls": portal.verify_tls, "caFile": ca_file, "service": service})

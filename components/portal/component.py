@@ -82,6 +82,7 @@ class Portal(pulumi.ComponentResource):
                 namespace=ns, control_plane=settings.control_plane.name, host_port=settings.portal.node_port,
                 env=portal_env.plain_env(settings, hub_url=got[1], public_url=got[2]),
                 secret_name=got[0]["name"], secret_keys=portal_env.SECRET_KEYS,
+                secret_aliases=portal_env.secret_aliases(settings),
                 storage_host_path=portal_env.storage_host_path(settings),
                 storage_owner=(settings.hub.user_uid, settings.hub.user_gid), source_digest=digest)))
         self.deployment = k8s.apps.v1.Deployment(

@@ -61,6 +61,12 @@ def plain_env(settings: Settings, *, hub_url: str, public_url: str) -> dict[str,
         "PORTAL_AGENT_AUTH": "kubernetes",
         "PORTAL_AGENT_AUDIENCE": im.AGENT_TOKEN_AUDIENCE,
         "PORTAL_AGENT_SERVICE_ACCOUNT": f"{hub.namespace}:{im.AGENT}",
+        # GPU utilisation: when a session counts idle, how long raw samples stay, idle-GPU reclaim
+        "PORTAL_GPU_IDLE_THRESHOLD_PERCENT": _number(portal.gpu.idle_threshold_percent),
+        "PORTAL_GPU_IDLE_PERIOD_SECONDS": _number(portal.gpu.idle_period_seconds),
+        "PORTAL_GPU_SAMPLE_RETENTION_DAYS": _number(portal.gpu.sample_retention_days),
+        "PORTAL_GPU_RECLAIM_ENABLED": "true" if portal.gpu.reclaim else "false",
+        "PORTAL_GPU_RECLAIM_WARNING_SECONDS": _number(portal.gpu.reclaim_warning_seconds),
     }
     if hub.storage.size:
         env["PORTAL_USER_STORAGE_SIZE"] = hub.storage.size
@@ -72,6 +78,16 @@ def plain_env(settings: Settings, *, hub_url: str, public_url: str) -> dict[str,
         env["PORTAL_USER_NAMESPACE_LABEL"] = im.USER_NAMESPACE_LABEL
         env["PORTAL_POD_LABEL_SELECTOR"] = "hub.jupyter.org/username"
     return dict(sorted(env.items()))
+
+
+def secret_aliases(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """(variable, key of the portal's Secret) for variables that read a key under another name.
+
+    With idle-GPU reclaim the portal stops servers through the hub API with its own service token (the OAuth
+    client secret, to which the hub grants the `servers` scope then): no second token exists."""
+    if settings.portal.gpu.reclaim:
+        return (("PORTAL_GPU_RECLAIM_HUB_TOKEN", "PORTAL_OAUTH_CLIENT_SECRET"),)
+    return ()
 
 
 def digest(token: str) -> str:

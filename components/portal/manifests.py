@@ -34,10 +34,13 @@ def _meta(name: Optional[str], namespace: Optional[str], component: str) -> dict
     return meta
 
 
-def _env(plain: dict[str, str], secret_name: Optional[str] = None, secret_keys: tuple[str, ...] = ()) -> list:
-    """Plain values, then each secret key by reference (never by value), sorted by name."""
+def _env(plain: dict[str, str], secret_name: Optional[str] = None, secret_keys: tuple[str, ...] = (),
+         secret_aliases: tuple[tuple[str, str], ...] = ()) -> list:
+    """Plain values, then each secret key by reference (never by value), and (variable, key) pairs that read a
+    key under another name; sorted by name."""
     env = [{"name": k, "value": v} for k, v in plain.items()]
-    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": k}}} for k in secret_keys]
+    refs = [(k, k) for k in secret_keys] + list(secret_aliases)
+    env += [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}} for name, key in refs]
     return sorted(env, key=lambda item: item["name"])
 
 
@@ -154,6 +157,7 @@ class PortalPod:
     source_digest: str = ""  # of portal/: a new build rolls the pod even when the tag stays
     image: str = im.PORTAL_IMAGE  # with jhub:offline.buildRegistry: the pushed image, pinned by digest
     image_pull_secret: str = ""  # ... and the Secret with its login, when it has one
+    secret_aliases: tuple[tuple[str, str], ...] = ()  # (variable, Secret key) read under another name
 
 
 def service_account(namespace: str) -> dict:
@@ -239,7 +243,7 @@ def _owner(pod: PortalPod) -> tuple[int, int]:
 
 def _portal_container(pod: PortalPod, name: str, args: list[str], mounts: list[dict]) -> dict:
     return {"name": name, "image": pod.image, "imagePullPolicy": "IfNotPresent", "args": args,
-            "env": _env(pod.env, pod.secret_name, pod.secret_keys), "volumeMounts": mounts,
+            "env": _env(pod.env, pod.secret_name, pod.secret_keys, pod.secret_aliases), "volumeMounts": mounts,
             "securityContext": _locked_down(*_owner(pod))}
 
 

@@ -42,6 +42,39 @@ class DatabaseSettings(StrictModel):
         return quantity(value)
 
 
+class PortalGpuSettings(StrictModel):
+    """`jhub:portal.gpu`: when a session's GPUs count as idle, how long raw samples are kept, and idle-GPU
+    reclaim (off by default). With `reclaim: true` the portal stops a server flagged idle GPU through the hub
+    API after `reclaimWarning`, warning its user on the hub's pages first; the hub grants the portal's
+    service the `servers` scope for that, and only then."""
+
+    idle_threshold_percent: float = Field(default=5.0, ge=0, le=100)  # a GPU below this utilisation is idle
+    idle_period: str = "2h"  # all of a session's GPUs idle this long: flagged "idle GPU"
+    sample_retention_days: float = Field(default=7.0, gt=0)  # raw samples; the rollups are kept
+    reclaim: bool = False
+    reclaim_warning: str = "1h"  # flagged and warned this long before the stop
+
+    @field_validator("idle_period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        check.duration_seconds(value, minimum=60)
+        return value
+
+    @field_validator("reclaim_warning")
+    @classmethod
+    def _warning(cls, value: str) -> str:
+        check.duration_seconds(value, minimum=0)
+        return value
+
+    @property
+    def idle_period_seconds(self) -> int:
+        return check.duration_seconds(self.idle_period, minimum=60)
+
+    @property
+    def reclaim_warning_seconds(self) -> int:
+        return check.duration_seconds(self.reclaim_warning, minimum=0)
+
+
 class PortalSettings(StrictModel):
     enabled: bool = True
     url: Optional[str] = None  # default: http://jhub-portal.<jhub:hub.namespace>.svc:29781
@@ -60,6 +93,7 @@ class PortalSettings(StrictModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     # The GPU agent DaemonSet on GPU nodes: default follows jhub:gpu.operator.
     gpu_agent: Optional[bool] = None
+    gpu: PortalGpuSettings = Field(default_factory=PortalGpuSettings)
 
     @field_validator("database_url")
     @classmethod

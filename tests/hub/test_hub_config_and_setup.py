@@ -89,7 +89,7 @@ def test_defaults_are_filled_and_stable():
     assert first["portal"] == {"enabled": False, "url": "", "tokenEnv": "JHUB_PORTAL_TOKEN", "failOpen": False,
                                "timeoutSeconds": 5, "verifyTls": True, "caFile": "", "service": {
                                    "name": "portal", "oauthClientId": "service-portal", "oauthRedirectUri": "",
-                                   "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"},
+                                   "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN", "stopServers": False},
                                "notices": {"enabled": True, "refreshSeconds": 60, "timeoutSeconds": 2}}
     assert first["spawner"]["allowPrivilegeEscalation"] is False and first["spawner"]["grantSudo"] is False
     assert validate(jhub_cfg()) == first

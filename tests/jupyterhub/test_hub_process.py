@@ -102,3 +102,35 @@ def test_users_sign_in_to_the_portal_through_the_hub(tmp_path):
         assert wrong[0] in (400, 401, 403)
     finally:
         hub.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reclaim", [False, True], ids=["reclaim-off", "reclaim-on"])
+def test_the_portal_may_stop_servers_only_with_idle_gpu_reclaim(tmp_path, reclaim):
+    """jhub:portal.gpu.reclaim grants the portal's service token the `servers` scope, through our values, in
+    the real hub: it may then stop a user's server (the hub accepts: 204, nothing was running), and without
+    reclaim it may not (refused for its scopes)."""
+    from tests.jupyterhub.hubconfigs import PORTAL_SERVICE_TOKEN, hub_env
+    from tests.jupyterhub.hubprocess import Browser
+
+    settings = settings_of(config(auth={"mode": "native", "native": {"openSignup": True}},
+                                  portal={"enabled": True, "gpu": {"reclaim": reclaim}}))
+    values = values_of(settings)
+    hub = ValuesHub(tmp_path, values, env=hub_env(settings))
+    try:
+        carol = Browser(hub.hub)
+        carol.post_form("/hub/signup", {"username": "carol", "signup_password": "Carol-Strong-Pw-77",
+                                        "signup_password_confirmation": "Carol-Strong-Pw-77"})
+        assert carol.post_form("/hub/login", {"username": "carol", "password": "Carol-Strong-Pw-77"})[0] == 302
+        auth = {"Authorization": f"token {PORTAL_SERVICE_TOKEN}"}
+        status, _, me = hub.hub.request("GET", "/hub/api/user", headers=auth)
+        assert status == 200, me
+        scopes = set(json.loads(me)["scopes"])
+        assert "read:users:name" in scopes and ("servers" in scopes) is reclaim, scopes
+        status, _, body = hub.hub.request("DELETE", "/hub/api/users/carol/server", headers=auth)
+        if reclaim:
+            assert status == 204, (status, body)
+        else:
+            assert status in (403, 404), (status, body)
+    finally:
+        hub.stop()

@@ -15,6 +15,14 @@ CASES = [
     ("database-size", dev_config(database={"size": "big"}), (), "jhub:portal.database.size:", "quantity"),
     ("gpu-agent-not-a-flag", dev_config(gpuAgent="sometimes"), (), "jhub:portal.gpuAgent:", ""),
     ("short-token", dev_config(apiToken="tiny"), ("jhub:portal",), "jhub:portal.apiToken:", "16 characters"),
+    ("idle-period-too-short", dev_config(gpu={"idlePeriod": "10s"}), (), "jhub:portal.gpu.idlePeriod:",
+     "at least 60 seconds"),
+    ("idle-period-not-a-duration", dev_config(gpu={"idlePeriod": "two hours"}), (), "jhub:portal.gpu.idlePeriod:",
+     "duration"),
+    ("idle-threshold-over-100", dev_config(gpu={"idleThresholdPercent": 150}), (),
+     "jhub:portal.gpu.idleThresholdPercent:", "100"),
+    ("reclaim-not-a-flag", dev_config(gpu={"reclaim": "maybe"}), (), "jhub:portal.gpu.reclaim:", ""),
+    ("unknown-gpu-key", dev_config(gpu={"reclaimAfter": "1h"}), (), "jhub:portal.gpu.reclaimAfter:", ""),
 ]
 
 

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from components.portal import images as im
-from tests.portal_deploy.deploy_support import (HUB_TYPE, PORTAL_TYPE, RANDOM_STEPS, dev_config, made_secret,
-                                                manifest_of, ok, portal_children, run_dev, unwrap)
+from tests.portal_deploy.deploy_support import (HUB_TYPE, PORTAL_TYPE, RANDOM_STEPS, dev_config, hub_values,
+                                                made_secret, manifest_of, ok, portal_children, run_dev, unwrap)
 from tests.support.program import ROOT, is_secret_wrapper, mock_address, plain_strings, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -21,7 +21,8 @@ def portal_env(run) -> dict:
     """The portal container's environment, secret references resolved from the registered Secret."""
     secret = unwrap(run.named("portal-secret").inputs)["stringData"]
     container = manifest_of(run.named("portal-deployment"))["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e.get("value", secret.get(e["name"])) for e in container["env"]}
+    return {e["name"]: e["value"] if "value" in e else secret.get(e["valueFrom"]["secretKeyRef"]["key"])
+            for e in container["env"]}
 
 
 def test_the_dev_stack_deploys_the_portal_under_its_component(secret_steps):
@@ -222,3 +223,36 @@ def test_a_lone_local_node_registers_the_address_people_open(secret_steps):
     env = portal_env(run)
     assert service["oauthRedirectUri"] == env["PORTAL_OAUTH_CALLBACK_URL"] == f"http://{address}:29781/oauth_callback"
     assert env["PORTAL_HUB_PUBLIC_URL"] == run.outputs["hubUrl"] == f"http://{address}:30080"
+
+
+def test_idle_gpu_settings_and_reclaim_follow_the_stack(secret_steps, monkeypatch):
+    """Off by default: no hub token for stopping servers, and the hub grants none. With reclaim on, the portal
+    stops servers with its own service token (by reference to its Secret's key), which the hub then lets stop
+    servers; the portal's own settings load from that environment."""
+    from portal.gpu.settings import load_gpu_settings
+
+    run = run_dev()
+    env = portal_env(run)
+    assert env["PORTAL_GPU_RECLAIM_ENABLED"] == "false" and "PORTAL_GPU_RECLAIM_HUB_TOKEN" not in env
+    assert env["PORTAL_GPU_IDLE_THRESHOLD_PERCENT"] == "5.0" and env["PORTAL_GPU_IDLE_PERIOD_SECONDS"] == "7200.0"
+    assert env["PORTAL_GPU_SAMPLE_RETENTION_DAYS"] == "7.0"
+    assert hub_values(run)["custom"]["jhub"]["portal"]["service"]["stopServers"] is False
+
+    run = run_dev(gpu={"reclaim": True, "reclaimWarning": "30m", "idlePeriod": "90m", "idleThresholdPercent": 2,
+                       "sampleRetentionDays": 3})
+    env = portal_env(run)
+    assert env["PORTAL_GPU_RECLAIM_ENABLED"] == "true" and env["PORTAL_GPU_RECLAIM_WARNING_SECONDS"] == "1800.0"
+    assert env["PORTAL_GPU_IDLE_PERIOD_SECONDS"] == "5400.0" and env["PORTAL_GPU_IDLE_THRESHOLD_PERCENT"] == "2.0"
+    assert env["PORTAL_GPU_SAMPLE_RETENTION_DAYS"] == "3.0"
+    assert env["PORTAL_GPU_RECLAIM_HUB_TOKEN"] == made_secret("portal-service-token")
+    container = manifest_of(run.named("portal-deployment"))["spec"]["template"]["spec"]["containers"][0]
+    ref = next(e for e in container["env"] if e["name"] == "PORTAL_GPU_RECLAIM_HUB_TOKEN")
+    assert set(ref) == {"name", "valueFrom"} and ref["valueFrom"]["secretKeyRef"]["key"] == "PORTAL_OAUTH_CLIENT_SECRET"
+    assert hub_values(run)["custom"]["jhub"]["portal"]["service"]["stopServers"] is True
+    for name, value in env.items():
+        if name.startswith("PORTAL_"):
+            monkeypatch.setenv(name, value)
+    gpu = load_gpu_settings()
+    assert gpu.reclaim_enabled and gpu.reclaim_hub_api_url == "http://hub.jhub.svc:8081/hub/api"
+    assert gpu.reclaim_hub_token.get_secret_value() == made_secret("portal-service-token")
+    assert (gpu.idle_period_seconds, gpu.reclaim_warning_seconds, gpu.idle_threshold_percent) == (5400, 1800, 2)
