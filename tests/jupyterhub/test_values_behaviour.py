@@ -99,7 +99,7 @@ def test_secrets_reach_the_hub_only_by_reference():
                       "url": "http://jhub-portal.jhub.svc:29781", "verifyTls": True,
                       "service": {"name": "portal", "oauthClientId": "service-portal",
                                   "oauthRedirectUri": "http://hub.lab:29781/oauth_callback",
-                                  "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN"}}
+                                  "tokenEnv": "JHUB_PORTAL_SERVICE_TOKEN", "stopServers": False}}
     assert "apiToken" not in json.dumps(v["hub"]), "the service token never enters the chart's hub.services"
 
 
