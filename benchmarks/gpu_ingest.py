@@ -6,8 +6,8 @@ checks with a TokenReview against the tests' local API server (tests/support/kub
 PORTAL_AGENT_TOKEN_CACHE_SECONDS, so the reviews are counted in the portal's CPU but are not one per batch
 (``--auth api-token``: one shared agent-role API token, as a trial without Kubernetes).
 
-Prints the portal's CPU (process CPU time spent handling the batches / the simulated hour, as % of one
-core), the p50 of one node's batch, and the database's growth per GPU-day: raw samples (pruned after the
+Prints the portal's CPU (process CPU time spent handling the batches, plus its GPU worker's idle-GPU
+passes and retention prune at their intervals, / the simulated hour, as % of one core), the p50 of one node's batch, and the database's growth per GPU-day: raw samples (pruned after the
 retention period, so bounded by it) and the rollups that are kept. The last lines are ``name: value unit``.
 
     python benchmarks/gpu_ingest.py              # PostgreSQL from JHUB_TEST_PG_URL (a throwaway db is made)
@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.throwaway_db import run_in_throwaway_database  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
+from portal.gpu.ingest import prune_samples  # noqa: E402
+from portal.gpu.reclaim import reclaim_pass  # noqa: E402
 from portal.models import PodSession  # noqa: E402
 
 NODES, GPUS, INTERVAL = 100, 8, 10
@@ -159,12 +161,28 @@ def run(url: str, minutes: int, auth: str) -> None:
     rounds = minutes * 60 // INTERVAL
     before = _sizes(engine)
     cpu_seconds, latencies, errors = 0.0, [], 0
+    periodic = {"passes": 0, "cpu": 0.0}
+    gpu_settings = app.state.portal.gpu
+    every = int(gpu_settings.reclaim_interval_seconds) // INTERVAL
+
+    def periodic_work(now: datetime) -> None:
+        """The portal's GPU worker (portal/gpu/reclaim.py run_gpu_worker): the idle-GPU pass every
+        reclaim_interval_seconds, the retention prune hourly; its CPU counts as the portal's too."""
+        cpu = time.process_time()
+        if periodic["passes"] % (3600 // int(gpu_settings.reclaim_interval_seconds)) == 0:
+            with engine.begin() as connection:
+                prune_samples(connection, now=now, retention=timedelta(days=gpu_settings.sample_retention_days))
+        reclaim_pass(engine, settings=gpu_settings, now=now, hub=None)
+        periodic["cpu"] += time.process_time() - cpu
+        periodic["passes"] += 1
 
     async def drive():
         nonlocal cpu_seconds, errors
         for step in range(rounds):
             at = START + timedelta(seconds=step * INTERVAL)
             clock["now"] = at + timedelta(seconds=1)
+            if step and step % every == 0:
+                periodic_work(clock["now"])
             for node in range(NODES):
                 body = _body(node, at, pods, rng)  # the agent's work, not the portal's
                 cpu, wall = time.process_time(), time.perf_counter()
@@ -186,6 +204,8 @@ def run(url: str, minutes: int, auth: str) -> None:
         kube.close()
 
     simulated = rounds * INTERVAL
+    ingest_seconds = cpu_seconds
+    cpu_seconds += periodic["cpu"]
     gpu_days = NODES * GPUS * simulated / 86400
     raw_per_gpu_day = live["gpu_samples"] / gpu_days  # grows with time, pruned after the retention
     hourly_per_gpu_day = 24 * live["gpu_hourly"] / counts["gpu_hourly"]  # one row per GPU and hour
@@ -195,9 +215,12 @@ def run(url: str, minutes: int, auth: str) -> None:
     p50 = statistics.median(latencies) * 1000
     print(f"{NODES} nodes x {GPUS} GPUs, a batch every {INTERVAL} s for {simulated / 60:.0f} simulated min: "
           f"{len(latencies)} batches, {counts['gpu_samples']} samples, {errors} errors, ran {elapsed:.1f} s")
-    print(f"portal CPU handling the batches: {cpu_seconds:.1f} s over {simulated} s simulated "
+    print(f"portal CPU, the batches and the GPU worker: {cpu_seconds:.1f} s over {simulated} s simulated "
           f"({cpu_percent:.2f} % of one core, {1000 * cpu_seconds / len(latencies):.2f} ms CPU per batch); per batch p50 {p50:.2f} ms, p95 "
           f"{statistics.quantiles(latencies, n=20)[-1] * 1000:.2f} ms")
+    print(f"of which the batches {ingest_seconds:.1f} s, the GPU worker's {periodic['passes']} idle-GPU passes "
+          f"(every {gpu_settings.reclaim_interval_seconds:.0f} s) with the hourly prune "
+          f"{periodic['cpu']:.2f} s ({1000 * periodic['cpu'] / max(periodic['passes'], 1):.1f} ms CPU each)")
     print(f"agent credentials: {auth}" + (f", {reviews} TokenReviews for {len(latencies)} batches of {NODES} "
                                           f"node-bound tokens (cached {app.state.portal.web.agent_token_cache_seconds:.0f} s)"
                                           if kube else " (one shared agent-role API token)"))
