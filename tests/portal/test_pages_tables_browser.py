@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
 import sqlalchemy as sa
 from test_pages_browser import Visit, assert_no_secrets, chromium  # noqa: F401 (chromium: a fixture)
 
