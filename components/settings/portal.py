@@ -42,6 +42,9 @@ class DatabaseSettings(StrictModel):
         return quantity(value)
 
 
+_MINIMUM_SECONDS = {"idle_period": 60, "reclaim_warning": 0}  # of jhub:portal.gpu's durations
+
+
 class PortalGpuSettings(StrictModel):
     """`jhub:portal.gpu`: when a session's GPUs count as idle, how long raw samples are kept, and idle-GPU
     reclaim (off by default). With `reclaim: true` the portal stops a server flagged idle GPU through the hub
@@ -54,25 +57,19 @@ class PortalGpuSettings(StrictModel):
     reclaim: bool = False
     reclaim_warning: str = "1h"  # flagged and warned this long before the stop
 
-    @field_validator("idle_period")
+    @field_validator("idle_period", "reclaim_warning")
     @classmethod
-    def _period(cls, value: str) -> str:
-        check.duration_seconds(value, minimum=60)
-        return value
-
-    @field_validator("reclaim_warning")
-    @classmethod
-    def _warning(cls, value: str) -> str:
-        check.duration_seconds(value, minimum=0)
+    def _duration(cls, value: str, info: ValidationInfo) -> str:
+        check.duration_seconds(value, minimum=_MINIMUM_SECONDS[info.field_name])
         return value
 
     @property
     def idle_period_seconds(self) -> int:
-        return check.duration_seconds(self.idle_period, minimum=60)
+        return check.duration_seconds(self.idle_period, minimum=_MINIMUM_SECONDS["idle_period"])
 
     @property
     def reclaim_warning_seconds(self) -> int:
-        return check.duration_seconds(self.reclaim_warning, minimum=0)
+        return check.duration_seconds(self.reclaim_warning, minimum=_MINIMUM_SECONDS["reclaim_warning"])
 
 
 class PortalSettings(StrictModel):
